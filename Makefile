@@ -1,0 +1,33 @@
+# omnidex: `make demo` sets everything up and runs the demo; `make test` runs the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first (from local disk here); the extras then find it satisfied
+	$(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q torch
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m omnidex.demo --out demo-data
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not bench" --timeout=900
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not bench"
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py --out bench/results
+
+clean:
+	rm -rf demo-data omnidex-data .pytest_cache

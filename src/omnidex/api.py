@@ -1,0 +1,85 @@
+"""The Python API: ``Index(path).add(...)`` and ``.search(...)``."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from .config import DEFAULT_DB, IndexConfig, SearchConfig
+from .types import Hit, IngestReport
+
+
+class Index:
+    """A searchable index of media on disk.
+
+    Args:
+        path: database directory (created on first ``add``).
+        config: ingest configuration (encoders, sampling, chunking).
+
+    Example:
+        >>> idx = Index("omnidex-data")
+        >>> idx.add(["~/Pictures", "talks/"])
+        >>> for hit in idx.search("the speaker talks about quarterly results"):
+        ...     print(hit.path, hit.start, hit.end, hit.score)
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_DB, config: IndexConfig | None = None):
+        from .store import Store
+
+        self.path = Path(path)
+        self.config = config or IndexConfig()
+        self.store = Store(self.path)
+        self._searcher = None
+        self._models = None
+
+    def add(self, paths, prune: bool = False, progress=None) -> IngestReport:
+        """Index files and folders; unchanged files are skipped, changed ones re-indexed.
+
+        Args:
+            paths: a path or a list of paths (files or folders).
+            prune: also delete rows of files under these paths that no longer exist.
+            progress: optional callable ``(done, total, current_path)``.
+        Returns:
+            What happened to every file.
+        """
+        from .ingest.models import Models
+        from .ingest.pipeline import Ingestor
+
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        self._models = self._models or Models(self.config)
+        report = Ingestor(self.store, self.config, self._models, progress).run(
+            [Path(p).expanduser() for p in paths], prune=prune)
+        self._searcher = None  # tables changed: rebuild calibration samples
+        return report
+
+    def search(self, text: str | None = None, *, image=None, audio=None, top_k: int = 10,
+               modality: tuple[str, ...] | list[str] | str = (), path_glob: str | None = None,
+               **options) -> list[Hit]:
+        """Ranked moments for a text, image and/or audio query.
+
+        Args:
+            text: words to look for (matched against speech, OCR, documents and pixels).
+            image: path of a query image (near-duplicates and visually similar content).
+            audio: path of a query recording (transcribed, then searched as text).
+            top_k: moments to return.
+            modality: keep only these file kinds or sources (image, video, audio, text, speech, ocr).
+            path_glob: keep only paths matching this glob.
+            options: other :class:`SearchConfig` fields.
+        Returns:
+            Hits, best first.
+        """
+        from .search.engine import Searcher
+
+        if isinstance(modality, str):
+            modality = tuple(m for m in modality.split(",") if m)
+        cfg = replace(SearchConfig(), top_k=top_k, modality=tuple(modality), path_glob=path_glob, **options)
+        if self._searcher is None:
+            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
+        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg)
+
+    def stats(self) -> dict:
+        """Row counts per table and the encoder of each vector space."""
+        out = {"db": str(self.path), "files": self.store.count("files"), "spaces": {}}
+        for space in self.store.spaces():
+            spec = self.store.space_spec(space)
+            out["spaces"][space] = {"rows": self.store.count(space), "encoder": spec.identity, "dim": spec.dim}
+        return out

@@ -1,0 +1,93 @@
+"""Command line: ``omnidex index``, ``omnidex search``, ``omnidex stats``.
+
+Only argparse is imported at start-up; models, LanceDB and rich load when a command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import DEFAULT_CLIP, DEFAULT_DB
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omnidex", description="One local index for every modality.")
+    p.add_argument("--version", action="version", version="omnidex 0.1.0")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    ix = sub.add_parser("index", help="index files and folders (incremental)")
+    ix.add_argument("paths", nargs="+", help="files or folders")
+    ix.add_argument("--db", default=str(DEFAULT_DB), help="database directory (default ./omnidex-data)")
+    ix.add_argument("--clip", default=DEFAULT_CLIP, help="CLIP/SigLIP hub id or local dir; 'none' to disable")
+    ix.add_argument("--whisper", default="tiny.en", help="Whisper size or dir (tiny.en is bundled)")
+    ix.add_argument("--fps", type=float, default=0.5, help="video frames sampled per second")
+    ix.add_argument("--no-speech", action="store_true", help="do not transcribe sound")
+    ix.add_argument("--no-ocr", action="store_true", help="do not read text in images/frames")
+    ix.add_argument("--prune", action="store_true", help="remove rows of deleted files")
+    ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
+    ix.add_argument("--json", action="store_true", help="print the report as JSON")
+    se = sub.add_parser("search", help="search the index")
+    se.add_argument("query", nargs="?", default=None, help="text query")
+    se.add_argument("--image", help="query image file")
+    se.add_argument("--audio", help="query audio file (transcribed)")
+    se.add_argument("--top", type=int, default=10, help="number of moments")
+    se.add_argument("--modality", default="", help="comma list: image,video,audio,text,speech,ocr")
+    se.add_argument("--path", dest="path_glob", default=None, help="only paths matching this glob")
+    se.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    se.add_argument("--json", action="store_true", help="print hits as JSON")
+    st = sub.add_parser("stats", help="what the index holds")
+    st.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``omnidex`` command."""
+    args = _parser().parse_args(argv)
+    from .errors import OmnidexError
+
+    try:
+        return {"index": _index, "search": _search, "stats": _stats}[args.cmd](args)
+    except OmnidexError as exc:
+        print(f"omnidex: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _index(args) -> int:
+    from .api import Index
+    from .config import IndexConfig
+    from .render import ProgressReporter, print_report
+
+    cfg = IndexConfig(clip_model=None if args.clip.lower() == "none" else args.clip,
+                      whisper_model=args.whisper, frame_fps=args.fps, speech=not args.no_speech,
+                      ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks)
+    with ProgressReporter(enabled=not args.json) as progress:
+        report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report)
+    return 130 if report.interrupted else 0
+
+
+def _search(args) -> int:
+    from .api import Index
+    from .render import print_hits
+
+    hits = Index(args.db).search(args.query, image=args.image, audio=args.audio, top_k=args.top,
+                                 modality=args.modality, path_glob=args.path_glob)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2))
+    else:
+        print_hits(hits, args.query or args.image or args.audio)
+    return 0
+
+
+def _stats(args) -> int:
+    from .api import Index
+
+    print(json.dumps(Index(args.db).stats(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Typed, frozen configuration passed explicitly from the CLI/API into the library."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = Path("omnidex-data")
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How files are cut and embedded during ingest."""
+
+    clip_model: str | None = DEFAULT_CLIP  # CLIP/SigLIP hub id or local dir; None disables CLIP
+    whisper_model: str = "tiny.en"  # "tiny.en" is bundled offline; other sizes come from the hub
+    text_encoder: str = "minilm"  # registry name of the text encoder (transcripts, OCR, documents)
+    speech: bool = True  # transcribe audio and video sound tracks
+    ocr: bool = True  # read text in images and video frames
+    phash: bool = True  # near-duplicate descriptor for images and frames (no weights needed)
+    frame_fps: float = 0.5  # video frames sampled per second
+    max_frames: int = 900  # cap on sampled frames per video
+    frame_strategy: str = "auto"  # "auto" | "keyframes" | "seek" | "decode"
+    frame_max_side: int = 384  # longest side of sampled frames (pixels)
+    chunk_chars: int = 800  # text chunk size (characters)
+    chunk_overlap: int = 120  # overlap between consecutive text chunks (characters)
+    speech_window_s: float = 12.0  # longest transcript window embedded as one segment (seconds)
+    max_image_pixels: int = 64_000_000  # larger images are refused as decompression bombs
+    max_file_bytes: int = 20 * 1024**3  # larger files are skipped
+    batch_files: int = 8  # files buffered before one atomic write to the store
+    follow_symlinks: bool = False  # follow symlinks while walking folders
+    include_hidden: bool = False  # index dot-files and dot-folders
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a query is run and fused."""
+
+    top_k: int = 10  # moments returned
+    candidates: int = 100  # candidates fetched per signal before fusion
+    merge_gap_s: float = 1.5  # hits of one file closer than this merge into one moment
+    max_moment_s: float = 60.0  # a merged moment is never longer than this
+    min_score: float = 0.05  # fused moments below this are dropped
+    modality: tuple[str, ...] = field(default_factory=tuple)  # keep only these file kinds/sources
+    path_glob: str | None = None  # keep only paths matching this glob

@@ -1,0 +1,1 @@
+"""Encoders behind one registry: name -> bundle (model + preprocessing + tokenizer)."""

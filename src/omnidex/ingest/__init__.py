@@ -1,0 +1,1 @@
+"""Ingest: walk -> sniff -> decode/segment -> encode -> journaled write."""

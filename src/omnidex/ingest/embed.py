@@ -1,0 +1,46 @@
+"""Embed extracted pieces into store rows, one list per vector space."""
+from __future__ import annotations
+
+import numpy as np
+
+from .extract import Extracted, words_json
+from .models import Models
+
+TEXT_SOURCES = ("chunk", "ocr", "speech")
+IMAGE_SOURCES = ("image", "frame")
+
+
+def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[dict]]:
+    """Rows per space for one file.
+
+    Args:
+        ext: the file's pieces.
+        base: provenance columns shared by every row (path, sha256, mtime, kind, batch).
+        models: encoders.
+    Returns:
+        space -> rows with a ``vector`` column; spaces whose encoder is unavailable are absent.
+    """
+    out: dict[str, list[dict]] = {}
+    texts = [p for p in ext.pieces if p.source in TEXT_SOURCES]
+    images = [p for p in ext.pieces if p.source in IMAGE_SOURCES]
+    if texts and (enc := models.encoder("text")) is not None:
+        out["text"] = _rows(texts, enc.encode_text([p.text for p in texts]), base)
+    for space in ("visual", "phash"):
+        if images and (enc := models.encoder(space)) is not None:
+            out[space] = _rows(images, _encode_images(enc, [p.image for p in images]), base)
+    return out
+
+
+def _encode_images(enc, images: list, batch: int = 32) -> np.ndarray:
+    parts = [enc.encode_image(images[i:i + batch]) for i in range(0, len(images), batch)]
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, enc.dim), np.float32)
+
+
+def _rows(pieces, vectors: np.ndarray, base: dict) -> list[dict]:
+    rows = []
+    for i, (p, v) in enumerate(zip(pieces, vectors)):
+        rows.append({**base, "id": f"{base['sha256'][:16]}:{p.source}:{i}", "source": p.source,
+                     "start": float(p.start), "end": float(p.end), "unit": p.unit,
+                     "text": p.text, "words": words_json(p.words),
+                     "vector": np.asarray(v, dtype=np.float32)})
+    return rows

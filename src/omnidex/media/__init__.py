@@ -1,0 +1,1 @@
+"""Decoding media: sniffing, images, audio, video and text."""

@@ -1,0 +1,94 @@
+"""Terminal output: progress bar, ingest summary and hit tables (rich, on stderr/stdout)."""
+from __future__ import annotations
+
+import time
+
+from .types import Hit, IngestReport
+
+
+class ProgressReporter:
+    """A rich progress bar with files/s and ETA, usable as the ``progress`` callback."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._progress = None
+        self._task = None
+        self._t0 = time.perf_counter()
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self._progress = Progress(
+                TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} files/s"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), TextColumn("{task.fields[name]}", style="dim"),
+                console=Console(stderr=True), transient=False)
+            self._progress.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        if self._progress is None:
+            return
+        rate = done / max(time.perf_counter() - self._t0, 1e-9)
+        name = path.rsplit("/", 1)[-1][:40]
+        if self._task is None:
+            self._task = self._progress.add_task("index", total=total, rate="0.0", name=name)
+        self._progress.update(self._task, completed=done, total=total, rate=f"{rate:.1f}", name=name)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+def print_report(report: IngestReport) -> None:
+    """Summary table of an ingest, with every skipped and failed file and its reason."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    for notice in report.notices:
+        con.print(f"[yellow]notice[/]: {notice}")
+    bad = [o for o in report.outcomes if o.status in ("skipped", "failed")]
+    if bad:
+        t = Table(title="not indexed", show_lines=False)
+        for col in ("status", "file", "reason"):
+            t.add_column(col)
+        for o in bad:
+            t.add_row(o.status, o.path, o.reason)
+        con.print(t)
+    segs = sum(o.segments for o in report.outcomes if o.status == "indexed")
+    con.print(f"[bold]indexed[/] {report.count('indexed')} files ({segs} segments), "
+              f"unchanged {report.count('unchanged')}, skipped {report.count('skipped')}, "
+              f"failed {report.count('failed')}, pruned {report.pruned} in {report.wall_s:.1f}s"
+              + (" [red](interrupted: re-run to continue)[/]" if report.interrupted else ""))
+
+
+def print_hits(hits: list[Hit], query) -> None:
+    """Rich table: score, file, moment, modality, signals, evidence."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=escape(f"results for {query!s}"))
+    for col in ("#", "score", "file", "moment", "modality", "signals", "evidence"):
+        t.add_column(col, overflow="fold")
+    for i, h in enumerate(hits, 1):
+        d = h.to_dict()
+        sig = " ".join(f"{k}={v:.2f}" for k, v in h.signals.items())
+        t.add_row(str(i), f"{h.score:.3f}", escape(h.path), d["moment"], h.modality, sig, _snippet(h))
+    Console().print(t if hits else "no results")
+
+
+def _snippet(h: Hit, width: int = 90) -> str:
+    from rich.markup import escape
+
+    text = h.evidence.replace("\n", " ")
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    text = escape(text)
+    for w in h.matched_words:
+        text = text.replace(w, f"[bold yellow]{w}[/]")
+    return text

@@ -1,0 +1,1 @@
+"""Search: encode the query per signal, calibrate, fuse, merge into moments."""

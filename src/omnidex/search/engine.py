@@ -1,0 +1,143 @@
+"""Run a query against every applicable signal and fuse the answers into moments."""
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import numpy as np
+
+from ..config import IndexConfig, SearchConfig
+from ..errors import OmnidexError, StoreMismatch
+from ..ingest.models import Models
+from ..store import Store, sql_str
+from ..types import Hit
+from .calibrate import background_stats, calibrate, fts_probability
+from .moments import Candidate, merge_moments
+
+KINDS = ("image", "video", "audio", "text")
+SOURCES = ("speech", "ocr", "frame", "chunk", "image")
+
+
+class Searcher:
+    """Answers text, image and audio queries over one store.
+
+    Args:
+        store: the open store.
+        models: encoders; by default rebuilt from what each space was built with.
+    """
+
+    def __init__(self, store: Store, models: Models | None = None, whisper_model: str = "tiny.en"):
+        self.store = store
+        self.models = models or Models(self._config_from_store(whisper_model))
+        self.last_query_text = ""
+
+    def _config_from_store(self, whisper_model: str) -> IndexConfig:
+        visual = self.store.space_spec("visual")
+        text = self.store.space_spec("text")
+        return IndexConfig(clip_model=dict(visual.kwargs).get("model") if visual else None,
+                           text_encoder=text.name if text else "minilm", whisper_model=whisper_model)
+
+    def search(self, text: str | None = None, image: str | Path | None = None,
+               audio: str | Path | None = None, cfg: SearchConfig = SearchConfig()) -> list[Hit]:
+        """Ranked moments for a text, image or audio query (any combination).
+
+        Returns:
+            At most ``cfg.top_k`` hits, best first.
+        """
+        if audio is not None:
+            spoken = self._transcribe(audio)
+            text = f"{text} {spoken}".strip() if text else spoken
+        if not text and image is None:
+            raise OmnidexError("give a text query, --image FILE or --audio FILE")
+        self.last_query_text = text or ""
+        where = _where(cfg)
+        cands: list[Candidate] = []
+        if text:
+            cands += self._vector("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
+            cands += self._vector("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg)
+            cands += self._fts(text, where, cfg)
+        if image is not None:
+            img = _load_query_image(image)
+            cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
+            cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
+        cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
+        return merge_moments(cands, cfg, text or "")
+
+    def _encoder(self, space: str):
+        spec = self.store.space_spec(space)
+        if spec is None:
+            return None
+        enc = self.models.encoder(space)
+        if enc is not None and enc.identity != spec.identity:
+            raise StoreMismatch(f"table '{space}' was built with {spec.identity}, but {enc.identity} is loaded")
+        return enc
+
+    def _vector(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+        enc = self._encoder(space)
+        if enc is None:
+            return []
+        q = np.asarray(encode(enc), dtype=np.float32)
+        mean, sd = background_stats(q, self.store.background(space))
+        rows = self.store.vector_search(space, q, cfg.candidates, where)
+        return [Candidate(signal, calibrate(r["_sim"], mean, sd), r) for r in rows]
+
+    def _fts(self, text: str, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+        rows = self.store.fts_search(_fts_query(text), cfg.candidates, where)
+        out = [Candidate("fts", fts_probability(text, r["text"]), r) for r in rows]
+        return [c for c in out if c.p > 0]
+
+    def _transcribe(self, audio) -> str:
+        from ..media.audio import load_audio
+
+        tr = self.models.transcriber()
+        if tr is None:
+            raise OmnidexError("an audio query needs the speech extra: " + "; ".join(self.models.notices))
+        transcript = tr.transcribe(load_audio(audio, sr=16000))
+        spoken = " ".join(s.text.strip() for s in transcript.segments).strip()
+        if not spoken:
+            raise OmnidexError(f"{audio}: no speech found in the query audio")
+        return spoken
+
+
+def _load_query_image(image):
+    from ..media.image import load_image
+
+    return load_image(image)
+
+
+def _fts_query(text: str) -> str:
+    """Plain words only: query syntax characters from users never reach the FTS parser."""
+    import re
+
+    return " ".join(re.findall(r"[\w']+", text)).replace("'", " ")
+
+
+def _where(cfg: SearchConfig) -> str | None:
+    """SQL prefilter from the modality and path options, with every value quoted."""
+    parts = []
+    if cfg.modality:
+        kinds = [m for m in cfg.modality if m in KINDS]
+        sources = [m for m in cfg.modality if m in SOURCES and m not in KINDS]
+        bad = [m for m in cfg.modality if m not in KINDS and m not in SOURCES]
+        if bad:
+            raise OmnidexError(f"unknown modality {bad}; choose from {list(KINDS) + list(SOURCES)}")
+        ors = []
+        if kinds:
+            ors.append("kind IN (" + ", ".join(sql_str(k) for k in kinds) + ")")
+        if sources:
+            ors.append("source IN (" + ", ".join(sql_str(s) for s in sources) + ")")
+        parts.append("(" + " OR ".join(ors) + ")")
+    if cfg.path_glob:
+        like = cfg.path_glob.replace("*", "%").replace("?", "_")
+        parts.append(f"path LIKE {sql_str('%' + like.lstrip('%'))}")
+    return " AND ".join(parts) or None
+
+
+def _glob_ok(path: str, glob: str | None) -> bool:
+    if not glob:
+        return True
+    return fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, "*/" + glob.lstrip("/")) \
+        or fnmatch.fnmatch(path, "*" + glob)
+
+
+__all__ = ["Searcher"]

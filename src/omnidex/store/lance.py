@@ -1,0 +1,291 @@
+"""A LanceDB database on disk holding segments, their vectors and full provenance.
+
+Writes are journaled so an interrupted ingest never leaves duplicates: a batch is announced in
+``journal``, its segments are added, then its ``files`` rows are upserted (the commit point),
+then the journal entry is removed. On open, batches whose files rows never landed are rolled
+back by deleting their segments.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OmnidexError, StoreMismatch
+
+os.environ.setdefault("LANCE_LOG", "error")
+
+FILES = "files"
+JOURNAL = "journal"
+SEGMENT_FIELDS = ("id", "path", "sha256", "mtime", "kind", "source", "start", "end", "unit",
+                  "text", "words", "batch")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What built a vector space: enough to rebuild the same encoder at query time."""
+
+    name: str  # registry name
+    kwargs: tuple[tuple[str, str], ...]  # factory arguments
+    identity: str  # exact weights identity
+    dim: int  # vector dimension
+
+    def meta(self) -> dict[str, str]:
+        """Schema metadata stored on the table."""
+        return {"omnidex.encoder": self.name, "omnidex.kwargs": json.dumps(dict(self.kwargs)),
+                "omnidex.identity": self.identity, "omnidex.dim": str(self.dim)}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "EncoderSpec":
+        """Inverse of :meth:`meta` (bytes keys from Arrow are accepted)."""
+        m = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+             for k, v in (meta or {}).items()}
+        kwargs = tuple(sorted(json.loads(m.get("omnidex.kwargs", "{}")).items()))
+        return cls(m["omnidex.encoder"], kwargs, m["omnidex.identity"], int(m["omnidex.dim"]))
+
+
+def sql_str(value: str) -> str:
+    """Quote a string as a SQL literal (single quotes doubled), never spliced raw."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _pa():
+    import pyarrow as pa
+
+    return pa
+
+
+def _files_schema():
+    pa = _pa()
+    return pa.schema([
+        ("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64()),
+        ("mtime", pa.float64()), ("kind", pa.string()), ("status", pa.string()),
+        ("reason", pa.string()), ("segments", pa.int32()), ("duration", pa.float64()),
+        ("batch", pa.string()), ("indexed_at", pa.float64()),
+    ])
+
+
+def _segment_schema(spec: EncoderSpec):
+    pa = _pa()
+    fields = [(f, pa.string()) for f in ("id", "path", "sha256")]
+    fields += [("mtime", pa.float64()), ("kind", pa.string()), ("source", pa.string()),
+               ("start", pa.float64()), ("end", pa.float64()), ("unit", pa.string()),
+               ("text", pa.string()), ("words", pa.string()), ("batch", pa.string()),
+               ("vector", pa.list_(pa.float32(), spec.dim))]
+    return pa.schema(fields, metadata=spec.meta())
+
+
+class Store:
+    """The on-disk index. Args: root: database directory (created if missing)."""
+
+    def __init__(self, root: str | Path):
+        import lancedb
+
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(str(self.root))
+        self._tables: dict = {}
+        self._background: dict[str, np.ndarray] = {}
+        self._lock_fd: int | None = None
+
+    # ----- tables -------------------------------------------------------------------------
+    def _names(self) -> list[str]:
+        return list(self.db.list_tables().tables)
+
+    def table(self, name: str):
+        """Open a table (cached), or None when it does not exist."""
+        if name not in self._tables:
+            if name not in self._names():
+                return None
+            self._tables[name] = self.db.open_table(name)
+        return self._tables[name]
+
+    def _ensure(self, name: str, schema):
+        tbl = self.table(name)
+        if tbl is None:
+            tbl = self.db.create_table(name, schema=schema, exist_ok=True)
+            self._tables[name] = tbl
+        return tbl
+
+    def spaces(self) -> list[str]:
+        """Names of the vector spaces (segment tables) present."""
+        return sorted(n for n in self._names() if n not in (FILES, JOURNAL))
+
+    def space_spec(self, space: str) -> EncoderSpec | None:
+        """The encoder a space was built with, or None when the space does not exist."""
+        tbl = self.table(space)
+        return None if tbl is None else EncoderSpec.from_meta(tbl.schema.metadata)
+
+    def ensure_space(self, space: str, spec: EncoderSpec) -> None:
+        """Create a space for ``spec`` or check the existing one was built by the same encoder.
+
+        Raises:
+            StoreMismatch: the table holds vectors of another encoder.
+        """
+        have = self.space_spec(space)
+        if have is None:
+            self._ensure(space, _segment_schema(spec))
+        elif have.identity != spec.identity:
+            raise StoreMismatch(
+                f"table '{space}' in {self.root} was built with encoder {have.identity} "
+                f"({have.name} {dict(have.kwargs)}), not {spec.identity}. Index with the same "
+                f"encoder (e.g. --clip {dict(have.kwargs).get('model', have.name)}) or use a new --db.")
+
+    # ----- state ------------------------------------------------------------------------
+    def file_states(self) -> dict[str, dict]:
+        """path -> files row for every file ever seen."""
+        tbl = self.table(FILES)
+        if tbl is None:
+            return {}
+        return {r["path"]: r for r in tbl.to_arrow().to_pylist()}
+
+    def count(self, space: str) -> int:
+        """Rows in a table (0 when absent)."""
+        tbl = self.table(space)
+        return 0 if tbl is None else tbl.count_rows()
+
+    # ----- locking and recovery -------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the single-writer lock; raises when another ingest holds it."""
+        fd = os.open(self.root / ".writer.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise OmnidexError(f"another omnidex ingest is writing to {self.root}; wait for it") from exc
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the writer lock."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def recover(self) -> int:
+        """Roll back batches that were interrupted before their commit point.
+
+        Returns:
+            Number of batches rolled back.
+        """
+        journal = self.table(JOURNAL)
+        if journal is None or journal.count_rows() == 0:
+            return 0
+        files = self.table(FILES)
+        rolled = 0
+        for row in journal.to_arrow().to_pylist():
+            where = f"batch = {sql_str(row['batch'])}"
+            committed = files is not None and files.count_rows(where) > 0
+            if not committed:
+                for space in self.spaces():
+                    self.table(space).delete(where)
+                rolled += 1
+            journal.delete(where)
+        return rolled
+
+    # ----- writing ----------------------------------------------------------------------------
+    def commit(self, batch: str, file_rows: list[dict], segments: dict[str, list[dict]],
+               replace_paths: list[str]) -> None:
+        """Atomically (from a reader's and a crash's point of view) land one batch.
+
+        Args:
+            batch: unique batch id stamped on every row.
+            file_rows: rows for the files table (upserted by path) — the commit point.
+            segments: space -> segment rows (with "vector").
+            replace_paths: paths whose previous segments must go (changed or re-indexed files).
+        """
+        pa = _pa()
+        journal = self._ensure(JOURNAL, pa.schema([("batch", pa.string()), ("started", pa.float64())]))
+        journal.add([{"batch": batch, "started": time.time()}])
+        if replace_paths:
+            self.delete_paths(replace_paths, files=False)
+        for space, rows in segments.items():
+            if rows:
+                self.table(space).add(rows)
+                self._background.pop(space, None)
+        files = self._ensure(FILES, _files_schema())
+        (files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all()
+         .execute(pa.Table.from_pylist(file_rows, schema=_files_schema())))
+        journal.delete(f"batch = {sql_str(batch)}")
+
+    def delete_paths(self, paths: list[str], files: bool = True) -> None:
+        """Remove every row of these paths (segments, and files rows when ``files``)."""
+        for i in range(0, len(paths), 200):
+            where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
+            for space in self.spaces():
+                self.table(space).delete(where)
+            if files and self.table(FILES) is not None:
+                self.table(FILES).delete(where)
+
+    def copy_segments(self, sha256: str, new: dict) -> dict[str, list[dict]]:
+        """Rows already embedded for identical content, re-stamped for another path."""
+        out: dict[str, list[dict]] = {}
+        for space in self.spaces():
+            rows = (self.table(space).search().where(f"sha256 = {sql_str(sha256)}")
+                    .limit(None).to_arrow().to_pylist())
+            seen, keep = set(), []
+            for r in rows:  # the same content may live at several paths: take one copy
+                if r["path"] != rows[0]["path"]:
+                    continue
+                r.update(new)
+                r["id"] = f"{r['id']}"
+                keep.append(r)
+                seen.add(r["id"])
+            out[space] = keep
+        return out
+
+    def optimize(self) -> None:
+        """(Re)build the full-text index on transcript/OCR/document text."""
+        from lancedb.index import FTS
+
+        tbl = self.table("text")
+        if tbl is not None and tbl.count_rows() > 0:
+            tbl.create_index("text", config=FTS(with_position=False), replace=True)
+
+    # ----- reading ---------------------------------------------------------------------------
+    def vector_search(self, space: str, vector: np.ndarray, k: int, where: str | None = None) -> list[dict]:
+        """Top-``k`` rows by cosine similarity (returned as ``_sim``) to ``vector``."""
+        tbl = self.table(space)
+        if tbl is None:
+            return []
+        q = tbl.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
+        if where:
+            q = q.where(where, prefilter=True)
+        cols = [f for f in SEGMENT_FIELDS] + ["_distance"]
+        rows = q.select(cols).limit(k).to_list()
+        for r in rows:
+            r["_sim"] = 1.0 - float(r.pop("_distance"))
+        return rows
+
+    def fts_search(self, text: str, k: int, where: str | None = None) -> list[dict]:
+        """Top-``k`` rows of the text space by BM25 over the evidence text."""
+        tbl = self.table("text")
+        if tbl is None or not text.strip():
+            return []
+        q = tbl.search(text, query_type="fts", fts_columns="text")
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return q.select(list(SEGMENT_FIELDS)).limit(k).to_list()
+        except Exception as exc:  # noqa: BLE001 - an FTS syntax error must not sink the query
+            if "syntax" in str(exc).lower() or "parse" in str(exc).lower():
+                return []
+            raise
+
+    def background(self, space: str, n: int = 2048) -> np.ndarray:
+        """A deterministic sample of a space's vectors, used to calibrate similarity scores."""
+        if space not in self._background:
+            tbl = self.table(space)
+            total = tbl.count_rows() if tbl is not None else 0
+            if total == 0:
+                self._background[space] = np.zeros((0, 1), np.float32)
+            else:
+                vec = tbl.to_lance().to_table(columns=["vector"]) if total <= n else \
+                    tbl.to_lance().take(np.linspace(0, total - 1, n).astype(int).tolist(), columns=["vector"])
+                self._background[space] = np.stack(vec.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
+        return self._background[space]

@@ -1,0 +1,1 @@
+"""Generated media for tests, the demo and benchmarks."""

@@ -1,0 +1,84 @@
+"""Plain result types shared by ingest, search and the front ends."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked moment: where, when, how sure, and why.
+
+    ``start``/``end`` are seconds for audio/video, line numbers for text (``unit == "line"``)
+    and 0 for still images (``unit == "none"``).
+    """
+
+    path: str
+    start: float
+    end: float
+    unit: str
+    score: float
+    modality: str
+    signals: dict[str, float] = field(default_factory=dict)
+    evidence: str = ""
+    matched_words: tuple[str, ...] = ()
+    frame_time: float | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["matched_words"] = list(self.matched_words)
+        d["moment"] = format_span(self.start, self.end, self.unit)
+        return d
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file during ingest."""
+
+    path: str
+    status: str  # "indexed" | "unchanged" | "skipped" | "failed"
+    reason: str = ""
+    segments: int = 0
+    seconds: float = 0.0  # media duration (audio/video)
+    kind: str = ""
+
+
+@dataclass
+class IngestReport:
+    """Summary of one ingest run."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    pruned: int = 0
+    wall_s: float = 0.0
+    notices: list[str] = field(default_factory=list)  # once-per-run warnings (e.g. CLIP missing)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        """Number of files with this status."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {
+            "indexed": self.count("indexed"), "unchanged": self.count("unchanged"),
+            "skipped": self.count("skipped"), "failed": self.count("failed"),
+            "pruned": self.pruned, "wall_s": round(self.wall_s, 3), "notices": self.notices,
+            "interrupted": self.interrupted, "files": [asdict(o) for o in self.outcomes],
+        }
+
+
+def format_time(t: float) -> str:
+    """Seconds -> HH:MM:SS (or HH:MM:SS.s when fractional matters)."""
+    t = max(0.0, float(t))
+    h, rem = divmod(int(t), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def format_span(start: float, end: float, unit: str) -> str:
+    """Human form of a moment: 00:01:12–00:01:19, lines 3–10, or '' for images."""
+    if unit == "s":
+        return f"{format_time(start)}–{format_time(end)}"
+    if unit == "line":
+        return f"lines {int(start)}–{int(end)}"
+    return ""
