@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import IndexConfig
+from ..errors import MediaError
 from .models import Models
 
 
@@ -117,20 +118,42 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     from ..media.video import probe_video, sample_frames
 
     info = probe_video(path)
+    stats: dict = {}
     strategy, frames = sample_frames(path, fps=cfg.frame_fps, max_frames=cfg.max_frames,
-                                     strategy=cfg.frame_strategy, max_side=cfg.frame_max_side)
+                                     strategy=cfg.frame_strategy, max_side=cfg.frame_max_side,
+                                     info=info, stats=stats)
     step = 1.0 / cfg.frame_fps
     pieces = [Piece("frame", f.t, min(f.t + step, max(info.duration, f.t)), "s", image=f.image) for f in frames]
     pieces += ocr_spans(frames, models, step, info.duration)
     notes = [f"frames: {len(frames)} by {strategy}"]
+    declared = _declared_duration(path)
+    if declared > info.duration + 1.0:
+        notes.append(f"truncated: the file declares {declared:.1f}s but holds {info.duration:.1f}s")
+    if stats.get("errors") and frames:
+        notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s "
+                     f"({str(stats['errors'][0])[:80]})")
     if info.has_audio:
-        speech, note, _ = extract_audio_track(path, cfg, models)
+        try:
+            speech, note, _ = extract_audio_track(path, cfg, models)
+        except MediaError as exc:
+            speech, note = [], f"sound track not indexed: {exc.reason}"
         pieces += speech
         if note:
             notes.append(note)
     else:
         notes.append("no audio track")
     return Extracted(pieces, duration=info.duration, note="; ".join(notes))
+
+
+def _declared_duration(path: Path) -> float:
+    """Duration the container header claims (0 when unknown), to spot truncated files."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return (c.duration or 0) / 1_000_000
+    except (av.FFmpegError, OSError):
+        return 0.0
 
 
 def ocr_spans(frames, models: Models, step: float, duration: float) -> list[Piece]:

@@ -45,6 +45,7 @@ class Ingestor:
         self.store.lock()
         try:
             self.store.recover()
+            self._check_spaces()
             with _term_as_interrupt():
                 self._run(roots, prune, report)
         finally:
@@ -53,10 +54,18 @@ class Ingestor:
             report.notices = list(dict.fromkeys(self.models.notices))
         return report
 
+    def _check_spaces(self) -> None:
+        """Fail before any work when an existing table was built by another encoder."""
+        for space in self.store.spaces():
+            spec = self.models.spec(space)
+            if spec is not None:
+                self.store.ensure_space(space, spec)
+
     def _run(self, roots, prune: bool, report: IngestReport) -> None:
         files = list(iter_files([Path(r) for r in roots], [self.store.root],
                                 self.cfg.follow_symlinks, self.cfg.include_hidden))
         states = self.store.file_states()
+        self._by_sha = {r["sha256"]: r for r in states.values() if r["status"] == "indexed" and r["segments"]}
         try:
             for i, (path, problem) in enumerate(files):
                 if self.progress:
@@ -90,7 +99,17 @@ class Ingestor:
         if state and state["sha256"] == sha:  # touched, not changed: refresh mtime only
             self._pending.append(({**state, "mtime": st.st_mtime, "size": st.st_size}, {}, False))
             return FileOutcome(str(path), "unchanged", state["status"], state["segments"], kind=state["kind"])
+        if sha in self._by_sha and self._by_sha[sha]["path"] != str(path):
+            return self._copy(path, st, sha, self._by_sha[sha], replace=state is not None)
         return self._index(path, st, sha, replace=state is not None)
+
+    def _copy(self, path: Path, st: os.stat_result, sha: str, twin: dict, replace: bool) -> FileOutcome:
+        """Identical content is already embedded under another path: reuse its rows."""
+        rows = self.store.copy_segments(sha, {"path": str(path), "mtime": st.st_mtime, "batch": ""})
+        if not rows:
+            return self._index(path, st, sha, replace)
+        return self._record(path, st, sha, twin["kind"], "indexed", f"same content as {twin['path']}",
+                            replace, rows, twin["duration"])
 
     def _index(self, path: Path, st: os.stat_result, sha: str, replace: bool) -> FileOutcome:
         from ..media.sniff import sniff

@@ -223,20 +223,13 @@ class Store:
                 self.table(FILES).delete(where)
 
     def copy_segments(self, sha256: str, new: dict) -> dict[str, list[dict]]:
-        """Rows already embedded for identical content, re-stamped for another path."""
+        """Rows already embedded for identical content (one source path), re-stamped with ``new``."""
         out: dict[str, list[dict]] = {}
         for space in self.spaces():
             rows = (self.table(space).search().where(f"sha256 = {sql_str(sha256)}")
                     .limit(None).to_arrow().to_pylist())
-            seen, keep = set(), []
-            for r in rows:  # the same content may live at several paths: take one copy
-                if r["path"] != rows[0]["path"]:
-                    continue
-                r.update(new)
-                r["id"] = f"{r['id']}"
-                keep.append(r)
-                seen.add(r["id"])
-            out[space] = keep
+            if rows:  # the same content may already live at several paths: copy one of them
+                out[space] = [{**r, **new} for r in rows if r["path"] == rows[0]["path"]]
         return out
 
     def optimize(self) -> None:
@@ -284,8 +277,7 @@ class Store:
             total = tbl.count_rows() if tbl is not None else 0
             if total == 0:
                 self._background[space] = np.zeros((0, 1), np.float32)
-            else:
-                vec = tbl.to_lance().to_table(columns=["vector"]) if total <= n else \
-                    tbl.to_lance().take(np.linspace(0, total - 1, n).astype(int).tolist(), columns=["vector"])
+            else:  # the first n rows: deterministic and cheap (no full scan)
+                vec = tbl.search().select(["vector"]).limit(n).to_arrow()
                 self._background[space] = np.stack(vec.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
         return self._background[space]

@@ -1,0 +1,243 @@
+"""CLIP / SigLIP image-text encoder through transformers AutoModel + AutoProcessor.
+
+Loading order: a local directory when ``model`` is a path; else the hub cache, offline;
+else the hub itself, after a 3-second reachability probe so an offline machine fails in
+seconds (huggingface_hub otherwise retries for ~25 s) with an EncoderUnavailable that says
+which model, why, and how to get it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .._require import require
+from ..errors import EncoderUnavailable
+from .base import batches, dir_fingerprint, empty, l2_normalise, quiet_transformers
+from .registry import register
+
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+MIN_VOCAB = 1000  # an offline CLIP tokenizer can come back with 2 tokens; refuse it
+HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+# short hub timeouts for the download step (read by huggingface_hub when it is first imported)
+os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+
+
+def _fix_hint(model: str) -> str:
+    return (f"run once with network access to cache it, or `huggingface-cli download {model}` "
+            f"(or `hf download {model}`), or pass --clip /path/to/a/saved/model/dir")
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
+
+
+def _load_dir(path: Path, device: str):
+    """(model, processor) from a saved directory, never touching the network."""
+    tf = require("transformers", "clip")
+    require("torch", "clip")
+    with quiet_transformers():
+        model = tf.AutoModel.from_pretrained(str(path), local_files_only=True)
+        processor = tf.AutoProcessor.from_pretrained(str(path), local_files_only=True)
+    for attr in ("get_text_features", "get_image_features"):
+        if not hasattr(model, attr):
+            raise EncoderUnavailable(f"{path}: {type(model).__name__} is not an image-text model (no {attr})")
+    return model.to(device).eval(), processor
+
+
+def _check_tokenizer(processor, source: str) -> None:
+    tok = getattr(processor, "tokenizer", None)
+    size = len(tok) if tok is not None else 0
+    if size <= MIN_VOCAB:
+        raise EncoderUnavailable(f"CLIP model '{source}': its tokenizer came back broken (vocab size {size}); "
+                                 f"the cached copy is incomplete: {_fix_hint(source)}")
+
+
+def _hub_cached(repo: str) -> Path | None:
+    """The hub-cache snapshot of ``repo``, or None when it is not cached."""
+    hub = require("huggingface_hub", "clip")
+    try:
+        path = Path(hub.snapshot_download(repo, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any miss means "not cached"
+        return None
+    return path if (path / "config.json").exists() else None
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub (or the configured proxy) cannot be reached, or None when a TCP connect works."""
+    hub = require("huggingface_hub", "clip")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or hub.constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or hub.constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc})"
+    return None
+
+
+def _hub_download(repo: str) -> Path:
+    """Download ``repo`` (configs, tokenizer, safetensors or else PyTorch weights) and return its snapshot."""
+    hub = require("huggingface_hub", "clip")
+    path = Path(hub.snapshot_download(repo, allow_patterns=HUB_PATTERNS))
+    if not any(path.glob("*.safetensors")):
+        path = Path(hub.snapshot_download(repo, allow_patterns=HUB_PATTERNS + ["pytorch_model.bin"]))
+    return path
+
+
+def resolve_model(model: str) -> tuple[Path, str]:
+    """Find the weights of ``model`` and the identity they carry.
+
+    Args:
+        model: a local directory, a hub id cached locally, or a hub id to download.
+    Returns:
+        (directory, identity) with identity ``clip:<abs dir>@<sha12 of weights>`` for a directory or
+        ``clip:<hub id>@<commit12>`` for the hub.
+    Raises:
+        EncoderUnavailable: not found and the hub cannot be reached (returns within seconds).
+    """
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return local.resolve(), f"clip:{local.resolve()}@{dir_fingerprint(local)}"
+    if _looks_like_path(model):
+        raise EncoderUnavailable(f"CLIP model directory '{model}' does not exist: pass a directory written by "
+                                 f"save_pretrained (config, weights, processor), or a hub id such as '{DEFAULT_MODEL}'")
+    cached = _hub_cached(model)
+    if cached is None:
+        why = hub_unreachable()
+        if why:
+            raise EncoderUnavailable(f"CLIP model '{model}' is not in the local hub cache and the hub is "
+                                     f"unreachable: {why}. To get it: {_fix_hint(model)}")
+        try:
+            cached = _hub_download(model)
+        except Exception as exc:  # noqa: BLE001 - name the model and the fix
+            raise EncoderUnavailable(f"CLIP model '{model}' could not be downloaded ({exc}). "
+                                     f"To get it: {_fix_hint(model)}") from exc
+    commit = cached.name if re.fullmatch(r"[0-9a-f]{40}", cached.name) else dir_fingerprint(cached)
+    return cached, f"clip:{model}@{commit[:12]}"
+
+
+def _features(out) -> np.ndarray:
+    """The boundary: transformers v5 returns an output object (embedding in ``pooler_output``),
+    v4 a tensor; either way leave here as a float32 NumPy array."""
+    torch = require("torch", "clip")
+    if not isinstance(out, torch.Tensor):
+        out = out.pooler_output
+    return out.detach().to("cpu", torch.float32).numpy()
+
+
+@register("clip")
+class CLIP:
+    """Shared image-text space (CLIP, SigLIP) with the processor and tokenizer saved beside the weights.
+
+    Args:
+        model: hub id (e.g. ``"openai/clip-vit-base-patch32"``), hub-cache entry, or local directory.
+        batch_size: inputs per forward pass.
+        device: torch device.
+    """
+
+    name = "clip"
+    modalities = frozenset({"text", "image"})
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"):
+        path, self.identity = resolve_model(str(model))
+        try:
+            self._model, self._processor = _load_dir(path, device)
+        except EncoderUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a half-cached or foreign dir: name it and the fix
+            raise EncoderUnavailable(f"CLIP model '{model}' at {path} could not be loaded ({exc}). "
+                                     f"To get it: {_fix_hint(str(model))}") from exc
+        _check_tokenizer(self._processor, str(model))
+        self.source, self.device, self.batch_size = str(model), device, batch_size
+        kind = getattr(self._model.config, "model_type", "")
+        self._text_kwargs = ({"padding": "max_length", "max_length": 64} if "siglip" in kind
+                             else {"padding": True})
+        self.dim = int(self.encode_text(["a photo"]).shape[1])
+
+    def _run(self, fn, inputs) -> np.ndarray:
+        torch = require("torch", "clip")
+        inputs = {k: v.to(self.device) for k, v in inputs.items() if hasattr(v, "to")}
+        with torch.inference_mode():
+            return _features(fn(**inputs))
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """Embed texts into the shared space.
+
+        Args:
+            texts: strings (truncated to the model's context, 77 tokens for CLIP).
+        Returns:
+            float32 (n, dim), unit rows.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_text takes a list of strings, not one string")
+        if not texts:
+            return empty(self.dim)
+        parts = [self._run(self._model.get_text_features,
+                           self._processor(text=list(b), truncation=True, return_tensors="pt", **self._text_kwargs))
+                 for b in batches(list(texts), self.batch_size)]
+        return l2_normalise(np.concatenate(parts, axis=0))
+
+    def encode_image(self, images: list) -> np.ndarray:
+        """Embed PIL images into the shared space (resized/cropped by the model's own processor).
+
+        Args:
+            images: PIL images of any mode.
+        Returns:
+            float32 (n, dim), unit rows.
+        """
+        if not images:
+            return empty(self.dim)
+        parts = []
+        for b in batches(list(images), self.batch_size):
+            pixels = self._processor(images=[im.convert("RGB") for im in b], return_tensors="pt")
+            parts.append(self._run(self._model.get_image_features, {"pixel_values": pixels["pixel_values"]}))
+        return l2_normalise(np.concatenate(parts, axis=0))
+
+
+def _tiny_tokenizer():
+    """A real CLIP BPE tokenizer over a made-up vocabulary (bytes, bytes</w>, all letter pairs): > 1000 tokens."""
+    tf = require("transformers", "clip")
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    chars = sorted(ByteLevel.alphabet())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for tok in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(tok, len(vocab))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    merges = [(a, b) for a in letters for b in letters]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    return tf.CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+def save_tiny_clip(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny random-initialised CLIPModel with its tokenizer and image processor (tests, offline).
+
+    Args:
+        path: directory to write (created).
+        seed: torch seed, so the same seed gives the same weights.
+    Returns:
+        The directory, loadable with ``build("clip", model=str(path))``.
+    """
+    tf, torch = require("transformers", "clip"), require("torch", "clip")
+    tok = _tiny_tokenizer()
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    cfg = tf.CLIPConfig(text_config=dict(small, vocab_size=len(tok), max_position_embeddings=77,
+                                         bos_token_id=0, eos_token_id=1, pad_token_id=1),
+                        vision_config=dict(small, image_size=32, patch_size=8), projection_dim=16)
+    torch.manual_seed(seed)
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    with quiet_transformers():
+        tf.CLIPModel(cfg).eval().save_pretrained(out)
+        images = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        tf.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
+    return out
