@@ -1,0 +1,56 @@
+"""The CLIP path end to end with a tiny random-initialised CLIP saved to disk (plumbing, not quality)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omnidex import Index, IndexConfig
+from omnidex.errors import StoreMismatch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_clips(tmp_path_factory):
+    from omnidex.encoders.clip import save_tiny_clip
+
+    root = tmp_path_factory.mktemp("clips")
+    return save_tiny_clip(root / "a", seed=0), save_tiny_clip(root / "b", seed=1)
+
+
+def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp_path):
+    from omnidex.testing.mediagen import text_image
+
+    media = tmp_path / "m"
+    media.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
+        text_image(f"card {i}", media / f"c{i}.png", bg=colour, fg=(255, 255, 255))
+    idx = Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[0]), speech=False, ocr=False))
+    report = idx.add([media])
+    assert report.count("indexed") == 3 and not report.notices
+    spec = idx.store.space_spec("visual")
+    assert spec.dim == 16 and spec.identity.startswith("clip:") and str(tiny_clips[0]) in spec.identity
+    rows = idx.store.table("visual").to_arrow().to_pylist()
+    vecs = np.stack([r["vector"] for r in rows])
+    assert vecs.shape == (3, 16) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    hits = idx.search("a red card", top_k=3, min_score=0.0)  # random weights: scores near chance
+    assert len(hits) == 3 and all("clip" in h.signals for h in hits)
+    image_hits = idx.search(image=media / "c1.png", top_k=1)
+    assert image_hits[0].path.endswith("c1.png") and image_hits[0].signals["clip"] > 0.5
+    with pytest.raises(StoreMismatch, match="built with"):
+        Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)).add([media])
+
+
+def test_missing_clip_is_announced_once_and_ingest_goes_on(tmp_path):
+    from omnidex.testing.mediagen import text_image
+
+    media = tmp_path / "m"
+    media.mkdir()
+    for i in range(3):
+        text_image(f"photo {i}", media / f"p{i}.png")
+    idx = Index(tmp_path / "db", IndexConfig(clip_model="openai/clip-vit-base-patch32", speech=False, ocr=False))
+    report = idx.add([media])
+    assert report.count("indexed") == 3
+    assert len(report.notices) == 1 and "openai/clip-vit-base-patch32" in report.notices[0]
+    assert "NOT embedded" in report.notices[0]
+    assert idx.store.space_spec("visual") is None and idx.store.count("phash") == 3
