@@ -34,7 +34,7 @@ def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp
     vecs = np.stack([r["vector"] for r in rows])
     assert vecs.shape == (3, 16) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     hits = idx.search("a red card", top_k=3, min_score=0.0)  # random weights: scores near chance
-    assert len(hits) == 3 and all("clip" in h.signals for h in hits)
+    assert len(hits) == 3 and all("clip" in h.signals for h in hits), (hits, idx._searcher.models.notices)
     image_hits = idx.search(image=media / "c1.png", top_k=1)
     assert image_hits[0].path.endswith("c1.png") and image_hits[0].signals["clip"] > 0.5
     with pytest.raises(StoreMismatch, match="built with"):

@@ -264,7 +264,7 @@ class Store:
         if where:
             q = q.where(where, prefilter=True)
         try:
-            return q.select(list(SEGMENT_FIELDS)).limit(k).to_list()
+            return q.select(list(SEGMENT_FIELDS) + ["_score"]).limit(k).to_list()
         except Exception as exc:  # noqa: BLE001 - an FTS syntax error must not sink the query
             if "syntax" in str(exc).lower() or "parse" in str(exc).lower():
                 return []
