@@ -126,9 +126,8 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     pieces = [Piece("frame", f.t, min(f.t + step, max(info.duration, f.t)), "s", image=f.image) for f in frames]
     pieces += ocr_spans(frames, models, step, info.duration)
     notes = [f"frames: {len(frames)} by {strategy}"]
-    declared = _declared_duration(path)
-    if declared > info.duration + 1.0:
-        notes.append(f"truncated: the file declares {declared:.1f}s but holds {info.duration:.1f}s")
+    if info.declared_duration > info.duration + 1.0:
+        notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
     if stats.get("errors") and frames:
         notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s "
                      f"({str(stats['errors'][0])[:80]})")
@@ -143,17 +142,6 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     else:
         notes.append("no audio track")
     return Extracted(pieces, duration=info.duration, note="; ".join(notes))
-
-
-def _declared_duration(path: Path) -> float:
-    """Duration the container header claims (0 when unknown), to spot truncated files."""
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            return (c.duration or 0) / 1_000_000
-    except (av.FFmpegError, OSError):
-        return 0.0
 
 
 def ocr_spans(frames, models: Models, step: float, duration: float) -> list[Piece]:

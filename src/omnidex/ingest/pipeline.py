@@ -133,10 +133,7 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             return self._record(path, st, sha, kind, "failed", f"unexpected error: {detail}", replace)
-        n = sum(len(r) for r in rows.values())
-        out = self._record(path, st, sha, kind, "indexed", ext.note, replace, rows, ext.duration)
-        out.segments = n
-        return out
+        return self._record(path, st, sha, kind, "indexed", ext.note, replace, rows, ext.duration)
 
     def _record(self, path, st, sha, kind, status, reason, replace=False, rows=None, duration=0.0) -> FileOutcome:
         rows = rows or {}

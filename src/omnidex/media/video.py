@@ -48,6 +48,7 @@ class VideoInfo:
     has_audio: bool  # the container also has an audio stream
     rotation: int  # counter-clockwise degrees to rotate frames for display (0, 90, 180, 270)
     start_time: float = 0.0  # PTS in seconds of the first video packet
+    declared_duration: float = 0.0  # duration the container header claims (0 when unknown): more than `duration` means truncated
 
     @property
     def mean_gop(self) -> float:
@@ -89,6 +90,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             path=str(path), duration=duration, fps=fps, width=cc.width, height=cc.height,
             codec=_codec_name(cc), n_frames=len(times), keyframe_times=tuple(sorted(key_times)),
             has_audio=bool(container.streams.audio), rotation=rotation, start_time=start,
+            declared_duration=(container.duration or 0) / 1_000_000,
         )
 
 
