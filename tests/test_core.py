@@ -12,8 +12,9 @@ from omnidex.config import SearchConfig
 from omnidex.errors import OmnidexError, StoreMismatch
 from omnidex.search.calibrate import background_stats, calibrate, fuse, term_coverage
 from omnidex.search.engine import _glob_ok, _where
-from omnidex.search.moments import Candidate, merge_moments
+from omnidex.search.moments import Candidate, merge_moments, snap_to_shots
 from omnidex.store import EncoderSpec, Store, sql_str
+from omnidex.types import Hit
 
 
 def _row(path, start, end, source="speech", kind="video", unit="s", text=""):
@@ -73,9 +74,27 @@ def test_moments_merge_adjacent_hits_and_keep_files_apart():
     a = [h for h in hits if h.path == "/a.mp4"]
     assert len(a) == 2 and len(hits) == 3
     first = max(a, key=lambda h: h.score)
-    assert first.start == 10 and first.end == 16.5 and set(first.signals) == {"text", "clip"}
+    # both signals score the moment, but its boundaries come from the stronger (spoken) evidence
+    assert first.start == 10 and first.end == 14 and set(first.signals) == {"text", "clip"}
+    assert first.source == "speech" and first.score > 0.9
     assert first.matched_words == ("revenue",) and first.frame_time == 14.5
     assert hits[0] is first or hits[0].score >= first.score
+
+
+def test_snap_to_shots_widens_visual_moments_to_shots_and_spoken_ones_to_near_cuts():
+    shots = [[0.0, 5.0, "start"], [5.0, 12.0, "cut"], [12.0, 30.0, "fade"]]
+    frame = Hit("/v.mp4", 6.0, 8.0, "s", 0.7, "video", source="frame")
+    snapped = snap_to_shots(frame, shots, max_moment_s=60)
+    assert (snapped.start, snapped.end, snapped.shot) == (5.0, 12.0, (5.0, 12.0))
+    # a spoken moment keeps its words; its edges move out to a cut only when one is within 0.5 s
+    spoken = Hit("/v.mp4", 5.3, 11.2, "s", 0.7, "video", source="speech")
+    snapped = snap_to_shots(spoken, shots, max_moment_s=60)
+    assert (snapped.start, snapped.end) == (5.0, 11.2)
+    # a visual moment in a shot longer than the cap keeps its own span
+    assert snap_to_shots(Hit("/v.mp4", 14, 16, "s", 0.7, "video", source="frame"), shots, 10).start == 14
+    # text documents are untouched
+    doc = Hit("/d.txt", 3, 9, "line", 0.7, "text", source="chunk")
+    assert snap_to_shots(doc, shots, 60) == doc
 
 
 def _spec(identity="enc@1", dim=4):

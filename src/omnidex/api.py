@@ -51,15 +51,17 @@ class Index:
         self._searcher = None  # tables changed: rebuild calibration samples
         return report
 
-    def search(self, text: str | None = None, *, image=None, audio=None, top_k: int = 10,
+    def search(self, text: str | None = None, *, image=None, audio=None, video=None, top_k: int = 10,
                modality: tuple[str, ...] | list[str] | str = (), path_glob: str | None = None,
-               **options) -> list[Hit]:
+               in_path: str | Path | None = None, **options) -> list[Hit]:
         """Ranked moments for a text, image and/or audio query.
 
         Args:
             text: words to look for (matched against speech, OCR, documents and pixels).
             image: path of a query image (near-duplicates and visually similar content).
             audio: path of a query recording (transcribed, then searched as text).
+            video: path of a video clip: where it occurs inside indexed videos, near-duplicates.
+            in_path: search within this one file only.
             top_k: moments to return.
             modality: keep only these file kinds or sources (image, video, audio, text, speech, ocr).
             path_glob: keep only paths matching this glob.
@@ -71,10 +73,11 @@ class Index:
 
         if isinstance(modality, str):
             modality = tuple(m for m in modality.split(",") if m)
-        cfg = replace(SearchConfig(), top_k=top_k, modality=tuple(modality), path_glob=path_glob, **options)
+        cfg = replace(SearchConfig(), top_k=top_k, modality=tuple(modality), path_glob=path_glob,
+                      in_path=str(in_path) if in_path else None, **options)
         if self._searcher is None:
             self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
-        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg)
+        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video)
 
     def stats(self) -> dict:
         """Row counts per table and the encoder of each vector space."""

@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--whisper", default="tiny.en", help="Whisper size or dir (tiny.en is bundled)")
     ix.add_argument("--fps", type=float, default=0.5, help="video frames sampled per second")
     ix.add_argument("--no-speech", action="store_true", help="do not transcribe sound")
+    ix.add_argument("--no-shots", action="store_true", help="sample video frames on a fixed grid, no shot detection")
     ix.add_argument("--no-ocr", action="store_true", help="do not read text in images/frames")
     ix.add_argument("--prune", action="store_true", help="remove rows of deleted files")
     ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
@@ -30,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("query", nargs="?", default=None, help="text query")
     se.add_argument("--image", help="query image file")
     se.add_argument("--audio", help="query audio file (transcribed)")
+    se.add_argument("--video", help="query video clip: where it occurs in indexed videos, near-duplicates")
+    se.add_argument("--in", dest="in_path", default=None, help="search within this one file")
     se.add_argument("--top", type=int, default=10, help="number of moments")
     se.add_argument("--modality", default="", help="comma list: image,video,audio,text,speech,ocr")
     se.add_argument("--path", dest="path_glob", default=None, help="only paths matching this glob")
@@ -37,6 +40,22 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="print hits as JSON")
     st = sub.add_parser("stats", help="what the index holds")
     st.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    pr = sub.add_parser("probe", help="what a player sees in a media file: streams, GOP, damage")
+    pr.add_argument("file", help="video or audio file")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    cl = sub.add_parser("clip", help="export a moment of a video (stream copy when it can)")
+    cl.add_argument("source", help="video file, or a hit as JSON from `search --json`")
+    cl.add_argument("--start", type=float, default=None, help="start second (default: the hit's)")
+    cl.add_argument("--end", type=float, default=None, help="end second (default: the hit's)")
+    cl.add_argument("-o", "--out", required=True, help="output file (.mp4, .mkv, ...)")
+    cl.add_argument("--mode", choices=("auto", "copy", "smart", "reencode"), default="auto",
+                    help="auto: copy when the cut falls on keyframes, else re-encode only partial GOPs")
+    cl.add_argument("--json", action="store_true", help="print what was done as JSON")
+    co = sub.add_parser("contact", help="PNG contact sheet of a video's shots with their times")
+    co.add_argument("file", help="video file")
+    co.add_argument("-o", "--out", default=None, help="output PNG (default FILE.contact.png)")
+    co.add_argument("--cols", type=int, default=5, help="thumbnails per row")
+    co.add_argument("--width", type=int, default=240, help="thumbnail width in pixels")
     return p
 
 
@@ -46,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import OmnidexError
 
     try:
-        return {"index": _index, "search": _search, "stats": _stats}[args.cmd](args)
+        return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
+                "contact": _contact}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
@@ -59,6 +79,7 @@ def _index(args) -> int:
 
     cfg = IndexConfig(clip_model=None if args.clip.lower() == "none" else args.clip,
                       whisper_model=args.whisper, frame_fps=args.fps, speech=not args.no_speech,
+                      shots=not args.no_shots,
                       ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks)
     with ProgressReporter(enabled=not args.json) as progress:
         report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress)
@@ -73,12 +94,13 @@ def _search(args) -> int:
     from .api import Index
     from .render import print_hits
 
-    hits = Index(args.db).search(args.query, image=args.image, audio=args.audio, top_k=args.top,
-                                 modality=args.modality, path_glob=args.path_glob)
+    hits = Index(args.db).search(args.query, image=args.image, audio=args.audio, video=args.video,
+                                 top_k=args.top, modality=args.modality, path_glob=args.path_glob,
+                                 in_path=args.in_path)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
     else:
-        print_hits(hits, args.query or args.image or args.audio)
+        print_hits(hits, args.query or args.image or args.audio or args.video)
     return 0
 
 
@@ -87,6 +109,24 @@ def _stats(args) -> int:
 
     print(json.dumps(Index(args.db).stats(), indent=2))
     return 0
+
+
+def _probe(args) -> int:
+    from .media.probe import main_probe
+
+    return main_probe(args)
+
+
+def _clip(args) -> int:
+    from .media.clip import main_clip
+
+    return main_clip(args)
+
+
+def _contact(args) -> int:
+    from .media.contact import main_contact
+
+    return main_contact(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,8 @@ class IndexConfig:
     speech: bool = True  # transcribe audio and video sound tracks
     ocr: bool = True  # read text in images and video frames
     phash: bool = True  # near-duplicate descriptor for images and frames (no weights needed)
-    frame_fps: float = 0.5  # video frames sampled per second
+    shots: bool = True  # detect shots and pick frames per shot by content (else a fixed-rate grid)
+    frame_fps: float = 0.5  # video frames sampled per second (on average, with shot detection)
     max_frames: int = 900  # cap on sampled frames per video
     frame_strategy: str = "auto"  # "auto" | "keyframes" | "seek" | "decode"
     frame_max_side: int = 384  # longest side of sampled frames (pixels)
@@ -43,3 +44,4 @@ class SearchConfig:
     min_score: float = 0.05  # fused moments below this are dropped
     modality: tuple[str, ...] = field(default_factory=tuple)  # keep only these file kinds/sources
     path_glob: str | None = None  # keep only paths matching this glob
+    in_path: str | None = None  # search within this one file only

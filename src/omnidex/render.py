@@ -72,13 +72,16 @@ def print_hits(hits: list[Hit], query) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from .types import format_time
+
     t = Table(title=escape(f"results for {query!s}"))
-    for col in ("#", "score", "file", "moment", "modality", "signals", "evidence"):
+    for col in ("#", "score", "file", "moment", "from", "signals", "evidence"):
         t.add_column(col, overflow="fold")
     for i, h in enumerate(hits, 1):
         d = h.to_dict()
         sig = " ".join(f"{k}={v:.2f}" for k, v in h.signals.items())
-        t.add_row(str(i), f"{h.score:.3f}", escape(h.path), d["moment"], h.modality, sig, _snippet(h))
+        moment = d["moment"] + (f"\nframe {format_time(h.frame_time)}" if h.frame_time is not None else "")
+        t.add_row(str(i), f"{h.score:.3f}", escape(h.path), moment, h.source or h.modality, sig, _snippet(h))
     Console().print(t if hits else "no results")
 
 

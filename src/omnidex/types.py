@@ -21,7 +21,9 @@ class Hit:
     signals: dict[str, float] = field(default_factory=dict)
     evidence: str = ""
     matched_words: tuple[str, ...] = ()
-    frame_time: float | None = None
+    frame_time: float | None = None  # time of the best matching frame (video)
+    source: str = ""  # what the moment's boundaries come from: speech, ocr, frame, chunk, image, clip
+    shot: tuple[float, float] | None = None  # the shot(s) the moment lies in (video)
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -68,11 +70,11 @@ class IngestReport:
 
 
 def format_time(t: float) -> str:
-    """Seconds -> HH:MM:SS (or HH:MM:SS.s when fractional matters)."""
-    t = max(0.0, float(t))
-    h, rem = divmod(int(t), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
+    """Seconds -> HH:MM:SS.s (tenths: moments are cut to the word or frame)."""
+    tenths = int(round(max(0.0, float(t)) * 10))
+    h, rem = divmod(tenths, 36000)
+    m, rem = divmod(rem, 600)
+    return f"{h:02d}:{m:02d}:{rem // 10:02d}.{rem % 10}"
 
 
 def format_span(start: float, end: float, unit: str) -> str:

@@ -66,10 +66,15 @@ class OCR:
     Args:
         min_score: lines recognised with lower confidence are dropped.
         threads: ONNX Runtime intra-op threads; 0 picks min(2, cores) (sized for a small machine).
+        det_max_side: the detector sees images at most this large and never upscales them.
+            RapidOCR's default instead scales the *shorter* side up to 736 px, which blows a
+            384x216 video frame up to 1308x736: about 5x slower on such frames, and no more
+            accurate (measured on rendered 384x216 captions: 0.5 s vs 2.8 s per frame, side by side).
     """
 
-    def __init__(self, min_score: float = 0.5, threads: int = 0):
+    def __init__(self, min_score: float = 0.5, threads: int = 0, det_max_side: int = 960):
         self.min_score = min_score
+        self.det_max_side = det_max_side
         self.threads = threads or min(2, os.cpu_count() or 1)
         self.identity = f"rapidocr:ppocrv4@{_version()}"
         self._engine = None
@@ -79,7 +84,8 @@ class OCR:
         with self._lock:
             if self._engine is None:
                 rapid = require("rapidocr_onnxruntime", "ocr")
-                self._engine = rapid.RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1)
+                self._engine = rapid.RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
+                                              det_limit_type="max", det_limit_side_len=self.det_max_side)
         return self._engine
 
     def read(self, image) -> list[OcrLine]:

@@ -41,6 +41,7 @@ def _rows(pieces, vectors: np.ndarray, base: dict) -> list[dict]:
     for i, (p, v) in enumerate(zip(pieces, vectors)):
         rows.append({**base, "id": f"{base['sha256'][:16]}:{p.source}:{i}", "source": p.source,
                      "start": float(p.start), "end": float(p.end), "unit": p.unit,
+                     "at": float(p.start if p.at is None else p.at),
                      "text": p.text, "words": words_json(p.words),
                      "vector": np.asarray(v, dtype=np.float32)})
     return rows

@@ -28,6 +28,7 @@ class Piece:
     text: str = ""
     words: list = field(default_factory=list)  # [[start, end, word], ...] for speech
     image: object = None  # PIL image for visual pieces
+    at: float | None = None  # the instant the evidence was taken (a frame's time); None = start
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Extracted:
     pieces: list[Piece]
     duration: float = 0.0
     note: str = ""  # e.g. "no audio track", "no speech found", frame strategy used
+    info: dict = field(default_factory=dict)  # stored with the file: shots, language, sampling
 
 
 def extract_text_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
@@ -63,33 +65,47 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     return Extracted(pieces)
 
 
-def extract_audio_track(path: Path, cfg: IndexConfig, models: Models) -> tuple[list[Piece], str, float]:
-    """Sound track -> (transcript windows with word timestamps, note, duration in seconds)."""
+def extract_audio_track(path: Path, cfg: IndexConfig, models: Models,
+                        cuts: tuple[float, ...] = ()) -> tuple[list[Piece], str, float, str]:
+    """Sound track -> (transcript windows with word timestamps, note, duration s, language code).
+
+    ``cuts`` are shot boundaries: a window also ends at a cut that falls in a pause.
+    """
     from ..media.audio import load_audio
 
     audio = load_audio(path, sr=16000)
     duration = audio.size / 16000.0
     transcriber = models.transcriber()
     if transcriber is None:
-        return [], "speech off or unavailable", duration
+        return [], "speech off or unavailable", duration, ""
     if audio.size < 1600 or float(np.abs(audio).max(initial=0.0)) < 1e-4:
-        return [], "silent audio", duration
+        return [], "silent audio", duration, ""
     transcript = transcriber.transcribe(audio)
-    pieces = speech_windows(transcript, cfg.speech_window_s)
-    return pieces, ("" if pieces else "no speech found"), duration
+    pieces = speech_windows(transcript, cfg.speech_window_s, cuts)
+    lang = transcript.language if pieces else ""
+    note = (f"speech: {len(pieces)} windows, language {lang or '?'}" if pieces else "no speech found")
+    return pieces, note, duration, lang
 
 
 _SENTENCE_END = re.compile(r"[.!?…]$")
 
 
-def speech_windows(transcript, max_s: float) -> list[Piece]:
-    """Group transcript words into sentence windows no longer than ``max_s`` seconds."""
+CUT_PAUSE_S = 0.25  # a shot cut ends a transcript window when it falls in a pause at least this long
+
+
+def speech_windows(transcript, max_s: float, cuts: tuple[float, ...] = ()) -> list[Piece]:
+    """Group transcript words into sentence windows no longer than ``max_s`` seconds.
+
+    A window ends at a sentence end, a pause over 1.5 s, the length cap, or a shot cut that falls
+    in a pause between two words (a cut inside running speech does not split the sentence).
+    """
     words = [w for seg in transcript.segments for w in seg.words]
     if not words:
         return [Piece("speech", s.start, s.end, "s", text=s.text.strip()) for s in transcript.segments if s.text.strip()]
     pieces, cur = [], []
     for w in words:
-        if cur and (w.end - cur[0].start > max_s or w.start - cur[-1].end > 1.5):
+        if cur and (w.end - cur[0].start > max_s or w.start - cur[-1].end > 1.5
+                    or _cut_in_pause(cuts, cur[-1].end, w.start)):
             pieces.append(_window(cur))
             cur = []
         cur.append(w)
@@ -101,6 +117,11 @@ def speech_windows(transcript, max_s: float) -> list[Piece]:
     return pieces
 
 
+def _cut_in_pause(cuts: tuple[float, ...], gap_start: float, gap_end: float) -> bool:
+    """A cut lies in the pause between two words, and the pause is long enough to split at."""
+    return gap_end - gap_start >= CUT_PAUSE_S and any(gap_start - 0.1 <= c <= gap_end + 0.1 for c in cuts)
+
+
 def _window(words) -> Piece:
     text = "".join(w.text for w in words).strip()
     packed = [[round(w.start, 2), round(w.end, 2), w.text.strip()] for w in words]
@@ -109,60 +130,99 @@ def _window(words) -> Piece:
 
 def extract_audio_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
     """Audio file -> transcript windows."""
-    pieces, note, duration = extract_audio_track(path, cfg, models)
-    return Extracted(pieces, duration=duration, note=note)
+    pieces, note, duration, lang = extract_audio_track(path, cfg, models)
+    return Extracted(pieces, duration=duration, note=note, info={"language": lang} if lang else {})
 
 
 def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
-    """Video -> sampled frames (visual + OCR spans) and its sound track's transcript."""
-    from ..media.video import probe_video, sample_frames
+    """Video -> shots, representative frames per shot (visual + OCR spans), and the transcript."""
+    from ..media.video import probe_video
 
     info = probe_video(path)
+    shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
+    spans = frame_spans(frames, shots, info)
+    pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t) for f, (a, b) in zip(frames, spans)]
+    pieces += ocr_spans(frames, spans, models)
+    notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
+    if info.declared_duration > info.duration + 1.0:
+        notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
+    if errors and frames:
+        notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s ({str(errors[0])[:80]})")
+    meta = {"shots": [[round(s[0], 3), round(s[1], 3), s[2]] for s in shots], "strategy": strategy,
+            "frames": len(frames)}
+    if info.has_audio:
+        cuts = tuple(s[0] for s in shots[1:])
+        try:
+            speech, note, _, lang = extract_audio_track(path, cfg, models, cuts)
+        except MediaError as exc:
+            speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
+        pieces += speech
+        notes.append(note)
+        if lang:
+            meta["language"] = lang
+    else:
+        notes.append("no audio track")
+    return Extracted(pieces, duration=info.duration, note="; ".join(n for n in notes if n), info=meta)
+
+
+def _shots_and_frames(path: Path, info, cfg: IndexConfig):
+    """(shots as (start, end, transition), frames, strategy, errors) by shot detection or a fixed grid."""
+    end = info.start_time + info.duration
+    if cfg.shots:
+        from ..media.shots import detect_shots
+
+        scan = detect_shots(path, info, max_side=cfg.frame_max_side, sample_fps=cfg.frame_fps,
+                            max_frames=cfg.max_frames)
+        shots = [(s.start, s.end, s.transition) for s in scan.shots]
+        return shots, scan.frames, f"shots/{scan.strategy}", scan.errors
+    from ..media.video import sample_frames
+
     stats: dict = {}
     strategy, frames = sample_frames(path, fps=cfg.frame_fps, max_frames=cfg.max_frames,
                                      strategy=cfg.frame_strategy, max_side=cfg.frame_max_side,
                                      info=info, stats=stats)
-    step = 1.0 / cfg.frame_fps
-    pieces = [Piece("frame", f.t, min(f.t + step, max(info.duration, f.t)), "s", image=f.image) for f in frames]
-    pieces += ocr_spans(frames, models, step, info.duration)
-    notes = [f"frames: {len(frames)} by {strategy}"]
-    if info.declared_duration > info.duration + 1.0:
-        notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
-    if stats.get("errors") and frames:
-        notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s "
-                     f"({str(stats['errors'][0])[:80]})")
-    if info.has_audio:
-        try:
-            speech, note, _ = extract_audio_track(path, cfg, models)
-        except MediaError as exc:
-            speech, note = [], f"sound track not indexed: {exc.reason}"
-        pieces += speech
-        if note:
-            notes.append(note)
-    else:
-        notes.append("no audio track")
-    return Extracted(pieces, duration=info.duration, note="; ".join(notes))
+    return [(info.start_time, end, "start")], frames, strategy, stats.get("errors", [])
 
 
-def ocr_spans(frames, models: Models, step: float, duration: float) -> list[Piece]:
+def frame_spans(frames, shots, info) -> list[tuple[float, float]]:
+    """The stretch of time each frame stands for: its shot, split halfway between the shot's frames."""
+    end_of_video = max(info.start_time + info.duration, frames[-1].t if frames else 0.0)
+    spans = []
+    for i, f in enumerate(frames):
+        s0, s1 = _shot_of(shots, f.t, end_of_video)
+        prev_t = frames[i - 1].t if i > 0 and frames[i - 1].t >= s0 else None
+        next_t = frames[i + 1].t if i + 1 < len(frames) and frames[i + 1].t < s1 else None
+        a = s0 if prev_t is None else (prev_t + f.t) / 2
+        b = s1 if next_t is None else (f.t + next_t) / 2
+        spans.append((float(a), float(max(b, a))))
+    return spans
+
+
+def _shot_of(shots, t: float, end_of_video: float) -> tuple[float, float]:
+    for s0, s1, _ in shots:
+        if s0 - 1e-6 <= t < s1:
+            return s0, s1
+    return (shots[-1][0], end_of_video) if shots and t >= shots[-1][0] else (t, t)
+
+
+def ocr_spans(frames, spans, models: Models) -> list[Piece]:
     """OCR frames whose look changed, and merge runs of identical text into one span."""
     ocr = models.ocr()
     if ocr is None or not frames:
         return []
     from .visual_change import changed
 
-    spans: list[Piece] = []
+    out: list[Piece] = []
     last_img, last_text = None, ""
-    for f in frames:
+    for f, (a, b) in zip(frames, spans):
         if last_img is None or changed(last_img, f.image):
             last_text = " ".join(ocr.read_text(f.image).split())
             last_img = f.image
-        end = min(f.t + step, max(duration, f.t))
-        if last_text and spans and spans[-1].text == last_text and f.t - spans[-1].end <= step + 0.01:
-            spans[-1].end = end
+        if last_text and out and out[-1].text == last_text and a - out[-1].end <= 0.01:
+            out[-1].end = b
         elif last_text:
-            spans.append(Piece("ocr", f.t, end, "s", text=last_text))
-    return spans
+            out.append(Piece("ocr", a, b, "s", text=last_text, at=f.t))
+    return out
 
 
 def words_json(words: list) -> str:

@@ -1,6 +1,7 @@
 """The ingest driver: incremental by content hash, journaled writes, a bad file never stops it."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -109,7 +110,7 @@ class Ingestor:
         if not rows:
             return self._index(path, st, sha, replace)
         return self._record(path, st, sha, twin["kind"], "indexed", f"same content as {twin['path']}",
-                            replace, rows, twin["duration"])
+                            replace, rows, twin["duration"], twin.get("info") or "")
 
     def _index(self, path: Path, st: os.stat_result, sha: str, replace: bool) -> FileOutcome:
         from ..media.sniff import sniff
@@ -133,14 +134,16 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the run
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             return self._record(path, st, sha, kind, "failed", f"unexpected error: {detail}", replace)
-        return self._record(path, st, sha, kind, "indexed", ext.note, replace, rows, ext.duration)
+        info = json.dumps(ext.info, separators=(",", ":")) if ext.info else ""
+        return self._record(path, st, sha, kind, "indexed", ext.note, replace, rows, ext.duration, info)
 
-    def _record(self, path, st, sha, kind, status, reason, replace=False, rows=None, duration=0.0) -> FileOutcome:
+    def _record(self, path, st, sha, kind, status, reason, replace=False, rows=None, duration=0.0,
+                info: str = "") -> FileOutcome:
         rows = rows or {}
         n = sum(len(r) for r in rows.values())
         file_row = {"path": str(path), "sha256": sha, "size": st.st_size, "mtime": st.st_mtime,
                     "kind": kind, "status": status, "reason": reason, "segments": n,
-                    "duration": float(duration), "batch": "", "indexed_at": time.time()}
+                    "duration": float(duration), "batch": "", "indexed_at": time.time(), "info": info}
         self._pending.append((file_row, rows, replace))
         return FileOutcome(str(path), status, reason, n, float(duration), kind)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from ..ingest.models import Models
 from ..store import Store, sql_str
 from ..types import Hit
 from .calibrate import background_stats, calibrate, fts_probability
-from .moments import Candidate, merge_moments
+from .moments import Candidate, merge_moments, snap_to_shots
 
 KINDS = ("image", "video", "audio", "text")
 SOURCES = ("speech", "ocr", "frame", "chunk", "image")
@@ -38,12 +39,20 @@ class Searcher:
                            text_encoder=text.name if text else "minilm", whisper_model=whisper_model)
 
     def search(self, text: str | None = None, image: str | Path | None = None,
-               audio: str | Path | None = None, cfg: SearchConfig = SearchConfig()) -> list[Hit]:
-        """Ranked moments for a text, image or audio query (any combination).
+               audio: str | Path | None = None, cfg: SearchConfig = SearchConfig(),
+               video: str | Path | None = None) -> list[Hit]:
+        """Ranked moments for a text, image, audio or video-clip query.
+
+        A ``video`` query finds where that clip occurs inside indexed videos (and near-duplicate
+        videos); it is answered on its own, not fused with the other query kinds.
 
         Returns:
             At most ``cfg.top_k`` hits, best first.
         """
+        if video is not None:
+            from .video_query import find_clip
+
+            return find_clip(self.store, video, cfg, _where(cfg), self._encoder("phash"))
         if audio is not None:
             spoken = self._transcribe(audio)
             text = f"{text} {spoken}".strip() if text else spoken
@@ -61,7 +70,9 @@ class Searcher:
             cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
             cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
-        return merge_moments(cands, cfg, text or "")
+        hits = merge_moments(cands, cfg, text or "")
+        info = self.store.file_info(sorted({h.path for h in hits if h.unit == "s"}))
+        return [snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s) for h in hits]
 
     def _encoder(self, space: str):
         spec = self.store.space_spec(space)
@@ -127,6 +138,8 @@ def _where(cfg: SearchConfig) -> str | None:
         if sources:
             ors.append("source IN (" + ", ".join(sql_str(s) for s in sources) + ")")
         parts.append("(" + " OR ".join(ors) + ")")
+    if cfg.in_path:
+        parts.append(f"path = {sql_str(os.path.abspath(os.path.expanduser(cfg.in_path)))}")
     if cfg.path_glob:
         like = cfg.path_glob.replace("*", "%").replace("?", "_")
         parts.append(f"path LIKE {sql_str('%' + like.lstrip('%'))}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import SearchConfig
 from ..types import Hit
@@ -50,31 +50,71 @@ def _joins(g: _Group, r: dict, cfg: SearchConfig) -> bool:
 
 
 def _to_hit(g: _Group, query_text: str) -> Hit:
+    """Score a group by fused evidence; its span is where the strongest kind of evidence is."""
     best: dict[str, Candidate] = {}
     for c in g.members:
         if c.signal not in best or c.p > best[c.signal].p:
             best[c.signal] = c
     signals = {s: round(c.p, 4) for s, c in best.items()}
-    top = max(c.p for c in g.members)
-    strong = [c for c in g.members if c.p >= 0.5 * top]  # the moment is where the evidence is
-    start = min(c.row["start"] for c in strong)
-    end = max(c.row["end"] for c in strong)
+    top = max(g.members, key=lambda c: c.p)
+    # the moment's boundaries come from the best evidence and its strong neighbours of the same source;
+    # weaker or other-source evidence raises the score but does not stretch the moment
+    span = [c for c in g.members if c.row["source"] == top.row["source"] and c.p >= 0.5 * top.p]
+    start = min(_row_span(c.row)[0] for c in span)
+    end = max(_row_span(c.row)[1] for c in span)
     text_c = max((c for c in g.members if c.row.get("text")), key=lambda c: c.p, default=None)
     vis_c = max((c for c in g.members if c.row["source"] in ("frame", "image")), key=lambda c: c.p, default=None)
     evidence, matched = "", ()
     if text_c is not None:
         evidence = text_c.row["text"]
         matched = tuple(term_coverage(query_text, evidence)[1]) if query_text else ()
-        start, end = _snap_words(text_c.row, matched, start, end)
     kind = g.members[0].row["kind"]
+    frame_time = None
+    if vis_c is not None and g.unit == "s":
+        frame_time = float(vis_c.row.get("at") if vis_c.row.get("at") is not None else vis_c.row["start"])
     return Hit(path=g.path, start=float(start), end=float(end), unit=g.unit, score=round(fuse(signals), 4),
                modality=kind, signals=signals, evidence=evidence[:400], matched_words=matched,
-               frame_time=(float(vis_c.row["start"]) if vis_c is not None and g.unit == "s" else None))
+               frame_time=frame_time, source=top.row["source"])
 
 
-def _snap_words(row: dict, matched: tuple, start: float, end: float) -> tuple[float, float]:
-    """Keep the moment inside the spoken window that carries the evidence."""
-    if row["source"] != "speech" or not row.get("words"):
-        return start, end
-    words = json.loads(row["words"])
-    return min(start, words[0][0]), max(end, words[-1][1])
+def _row_span(row: dict) -> tuple[float, float]:
+    """A row's time span; spoken windows use their first and last word (word boundaries)."""
+    if row["source"] == "speech" and row.get("words"):
+        words = json.loads(row["words"])
+        if words:
+            return float(words[0][0]), float(words[-1][1])
+    return float(row["start"]), float(row["end"])
+
+
+SNAP_S = 0.5  # a spoken moment's edge moves to a shot boundary this close outside it
+
+
+def snap_to_shots(hit: Hit, shots: list, max_moment_s: float) -> Hit:
+    """Align a moment with the shots of its video.
+
+    Visual evidence (frames, on-screen text) stands for whole shots, so its moment becomes the
+    shots it touches. A spoken moment keeps its word boundaries, widened to a shot boundary that
+    lies within ``SNAP_S`` seconds outside it (an editor's cut point, never cutting a word).
+
+    Args:
+        hit: a moment in seconds.
+        shots: [[start, end, transition], ...] of the hit's file (may be empty).
+        max_moment_s: a snapped moment is never longer than this.
+    Returns:
+        The hit with new start/end (and ``shot`` set to the span of the shots it covers).
+    """
+    if hit.unit != "s" or not shots:
+        return hit
+    touched = [s for s in shots if s[0] < hit.end and s[1] > hit.start] or \
+        [min(shots, key=lambda s: abs(s[0] - hit.start))]
+    shot_span = (float(touched[0][0]), float(touched[-1][1]))
+    start, end = hit.start, hit.end
+    if hit.source in ("frame", "ocr") and shot_span[1] - shot_span[0] <= max_moment_s:
+        start, end = shot_span
+    else:
+        bounds = [b for s in shots for b in (s[0], s[1])]
+        before = [b for b in bounds if start - SNAP_S <= b <= start]
+        after = [b for b in bounds if end <= b <= end + SNAP_S]
+        start = max(before) if before else start
+        end = min(after) if after else end
+    return replace(hit, start=float(start), end=float(end), shot=shot_span)

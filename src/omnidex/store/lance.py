@@ -22,7 +22,7 @@ os.environ.setdefault("LANCE_LOG", "error")
 
 FILES = "files"
 JOURNAL = "journal"
-SEGMENT_FIELDS = ("id", "path", "sha256", "mtime", "kind", "source", "start", "end", "unit",
+SEGMENT_FIELDS = ("id", "path", "sha256", "mtime", "kind", "source", "start", "end", "at", "unit",
                   "text", "words", "batch")
 
 
@@ -66,7 +66,7 @@ def _files_schema():
         ("path", pa.string()), ("sha256", pa.string()), ("size", pa.int64()),
         ("mtime", pa.float64()), ("kind", pa.string()), ("status", pa.string()),
         ("reason", pa.string()), ("segments", pa.int32()), ("duration", pa.float64()),
-        ("batch", pa.string()), ("indexed_at", pa.float64()),
+        ("batch", pa.string()), ("indexed_at", pa.float64()), ("info", pa.string()),
     ])
 
 
@@ -74,7 +74,7 @@ def _segment_schema(spec: EncoderSpec):
     pa = _pa()
     fields = [(f, pa.string()) for f in ("id", "path", "sha256")]
     fields += [("mtime", pa.float64()), ("kind", pa.string()), ("source", pa.string()),
-               ("start", pa.float64()), ("end", pa.float64()), ("unit", pa.string()),
+               ("start", pa.float64()), ("end", pa.float64()), ("at", pa.float64()), ("unit", pa.string()),
                ("text", pa.string()), ("words", pa.string()), ("batch", pa.string()),
                ("vector", pa.list_(pa.float32(), spec.dim))]
     return pa.schema(fields, metadata=spec.meta())
@@ -102,7 +102,10 @@ class Store:
         if name not in self._tables:
             if name not in self._names():
                 return None
-            self._tables[name] = self.db.open_table(name)
+            tbl = self.db.open_table(name)
+            if name not in (FILES, JOURNAL) and "at" not in tbl.schema.names:
+                tbl.add_columns({"at": "start"})  # tables from before the evidence instant column
+            self._tables[name] = tbl
         return self._tables[name]
 
     def _ensure(self, name: str, schema):
@@ -139,10 +142,30 @@ class Store:
     # ----- state ------------------------------------------------------------------------
     def file_states(self) -> dict[str, dict]:
         """path -> files row for every file ever seen."""
-        tbl = self.table(FILES)
+        tbl = self._files()
         if tbl is None:
             return {}
         return {r["path"]: r for r in tbl.to_arrow().to_pylist()}
+
+    def _files(self):
+        """The files table, upgraded in place when it predates the ``info`` column."""
+        tbl = self.table(FILES)
+        if tbl is not None and "info" not in tbl.schema.names:
+            tbl.add_columns({"info": "CAST(NULL AS STRING)"})
+        return tbl
+
+    def file_info(self, paths: list[str]) -> dict[str, dict]:
+        """path -> the decoded ``info`` JSON of each indexed file (shots, language, sampling)."""
+        tbl = self._files()
+        if tbl is None or not paths:
+            return {}
+        out: dict[str, dict] = {}
+        for i in range(0, len(paths), 200):
+            where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
+            for r in tbl.search().where(where).select(["path", "info", "duration"]).limit(None).to_list():
+                info = json.loads(r["info"]) if r.get("info") else {}
+                out[r["path"]] = {**info, "duration": r["duration"]}
+        return out
 
     def count(self, space: str) -> int:
         """Rows in a table (0 when absent)."""
@@ -208,7 +231,8 @@ class Store:
             if rows:
                 self.table(space).add(rows)
                 self._background.pop(space, None)
-        files = self._ensure(FILES, _files_schema())
+        files = self._files()
+        files = files if files is not None else self._ensure(FILES, _files_schema())
         (files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all()
          .execute(pa.Table.from_pylist(file_rows, schema=_files_schema())))
         journal.delete(f"batch = {sql_str(batch)}")

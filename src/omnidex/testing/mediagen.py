@@ -26,11 +26,21 @@ SILENCE_THRESHOLD = 0.02  # |sample| above this counts as speech when measuring 
 
 @dataclass
 class Scene:
-    """A stretch of video with one background colour and a caption."""
+    """A stretch of video with one background colour (or a moving pattern in it) and a caption.
+
+    Fades scale the whole frame toward black: with ``fade_in`` the scene's first frame is black
+    and brightness ramps up linearly over ``fade_in`` seconds; with ``fade_out`` it ramps down so
+    that the scene's last frame is black. A fade_out followed by a fade_in is a fade through black
+    whose darkest point is the scene boundary.
+    """
 
     duration: float  # seconds
     color: tuple  # (r, g, b) background
     text: str = ""  # caption drawn in the middle
+    fade_in: float = 0.0  # seconds of fade up from black at the scene's start
+    fade_out: float = 0.0  # seconds of fade down to black at the scene's end
+    # background: "plain", "noise" (drifting texture), "bars" (moving colour bars), "checker" (scrolling squares)
+    pattern: str = "plain"
 
 
 @dataclass
@@ -39,6 +49,8 @@ class Narration:
 
     at: float  # start time in seconds
     text: str  # what is said
+    voice: str | None = None  # espeak-ng voice for this phrase (None: make_video's ``voice``)
+    wpm: int = 150  # speaking rate in words per minute
 
 
 def _run(cmd: list[str]) -> None:
@@ -195,27 +207,142 @@ def _contrast(color: tuple) -> tuple:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
 
 
+PATTERNS = ("plain", "noise", "bars", "checker")
+
+
+def _pattern_background(pattern: str, color: tuple, size: tuple[int, int], fps: int, seed: int):
+    """A function ``i -> (h, w, 3) uint8 RGB array`` (a fresh copy) giving frame ``i`` of a moving background."""
+    w, h = size
+    base = np.asarray(color[:3], np.float32)
+    if pattern == "noise":
+        # a periodic texture (integer cycles across the frame) that drifts diagonally, wrapping seamlessly
+        ys, xs = np.mgrid[0:h, 0:w]
+        rng = np.random.default_rng(seed)
+        field = np.zeros((h, w), np.float32)
+        for _ in range(10):
+            fx, fy = rng.integers(1, 13, size=2) * rng.choice([-1, 1], size=2)
+            field += np.sin(2 * np.pi * (fx * xs / w + fy * ys / h) + rng.uniform(0, 2 * np.pi)).astype(np.float32)
+        field /= np.abs(field).max() or 1.0
+        tint = np.array([1.0, -0.7, 0.5], np.float32)
+        texture = np.clip(base + 80.0 * field[..., None] * tint + 0.5, 0, 255).astype(np.uint8)
+        step = (max(2, w // 80), max(1, h // 90))  # pixels per frame: fast, strong motion
+        return lambda i: np.roll(texture, (i * step[1], i * step[0]), axis=(0, 1))
+    if pattern == "bars":
+        palette = np.array([np.clip(np.roll(base, j % 3) * (0.55 + 0.15 * (j % 4)) + 40 * (j % 2) + 0.5, 0, 255)
+                            for j in range(8)], np.uint8)
+        bar_w, speed = max(4, w // 8), max(1.0, w / (3.0 * fps))  # crosses a third of the frame per second
+        row = palette[(np.arange(w + 8 * bar_w) // bar_w) % 8]
+        strip = np.ascontiguousarray(np.broadcast_to(row[None], (h, w + 8 * bar_w, 3)))
+        return lambda i: strip[:, int(i * speed) % (8 * bar_w):][:, :w].copy()
+    if pattern == "checker":
+        other = np.clip(base * 0.45 + np.array(_contrast(color), np.float32) * 0.35 + 0.5, 0, 255).astype(np.uint8)
+        cell, step = max(4, h // 6), max(1, w // 160)
+        ys, xs = np.mgrid[0:h + 2 * cell, 0:w + 2 * cell]
+        on = ((xs // cell + ys // cell) % 2).astype(bool)
+        tile = np.where(on[..., None], np.clip(base + 0.5, 0, 255).astype(np.uint8), other)
+
+        def frame(i: int):
+            o = (i * step) % (2 * cell)
+            return tile[o:o + h, o:o + w].copy()
+        return frame
+    raise ValueError(f"unknown pattern {pattern!r}; use one of {', '.join(PATTERNS)}")
+
+
+def _fade_gain(i: int, n: int, fade_in: int, fade_out: int) -> float:
+    """Brightness of frame ``i`` of ``n``: 0 on the first/last frame of a fade in/out, 1 outside fades."""
+    gain = 1.0
+    if fade_in > 0:
+        gain = min(gain, i / fade_in)
+    if fade_out > 0:
+        gain = min(gain, (n - 1 - i) / fade_out)
+    return max(0.0, gain)
+
+
 def _scene_frames(scenes: Sequence[Scene], size: tuple[int, int], fps: int):
-    """Yield RGB frames: each scene's captioned background with a circle moving along the bottom."""
+    """Yield RGB frames: each scene's captioned background (plain colour or a moving pattern) with a
+    circle moving along the bottom, faded toward black during its fade-in/fade-out frames."""
+    Image = require("PIL.Image", "image")
+    ImageDraw = require("PIL.ImageDraw", "image")
     w, h = size
     d = max(8, h // 6)
-    for scene in scenes:
+    for k, scene in enumerate(scenes):
         n = max(1, round(scene.duration * fps))
-        base = text_image(scene.text, size=size, bg=scene.color, fg=_contrast(scene.color), font_size=max(10, h // 9))
+        fg = _contrast(scene.color)
+        font_size = max(10, h // 9)
+        if scene.pattern == "plain":
+            base, background = text_image(scene.text, size=size, bg=scene.color, fg=fg, font_size=font_size), None
+        else:
+            seed = k * 1009 + sum(int(c) * 31 ** j for j, c in enumerate(scene.color[:3]))
+            background = _pattern_background(scene.pattern, scene.color, size, fps, seed)
+            mask = np.asarray(text_image(scene.text, size=size, bg=(0, 0, 0), fg=(255, 255, 255),
+                                         font_size=font_size).convert("L"))
+            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else None
+            alpha = mask[box][..., None].astype(np.float32) / 255.0 if box else None
+            fg_part = np.asarray(fg, np.float32) * alpha if box else None
+        fade_in, fade_out = round(scene.fade_in * fps), round(scene.fade_out * fps)
         for i in range(n):
-            frame = base.copy()
+            if background is None:
+                frame = base.copy()
+            else:
+                arr = background(i)
+                if box is not None:
+                    arr[box] = (arr[box] * (1.0 - alpha) + fg_part + 0.5).astype(np.uint8)
+                frame = Image.fromarray(arr)
             x = int((w - d) * i / max(1, n - 1))
-            _shape(require("PIL.ImageDraw", "image").Draw(frame), "circle",
-                   (x, h - d - 4, x + d, h - 4), _contrast(scene.color))
+            _shape(ImageDraw.Draw(frame), "circle", (x, h - d - 4, x + d, h - 4), fg)
+            gain = _fade_gain(i, n, fade_in, fade_out)
+            if gain < 1.0:
+                frame = Image.fromarray((np.asarray(frame, np.float32) * gain + 0.5).astype(np.uint8))
             yield frame
 
 
-def _narration_track(narration: Sequence[Narration], duration: float, voice: str, tmp: Path):
-    """Mix espeak phrases into a silent track; return (samples, [(start, end, text)] of real speech)."""
+MUSIC_LEVEL = 0.06  # peak of the background music (espeak speech peaks around 0.5-0.9)
+
+
+def music_samples(seconds: float, sr: int = SPEECH_SR, level: float = MUSIC_LEVEL) -> np.ndarray:
+    """A quiet, music-like arpeggio of sine tones over a soft chord pad (C, Am, F, G; 0.25 s notes).
+
+    Args:
+        seconds: length.
+        sr: sample rate.
+        level: peak amplitude.
+    Returns:
+        float32 mono samples in [-level, level].
+    """
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    chords = [(261.63, 329.63, 392.00), (220.00, 261.63, 329.63), (174.61, 220.00, 261.63), (196.00, 246.94, 293.66)]
+    note_s, chord_s = 0.25, 2.0
+    out = np.zeros(n, np.float32)
+    for start in np.arange(0.0, seconds, chord_s):
+        chord = chords[int(round(start / chord_s)) % len(chords)]
+        a, b = int(start * sr), min(n, int((start + chord_s) * sr))
+        tt = t[a:b] - start
+        pad = sum(np.sin(2 * np.pi * f * tt) for f in chord) / len(chord)
+        pad *= np.minimum(1.0, np.minimum(tt, chord_s - tt) / 0.1)  # 100 ms attack/release
+        out[a:b] += 0.4 * pad
+        for k, ns in enumerate(np.arange(0.0, chord_s, note_s)):
+            na, nb = a + int(ns * sr), min(b, a + int((ns + note_s) * sr))
+            nt = t[na:nb] - start - ns
+            f = chord[[0, 1, 2, 1][k % 4]] * 2  # up-down arpeggio an octave above the pad
+            out[na:nb] += 0.6 * np.sin(2 * np.pi * f * nt) * np.exp(-nt * 8.0)
+    peak = float(np.abs(out).max()) if n else 0.0
+    return (out * (level / peak) if peak > 0 else out).astype(np.float32)
+
+
+def _narration_track(narration: Sequence[Narration], duration: float, voice: str, tmp: Path,
+                     music: Sequence[tuple[float, float]] = ()):
+    """Mix espeak phrases (and optional background music spans) into a silent track;
+    return (samples, [(start, end, text)] of real speech)."""
     track = np.zeros(int(round(duration * SPEECH_SR)), np.float32)
+    for m0, m1 in music:
+        a, b = int(round(max(0.0, m0) * SPEECH_SR)), min(len(track), int(round(m1 * SPEECH_SR)))
+        if b > a:
+            track[a:b] += music_samples((b - a) / SPEECH_SR)[: b - a]
     speech = []
     for k, item in enumerate(narration):
-        wav, sr = read_wav(speak(item.text, tmp / f"say{k}.wav", voice=voice))
+        wav, sr = read_wav(speak(item.text, tmp / f"say{k}.wav", voice=item.voice or voice, wpm=item.wpm))
         if sr != SPEECH_SR:
             raise RuntimeError(f"espeak-ng wrote {sr} Hz, expected {SPEECH_SR}")
         at = int(round(item.at * SPEECH_SR))
@@ -261,6 +388,7 @@ def make_video(
     voice: str = "en-us",
     rotate: int = 0,
     faststart: bool = False,
+    music: Sequence[tuple[float, float]] = (),
 ) -> dict:
     """Encode a video of coloured captioned scenes with espeak narration, and its ground truth.
 
@@ -273,14 +401,20 @@ def make_video(
         codec: ffmpeg video encoder: libx264, libx265, libvpx-vp9, libaom-av1, libsvtav1.
         gop: keyframe interval in frames (fixed, no scene-cut keyframes); None = encoder default.
         audio: False writes no audio stream at all.
-        voice: espeak-ng voice.
+        voice: espeak-ng voice (a phrase's own ``Narration.voice`` wins).
         rotate: display rotation written to MP4/MOV metadata (counter-clockwise degrees as
             PyAV's ``VideoFrame.rotation`` reads it back).
         faststart: put the MP4 index (moov) before the data.
+        music: (start, end) spans in seconds of quiet background music (sine-tone arpeggio,
+            not speech) mixed into the sound track; may overlap narration.
     Returns:
         {"path", "duration", "scenes": [(start, end, text)], "speech": [(start, end, text)],
-         "colors", "fps", "size", "codec", "gop", "n_frames", "has_audio"}; speech extents are
-        the real non-silent span of each phrase.
+         "colors", "fps", "size", "codec", "gop", "n_frames", "has_audio", "cuts": [(time, kind)]};
+        speech extents are the real non-silent span of each phrase. ``cuts`` lists every scene
+        boundary (not the video's start or end): kind "fade" when the scene before has
+        ``fade_out`` > 0 or the scene after has ``fade_in`` > 0, else "cut"; time is the boundary
+        time, i.e. the first frame of the next scene (for a fade through black, the darkest point:
+        the last frame of the fade-out is black and so is the first frame of the fade-in).
     """
     out = Path(out)
     counts = [max(1, round(s.duration * fps)) for s in scenes]
@@ -291,7 +425,7 @@ def make_video(
         speech: list = []
         wav = None
         if audio:
-            track, speech = _narration_track(narration, duration, voice, tmp)
+            track, speech = _narration_track(narration, duration, voice, tmp, music)
             wav = write_wav(tmp / "narration.wav", track, SPEECH_SR)
         cmd = _encode_cmd(out, size, fps, codec, gop, duration, wav, faststart)
         target = tmp / f"video{out.suffix}" if rotate else out
@@ -304,6 +438,8 @@ def make_video(
         "scenes": [(float(bounds[i]), float(bounds[i + 1]), s.text) for i, s in enumerate(scenes)],
         "speech": speech, "colors": [tuple(s.color) for s in scenes], "fps": fps, "size": tuple(size),
         "codec": codec, "gop": gop, "n_frames": int(sum(counts)), "has_audio": bool(audio),
+        "cuts": [(float(bounds[i + 1]), "fade" if scenes[i].fade_out > 0 or scenes[i + 1].fade_in > 0 else "cut")
+                 for i in range(len(scenes) - 1)],
     }
 
 

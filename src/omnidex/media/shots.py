@@ -1,0 +1,612 @@
+"""Shot boundaries (hard cuts, fades through black) and representative frames in one decode pass.
+
+Features (per decoded frame; all scaling is done by a reused FFmpeg scaler in C): a 48x27 RGB
+thumbnail, its mean luma and share of bright samples, and a soft 4-bin-per-channel colour
+histogram (about 0.1 ms of Python/numpy per frame). The frame-pair score is ``s = P + H``: P is the
+mean absolute thumbnail difference and H the histogram distance (half the L1 norm), both in [0, 1].
+
+Hard cuts: decoded frame ``i`` starts a new shot when ``s_i >= CUT_MIN`` (or ``H_i >= HIST_CUT_MIN``)
+and it is ``CUT_RATIO`` times the larger of the medians of the ``CONTEXT`` scores before and after
+it (an adaptive threshold: a cut is a spike; steady motion, scrolling patterns and luma ramps are
+not), when the frames either side of the spike also differ (a one-frame flash comes back), and
+when the current shot is at least ``min_shot_s`` long. Decisions lag ``CONTEXT`` decoded frames.
+
+Fades: a run of black frames (mean luma <= ``BLACK_Y``, almost no bright samples) between two
+stretches of content is one "fade" boundary at its darkest point (the middle of the darkest
+frames); the ramps into and out of it are never cuts (both medians above are high there). Black at
+the very start (fade in from black) or at the very end (fade out to black) is not a boundary.
+
+Decoding (``strategy``, chosen by ``choose_scan_strategy`` from the GOP and frame rate):
+"ref-frames" decodes reference frames only (``skip_frame="NONREF"``: x264's non-reference
+B-frames are never reconstructed, about 40-50 % of the frames) with frame threading; a cut is then
+located to the first decoded frame after it (within a frame or two at >= 20 fps). "keyframes"
+sends keyframe packets only to the decoder: every n-th when every frame is a keyframe, or all of
+them for long/slow GOP-dense files, where each notable change between two keyframes (a colour
+histogram jump, a loose score spike, a big luma change) is checked by seeking and decoding the
+frames between them, which yields an exact cut, a fade at its darkest frame, or nothing.
+"decode" decodes every frame: below 20 fps, or what a ref-frames scan turned out to be when the
+codec had no non-reference frames to drop (VP9, AV1 as encoded by mediagen).
+
+Representative frames: each shot is split into segments, a new one when ``2 / rate`` seconds have
+passed or, after ``0.5 / rate`` seconds, when the picture has changed by ``CHANGE_T`` since the
+segment began (``rate = min(sample_fps, max_frames / duration)``), so long shots and shots with
+a lot of motion get more frames. A segment holds at most one candidate per ``0.25 / rate`` s bin
+(the stillest frame there, as a decoded frame held by reference: no conversion) and finally picks
+the candidate that is stillest and closest to the segment's mean picture. Frames in the first
+``EDGE`` decoded frames / ``EDGE_S`` seconds of a shot, right before a cut or black, in or next to
+a luma ramp (fades), or black are not candidates (a shot with none falls back to its stillest
+non-black frame). Only picked frames are converted to PIL, when their segment closes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._require import require
+from ..errors import MediaError
+from .video import Frame, VideoInfo, _frames, _open, _sar, _to_frame, _video_stream, probe_video
+
+THUMB_W, THUMB_H = 48, 27  # feature thumbnail (scaled by FFmpeg)
+HIST_BINS = 4  # soft histogram bins per RGB channel
+CUT_MIN = 0.25  # smallest pair score that can be a hard cut
+HIST_CUT_MIN = 0.2  # ... or smallest histogram distance (with the same ratio test on H alone)
+SPARSE_RATIO = 2.0  # keyframes only: a looser spike makes a candidate, checked by dense decoding
+LUMA_JUMP = 0.3  # keyframes only: a relative luma change this big makes a candidate (fades)
+CUT_RATIO = 3.0  # a cut's score over the larger median of its neighbours' scores
+CONTEXT = 3  # neighbours each side for that median
+FLASH_KEEP = 0.5  # the frames either side of a cut must differ by at least this share of its score
+BASE_FLOOR = 0.02  # floor of the neighbour median (static scenes)
+BLACK_Y = 24.0  # mean luma (0-255) at or below which a frame can be black
+BLACK_BRIGHT = 64  # channel level counted as bright
+BLACK_SHARE = 0.02  # ... and at most this share of bright samples makes it black
+DARKEST_TOL = 2.0  # luma within this of a black run's minimum counts as its darkest point
+EDGE = 2  # decoded frames after a shot start / before a cut / around a luma ramp that are not candidates
+EDGE_S = 0.2  # nor the first seconds of a shot
+RAMP_STEP = 0.025  # relative luma change per decoded frame that counts as a ramp step (two in a row)
+CHANGE_T = 0.04  # picture change (mean abs difference) that opens a new segment
+REFINE_GAP = 0.1  # seconds between decoded frames above which a cut is refined by seeking
+KEY_MAX_GAP = 1.0  # keyframes at most this far apart (mean) make a file "GOP-dense"
+KEY_STEP_S = 0.08  # intra-only files: decode every keyframe this far apart (12.5 per second)
+KEY_COST = 2.0  # decoding a keyframe costs about this many other frames (measured: x264, 360p)
+REF_SHARE = 0.6  # share of frames a NONREF decode is expected to reconstruct (x264 defaults: ~0.5)
+SEEK_OVERHEAD = 3.0  # decoded-frame equivalents per seek
+KEY_GAIN = 0.6  # keyframes must cost at most this share of a reference-frame scan
+DECODE_PIXELS_PER_S = 1.5e8  # pixels/s one core of the reference machine decodes (H.264)
+SPEED_TARGET = 40.0  # the scan should run at least this many times faster than real time
+LONG_VIDEO_S = 1800.0  # "very long" files use keyframes when GOP-dense even if fast enough
+SHOT_GUESS_S = 4.0  # expected seconds per shot (cost of refining boundaries)
+STRATEGIES = ("ref-frames", "keyframes", "decode")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot: a continuous stretch between two boundaries."""
+
+    start: float  # seconds (first shot starts at the video's first frame time)
+    end: float  # seconds (= next shot's start; last shot ends at the video end)
+    transition: str  # how this shot begins: "start" (first shot), "cut" or "fade"
+    frames: tuple[float, ...]  # times (s) of the representative frames chosen for this shot, ascending
+
+
+@dataclass
+class ShotScan:
+    """What ``detect_shots`` found and how it decoded."""
+
+    shots: list[Shot]
+    frames: list[Frame]  # representative frames of all shots, sorted by t (times equal those in Shot.frames)
+    strategy: str  # "ref-frames", "keyframes" or "decode"
+    decoded: int  # frames decoded
+    errors: list[str]  # decode/demux errors met (damaged files); the scan keeps what decoded
+    seconds: float  # wall seconds spent
+
+
+def choose_scan_strategy(info: VideoInfo) -> tuple[str, int]:
+    """Pick how to decode for shot detection, from the file's GOP structure and frame rate.
+
+    Args:
+        info: probed video.
+    Returns:
+        (strategy, keyframe stride): "keyframes" when every frame is a keyframe (decode every
+        stride-th one, about ``KEY_STEP_S`` apart); "decode" below 20 fps (dropping non-reference
+        frames would leave gaps wider than ``REFINE_GAP``); "keyframes" when keyframes are dense
+        (``mean_gop <= KEY_MAX_GAP``), the file is long or slow to decode (a reference-frame scan
+        would be slower than ``SPEED_TARGET`` x real time at ``DECODE_PIXELS_PER_S``), and keyframes
+        plus boundary refinement cost less than ``KEY_GAIN`` of a reference-frame scan (costs in
+        decoded frames: ``n_frames * REF_SHARE`` against ``keyframes * KEY_COST`` plus, per expected
+        boundary, a GOP of reference frames and a seek); else "ref-frames".
+    """
+    n = max(1, info.n_frames)
+    keys = len(info.keyframe_times)
+    fps = info.fps or 25.0
+    if keys >= 0.9 * n:  # intra-only: every packet decodes alone, NONREF would drop nothing
+        return "keyframes", max(1, int(fps * KEY_STEP_S + 1e-6))
+    if fps * REFINE_GAP < 2.0:  # low frame rate: dropping a frame would leave gaps wider than REFINE_GAP
+        return "decode", 1
+    ref_cost = n * REF_SHARE
+    if keys and info.mean_gop <= KEY_MAX_GAP:
+        predicted_s = ref_cost * info.width * info.height / DECODE_PIXELS_PER_S
+        slow = predicted_s > info.duration / SPEED_TARGET
+        refine = info.duration / SHOT_GUESS_S * (info.mean_gop * fps * REF_SHARE + SEEK_OVERHEAD)
+        if (slow or info.duration >= LONG_VIDEO_S) and keys * KEY_COST + refine < KEY_GAIN * ref_cost:
+            return "keyframes", 1
+    return "ref-frames", 1
+
+
+def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sample_fps: float = 0.5,
+                 max_frames: int = 900, min_shot_s: float = 0.4, stats: dict | None = None) -> ShotScan:
+    """Find shot boundaries and pick representative frames, decoding the video once.
+
+    Args:
+        path: video file.
+        info: ``probe_video(path)`` output (probed here when None).
+        max_side: longest side of the representative frames.
+        sample_fps: about how many representative frames per second overall (content decides where).
+        max_frames: cap on the representative frames.
+        min_shot_s: no cut closer than this to the previous boundary.
+        stats: if given, filled with {"decoded", "fps_decoded", "errors", "strategy"}.
+    Returns:
+        A ShotScan; shots tile [first frame time, video end].
+    Raises:
+        MediaError: not a readable video, or no frame could be decoded.
+    """
+    av = require("av", "video")
+    started = time.perf_counter()
+    info = info or probe_video(path)
+    strategy, stride = choose_scan_strategy(info)
+    errors: list[str] = []
+    with _open(av, path) as container:
+        stream = _video_stream(path, container)
+        scanner = _Scanner(path, info, stream, max_side, sample_fps, max_frames, min_shot_s, errors)
+        scanner.run(container, stream, strategy, stride)
+    if not scanner.n:
+        raise MediaError(path, f"no video frame could be decoded ({'; '.join(errors[:2]) or 'empty stream'})")
+    if strategy == "ref-frames" and scanner.decoded_main >= 0.95 * max(1, info.n_frames):
+        strategy = "decode"  # nothing was dropped: it was a full decode
+    shots, frames = scanner.result()
+    seconds = time.perf_counter() - started
+    if stats is not None:
+        stats.update(decoded=scanner.decoded, fps_decoded=scanner.decoded / seconds if seconds > 0 else 0.0,
+                      errors=errors, strategy=strategy)
+    return ShotScan(shots=shots, frames=frames, strategy=strategy, decoded=scanner.decoded, errors=errors,
+                    seconds=seconds)
+
+
+class _Features:
+    """Thumbnail features of decoded frames, computed with a reused FFmpeg scaler.
+
+    Everything after the scaler works on 48x27 uint8 pixels: one ``bincount`` gives the 256-level
+    counts per channel, from which the soft histogram (a 256x4 assignment matrix), the mean luma and
+    the share of bright pixels follow.
+    """
+
+    def __init__(self):
+        from av.video.reformatter import VideoReformatter
+
+        self._scaler = VideoReformatter()
+        self._offsets = np.array([0, 256, 512], np.intp)
+        x = np.arange(256) * ((HIST_BINS - 1) / 255.0)
+        lo = np.minimum(x.astype(np.intp), HIST_BINS - 2)
+        soft = np.zeros((256, HIST_BINS))
+        soft[np.arange(256), lo] = 1.0 - (x - lo)
+        soft[np.arange(256), lo + 1] = x - lo
+        npix = THUMB_W * THUMB_H
+        self._soft = soft / (3 * npix)  # the histogram sums to 1 over the 3 channels
+        self._levels = np.arange(256, dtype=np.float64) / npix
+        self._luma = np.array([0.299, 0.587, 0.114])
+        self._bright = 1.0 / (3 * npix)
+
+    def __call__(self, frame) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """(thumb uint8 HxWx3, histogram (3 * HIST_BINS,), mean luma 0-255, black?) of a decoded frame."""
+        small = self._scaler.reformat(frame, THUMB_W, THUMB_H, "rgb24", interpolation="AREA", threads=1)
+        thumb = small.to_ndarray()
+        counts = np.bincount((thumb + self._offsets).ravel(), minlength=768).reshape(3, 256)
+        hist = (counts @ self._soft).ravel()
+        y = float(counts @ self._levels @ self._luma)
+        black = y <= BLACK_Y and counts[:, BLACK_BRIGHT:].sum() * self._bright <= BLACK_SHARE
+        return thumb, hist, y, black
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 thumbnails, in [0, 1]."""
+    return float(np.abs(a.astype(np.int16) - b).sum()) / (a.size * 255.0)
+
+
+def _pair(a_thumb, a_hist, b_thumb, b_hist) -> float:
+    """Pair score P + H of two frames' features."""
+    return _dist(a_thumb, b_thumb) + 0.5 * float(np.abs(a_hist - b_hist).sum())
+
+
+class _Segment:
+    """A stretch of a shot that gets one representative frame."""
+
+    def __init__(self, t: float, thumb: np.ndarray, bin_s: float):
+        self.t0 = self.t_last = t
+        self.anchor = thumb
+        self.total = np.zeros(thumb.shape, np.float32)
+        self.count = 0
+        self.bin_s = bin_s
+        self.cands: dict[int, tuple] = {}  # bin -> (score, t, thumb, decoded frame)
+
+    def add(self, t: float, thumb: np.ndarray, score: float, vframe) -> None:
+        self.t_last = t
+        self.total += thumb
+        self.count += 1
+        b = int((t - self.t0) / self.bin_s)
+        best = self.cands.get(b)
+        if best is None or score < best[0]:
+            self.cands[b] = (score, t, thumb, vframe)
+
+    def pick(self, prev_t: float | None, gap: float):
+        """The candidate that is still and typical (least motion + distance to the segment's mean),
+        preferring those at least ``gap`` seconds after the shot's previous pick."""
+        mean = self.total / max(1, self.count)
+        cands = list(self.cands.values())
+        if prev_t is not None:
+            cands = [c for c in cands if c[1] - prev_t >= gap] or cands
+        return min(cands, key=lambda c: c[0] + float(np.abs(c[2] - mean).mean()) / 255.0)
+
+
+class _ShotBuilder:
+    """A shot being built: its start, its picked frames, its open segment, its fallback."""
+
+    def __init__(self, start: float, transition: str, first_idx: int, first_t: float):
+        self.start = start
+        self.transition = transition
+        self.first_idx = first_idx  # first non-black decoded frame of the shot
+        self.first_t = first_t
+        self.frames: list[Frame] = []
+        self.segment: _Segment | None = None
+        self.fallback: tuple | None = None  # (score, t, vframe)
+
+
+class _Scanner:
+    """The single pass: features -> cut decisions (lag CONTEXT) -> shots and picks (lag CONTEXT + EDGE)."""
+
+    def __init__(self, path, info: VideoInfo, stream, max_side, sample_fps, max_frames, min_shot_s, errors):
+        av = require("av", "video")
+        self.av, self.path, self.info, self.errors = av, path, info, errors
+        self.max_side, self.max_frames, self.min_shot_s = max_side, max(1, int(max_frames)), min_shot_s
+        self.sar = _sar(stream)
+        duration = max(info.duration, 1e-3)
+        rate = max(1e-6, min(sample_fps, self.max_frames / duration))
+        self.t_max, self.t_min = 2.0 / rate, 0.5 / rate
+        self.features = _Features()
+        from av.video.reformatter import VideoReformatter
+
+        self._scaler = VideoReformatter()  # for the picked frames (another size than the features')
+        # per decoded frame (index i): time, pair score with i-1 (s = P + H), H, P, mean luma, black
+        self.t: list[float] = []
+        self.s: list[float] = []
+        self.h: list[float] = []
+        self.p: list[float] = []
+        self.y: list[float] = []
+        self.black: list[bool] = []
+        self.event: dict[int, tuple[str, float]] = {}  # decoded frame -> ("cut" | "fade", boundary time)
+        self.recent: deque = deque(maxlen=CONTEXT + EDGE + 4)  # (i, thumb, hist, vframe)
+        self.n = 0
+        self.decoded = self.decoded_main = 0
+        self.decided = 0  # frames whose boundary event is decided
+        self.placed = 0  # frames handed to the shot builder
+        self.shots: list[tuple[_ShotBuilder, float]] = []  # closed shots and their end times
+        self.cur: _ShotBuilder | None = None
+        self.in_black = False
+        self.black_run: list[int] = []
+        self.seen_content = False
+        self.refiner = None  # (container, stream) for seek-and-decode refinement
+        self.sparse = False  # keyframes only: candidate boundaries are verified by dense decoding
+        self.damaged = False  # the main decode met demux/decode errors
+
+    # -- decoding ---------------------------------------------------------------------------
+    def run(self, container, stream, strategy: str, stride: int) -> None:
+        keep = None
+        if strategy == "keyframes":
+            self.sparse = stride * self.info.mean_gop > REFINE_GAP
+            stream.codec_context.skip_frame = "NONKEY"
+            tb = float(stream.time_base)
+            step = stride / (self.info.fps or 25.0) - 0.5 / (self.info.fps or 25.0)
+            next_t = [-math.inf]
+
+            def keep(packet) -> bool:
+                if not packet.is_keyframe or packet.pts is None:
+                    return False
+                t = packet.pts * tb
+                if stride > 1 and t < next_t[0]:
+                    return False
+                next_t[0] = t + step
+                return True
+        else:
+            stream.thread_type = "AUTO"
+            if strategy == "ref-frames":
+                try:
+                    stream.codec_context.skip_frame = "NONREF"
+                except Exception as exc:  # noqa: BLE001 - a codec without it decodes everything
+                    self.errors.append(f"skip_frame NONREF unsupported: {exc}")
+        last_t = -math.inf
+        damage: list[str] = []
+        try:
+            for frame in _frames(container, stream, damage, keep):
+                self.decoded += 1
+                self.decoded_main += 1
+                t = frame.time
+                if t is None or t <= last_t:
+                    continue
+                last_t = t
+                self._push(float(t), frame)
+            self._finish()
+        finally:
+            self.damaged = bool(damage)
+            self.errors[:0] = damage
+            if self.refiner is not None:
+                self.refiner[0].close()
+                self.refiner = None
+
+    def _push(self, t: float, frame) -> None:
+        thumb, hist, y, black = self.features(frame)
+        i = self.n
+        if self.recent:
+            _, pthumb, phist, _ = self.recent[-1]
+            motion = _dist(thumb, pthumb)
+            hd = 0.5 * float(np.abs(hist - phist).sum())
+        else:
+            motion = hd = 0.0
+        self.t.append(t)
+        self.s.append(motion + hd)
+        self.h.append(hd)
+        self.p.append(motion)
+        self.y.append(y)
+        self.black.append(black)
+        self.recent.append((i, thumb, hist, frame))
+        self.n += 1
+        while self.decided < self.n - CONTEXT:
+            self._decide_cut(self.decided)
+            self.decided += 1
+        while self.placed < self.decided - EDGE and self.placed < self.n - EDGE - 2:
+            self._place(self.placed)
+            self.placed += 1
+
+    def _finish(self) -> None:
+        while self.decided < self.n:
+            self._decide_cut(self.decided)
+            self.decided += 1
+        while self.placed < self.n:
+            self._place(self.placed)
+            self.placed += 1
+
+    def _item(self, i: int):
+        """(thumb, hist, vframe) of a recent frame."""
+        for j, thumb, hist, vframe in reversed(self.recent):
+            if j == i:
+                return thumb, hist, vframe
+        raise KeyError(i)
+
+    # -- hard cuts ------------------------------------------------------------------------------
+    def _spike(self, x: list[float], i: int, floor: float, ratio: float) -> bool:
+        """x[i] >= floor and ``ratio`` times the larger median of its CONTEXT neighbours each side."""
+        if x[i] < floor:
+            return False
+        base = max(_median(x[max(1, i - CONTEXT):i]), _median(x[i + 1:i + 1 + CONTEXT]), BASE_FLOOR)
+        return x[i] >= ratio * base
+
+    def _decide_cut(self, i: int) -> None:
+        """Record a boundary event at decoded frame i: ("cut" | "fade", exact time)."""
+        s, h, y = self.s, self.h, self.y
+        if i == 0 or self.black[i] or self.black[i - 1]:
+            return  # transitions to and from black are handled as black runs
+        if self.sparse:  # keyframes only: anything notable is checked by decoding the frames between
+            lum = max(y[i], y[i - 1])
+            if (h[i] >= HIST_CUT_MIN or self._spike(s, i, CUT_MIN, SPARSE_RATIO)
+                    or (lum >= 2 * BLACK_Y and abs(y[i] - y[i - 1]) >= LUMA_JUMP * lum)):
+                event = self._dense(i)
+                if event is not None:
+                    self.event[i] = event
+            return
+        if not (self._spike(s, i, CUT_MIN, CUT_RATIO) or self._spike(h, i, HIST_CUT_MIN, CUT_RATIO)):
+            return
+        if i + 1 < self.n:  # a flash comes back: the frames either side look alike
+            a_thumb, a_hist, _ = self._item(i - 1)
+            b_thumb, b_hist, _ = self._item(i + 1)
+            if not self.black[i + 1] and _pair(a_thumb, a_hist, b_thumb, b_hist) < FLASH_KEEP * s[i]:
+                return
+        event = ("cut", self.t[i])
+        if self.t[i] - self.t[i - 1] > max(REFINE_GAP, 1.5 / (self.info.fps or 25.0)):  # frames were skipped
+            event = self._dense(i) or event
+        self.event[i] = event
+
+    def _dense(self, i: int) -> tuple[str, float] | None:
+        """Seek and decode every frame between decoded frames i-1 and i: a cut at the frame after a
+        spike, a fade at the darkest point of black frames, or None (a gradual change)."""
+        t0, t1 = self.t[i - 1], self.t[i]
+        times, scores, lumas, blacks, prev = [], [], [], [], None
+        try:
+            if self.refiner is None:
+                container = _open(self.av, self.path)
+                self.refiner = (container, _video_stream(self.path, container))
+            container, stream = self.refiner
+            container.seek(int(math.floor(t0 / float(stream.time_base))), stream=stream, backward=True)
+            for frame in _frames(container, stream, []):
+                self.decoded += 1
+                if frame.time is None or frame.time < t0 - 1e-6:
+                    continue
+                thumb, hist, lum, black = self.features(frame)
+                if prev is not None:
+                    times.append(float(frame.time))
+                    scores.append((_pair(prev[0], prev[1], thumb, hist), 0.5 * float(np.abs(prev[1] - hist).sum())))
+                    lumas.append(lum)
+                    blacks.append(black)
+                prev = (thumb, hist)
+                if frame.time >= t1 - 1e-6:
+                    break
+        except Exception as exc:  # noqa: BLE001 - refinement is best effort
+            self.errors.append(f"boundary refinement failed: {exc}")
+            return None
+        if not scores:
+            return None
+        inner = [k for k in range(len(times) - 1) if blacks[k]]  # black frames strictly between t0 and t1
+        if inner:
+            low = min(lumas[k] for k in inner)
+            dark = [times[k] for k in inner if lumas[k] <= low + DARKEST_TOL]
+            return "fade", 0.5 * (dark[0] + dark[-1])
+        k = max(range(len(scores)), key=lambda j: scores[j][0])
+        rest = [sc[0] for j, sc in enumerate(scores) if j != k]
+        rest_h = [sc[1] for j, sc in enumerate(scores) if j != k]
+        pair, hd = scores[k]
+        if ((pair >= CUT_MIN and pair >= CUT_RATIO * max(_median(rest), BASE_FLOOR))
+                or (hd >= HIST_CUT_MIN and hd >= CUT_RATIO * max(_median(rest_h), BASE_FLOOR))):
+            return "cut", times[k]
+        return None
+
+    # -- shots and representative frames --------------------------------------------------------
+    def _place(self, i: int) -> None:
+        t = self.t[i]
+        if self.cur is None:
+            self.cur = _ShotBuilder(min(self.info.start_time, t), "start", i, t)
+        if self.black[i]:
+            if not self.in_black:
+                self.in_black = True
+                self.black_run = []
+                if self.seen_content:
+                    self._close_segment(self.cur, final=False)
+            self.black_run.append(i)
+            self._fallback(self.cur, i, penalty=10.0)
+            return
+        if self.in_black:
+            self.in_black = False
+            if self.seen_content:
+                self._boundary(self._darkest(self.black_run), "fade", i)
+            else:
+                self.cur.first_idx, self.cur.first_t = i, t
+        elif i in self.event:
+            kind, at = self.event[i]
+            if kind == "fade" or t - self.cur.first_t >= self.min_shot_s:
+                self._boundary(at, kind, i)
+        self.seen_content = True
+        self._candidate(self.cur, i)
+
+    def _darkest(self, run: list[int]) -> float:
+        low = min(self.y[j] for j in run)
+        dark = [self.t[j] for j in run if self.y[j] <= low + DARKEST_TOL]
+        return 0.5 * (dark[0] + dark[-1])
+
+    def _boundary(self, t: float, kind: str, i: int) -> None:
+        cur = self.cur
+        if self.shots and t - cur.start < self.min_shot_s and kind == "fade":
+            # a fade right after a boundary (a cut into the fade): the fade replaces it
+            self._discard(cur)
+            prev, _ = self.shots.pop()
+            cur = prev
+        else:
+            self._close_segment(cur, final=True)
+        self.shots.append((cur, t))
+        self.cur = _ShotBuilder(t, kind, i, self.t[i])
+
+    def _discard(self, shot: _ShotBuilder) -> None:
+        shot.frames.clear()
+        shot.segment = shot.fallback = None
+
+    def _eligible(self, i: int) -> bool:
+        """Not right after the shot start, not right before a cut/black, not in or near a luma ramp."""
+        if i - self.cur.first_idx < EDGE or self.t[i] - self.cur.first_t < EDGE_S:
+            return False
+        end = min(self.n, i + EDGE + 1)
+        if any(j in self.event or self.black[j] for j in range(i + 1, end)):
+            return False
+        y = self.y
+        steps = []
+        for j in range(max(1, i - EDGE - 1), min(self.n, i + EDGE + 3)):
+            d = y[j] - y[j - 1]
+            steps.append(d if abs(d) >= max(1.0, RAMP_STEP * max(y[j], y[j - 1])) else 0.0)
+        return not any(a * b > 0 for a, b in zip(steps, steps[1:]))
+
+    def _candidate(self, shot: _ShotBuilder, i: int) -> None:
+        t = self.t[i]
+        thumb, _, vframe = self._item(i)
+        still = self.p[i] + (self.p[i + 1] if i + 1 < self.n else self.p[i])
+        if not self._eligible(i):
+            self._fallback(shot, i, penalty=1.0)
+            return
+        seg = shot.segment
+        if seg is not None and seg.cands:
+            elapsed = t - seg.t0
+            if elapsed >= self.t_max or (elapsed >= self.t_min and _dist(thumb, seg.anchor) >= CHANGE_T):
+                self._close_segment(shot, final=False, tail=False)
+                seg = None
+        if seg is None:
+            seg = shot.segment = _Segment(t, thumb, self.t_min / 2)
+        seg.add(t, thumb, still, vframe)
+        self._fallback(shot, i, penalty=0.0)
+
+    def _fallback(self, shot: _ShotBuilder, i: int, penalty: float) -> None:
+        if shot.frames or (shot.segment is not None and shot.segment.cands):
+            shot.fallback = None
+            return
+        still = self.p[i] + (self.p[i + 1] if i + 1 < self.n else self.p[i]) + penalty
+        if shot.fallback is None or still < shot.fallback[0]:
+            shot.fallback = (still, self.t[i], self._item(i)[2])
+
+    def _close_segment(self, shot: _ShotBuilder, final: bool, tail: bool = True) -> None:
+        """Convert the open segment's pick (or, on a final close of an empty shot, its fallback).
+
+        ``tail``: the segment ends the shot's content; a short one adds no frame to a shot that has one.
+        """
+        seg, shot.segment = shot.segment, None
+        if seg is not None and seg.cands:
+            if not (tail and shot.frames and seg.t_last - seg.t0 < self.t_min / 2):
+                prev_t = shot.frames[-1].t if shot.frames else None
+                shot.frames.append(self._convert(seg.pick(prev_t, self.t_min / 2)[3]))
+        if final and not shot.frames and shot.fallback is not None:
+            shot.frames.append(self._convert(shot.fallback[2]))
+        if final:
+            shot.fallback = None
+
+    def _convert(self, vframe) -> Frame:
+        """``_to_frame`` of a picked frame, scaled to its display size first by a reused single-thread
+        scaler (``_to_frame`` alone builds a new threaded scaler per call: several times slower)."""
+        w, h = vframe.width * max(self.sar, 1.0), vframe.height / min(self.sar, 1.0)
+        scale = min(1.0, self.max_side / max(w, h))
+        size = max(1, round(w * scale)), max(1, round(h * scale))
+        small = self._scaler.reformat(vframe, size[0], size[1], "rgb24", interpolation="AREA", threads=1)
+        return _to_frame(small, self.max_side, 1.0)  # keeps time and rotation; nothing left to scale
+
+    # -- result ------------------------------------------------------------------------------
+    def result(self) -> tuple[list[Shot], list[Frame]]:
+        info = self.info
+        fps = info.fps or 25.0
+        end = self.t[-1] + 1.0 / fps
+        if not self.damaged:  # a damaged file ends where decoding stopped
+            end = max(end, info.start_time + info.duration)
+        if self.cur is not None:
+            self._close_segment(self.cur, final=True)
+            self.shots.append((self.cur, end))
+            self.cur = None
+        self._cap()
+        shots, frames = [], []
+        for builder, stop in self.shots:
+            picked = sorted((f for f in builder.frames if builder.start - 1e-6 <= f.t < stop), key=lambda f: f.t)
+            frames.extend(picked)
+            shots.append(Shot(builder.start, stop, builder.transition, tuple(f.t for f in picked)))
+        return shots, sorted(frames, key=lambda f: f.t)
+
+    def _cap(self) -> None:
+        """Drop picks over ``max_frames``: extra picks of the richest shots first, then whole short shots."""
+        total = sum(len(b.frames) for b, _ in self.shots)
+        while total > self.max_frames:
+            richest = max((b for b, _ in self.shots), key=lambda b: len(b.frames))
+            if len(richest.frames) > 1:
+                richest.frames.pop(len(richest.frames) // 2)
+            else:
+                shortest = min(((b, e) for b, e in self.shots if b.frames), key=lambda be: be[1] - be[0].start)[0]
+                shortest.frames.clear()
+            total -= 1
+
+
+def _median(values: list[float]) -> float:
+    """Median of a short list (0 when empty)."""
+    if not values:
+        return 0.0
+    v = sorted(values)
+    k = len(v) // 2
+    return v[k] if len(v) % 2 else 0.5 * (v[k - 1] + v[k])

@@ -1,0 +1,209 @@
+"""Video-to-video search: where does a clip occur inside indexed videos, and which videos are near-duplicates.
+
+Coarse to fine:
+
+1. The clip is sampled densely (``QUERY_FPS``) and each sample is looked up in the near-duplicate
+   (``phash``) space among indexed video frames. An indexed frame was taken at instant ``at`` of
+   its video, so a match with the clip's sample at clip time q votes for the clip starting at
+   ``at - q``. Per video, the offset that the most indexed frames agree on (within
+   ``VOTE_TOLERANCE_S``, weighted by match probability) wins; its coverage is the share of the
+   video's indexed frames inside the placed clip that the clip matched there.
+2. Around that offset, both the clip and the video are decoded at full frame rate into tiny
+   thumbnails, and the offset is refined to the frame by minimising their difference. Two
+   differences are combined: of the normalised grey layout (structure, blind to brightness) and
+   of the raw colours (so a grey scene never passes for a black one with the same layout). The
+   worse of the two gives the alignment similarity (1 = same pixels, 0 = unrelated); it survives
+   re-encoding and scaling.
+
+The score is coverage x alignment. A clip about as long as the video it matches is reported as a
+near-duplicate of that video.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..config import SearchConfig
+from ..errors import MediaError, OmnidexError
+from ..store import sql_str
+from ..types import Hit
+from .calibrate import background_stats, calibrate
+
+QUERY_FPS = 8.0  # clip samples looked up per second: an indexed frame always has a sample near it
+MAX_QUERY_FRAMES = 240  # longer clips are sampled more sparsely
+MIN_P = 0.5  # a frame match below this calibrated probability does not vote
+VOTE_TOLERANCE_S = 0.25  # votes this close count as the same placement
+REFINE_S = 1.0  # the fine search looks this far either side of the coarse offset
+THUMB = (32, 18)  # width, height of the alignment thumbnails
+MAX_PER_VIDEO = 3  # separate occurrences reported per video
+NEAR_DUP_RATIO = 0.85  # clip covers at least this share of the video (and vice versa): near-duplicate
+_INDEPENDENT_MAD = 2.0 / math.sqrt(math.pi)  # mean |x - y| of two independent standard normals
+COLOUR_SCALE = 0.2  # mean colour difference (0..1 per channel) that counts as unrelated
+
+
+def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, phash) -> list[Hit]:
+    """Moments where ``clip`` occurs, best first.
+
+    Args:
+        store: the open Store.
+        clip: path of the query video.
+        cfg: search options (top_k, candidates, min_score).
+        where: SQL prefilter from modality/path options, or None.
+        phash: the near-duplicate encoder of the store's ``phash`` space, or None.
+    Returns:
+        Hits with ``source == "clip"``; ``signals`` holds "frames" (share of the video's indexed
+        frames inside the placement that the clip matched) and "align" (pixel alignment
+        similarity at the refined offset).
+    Raises:
+        OmnidexError: no phash space, or the clip is not a readable video.
+    """
+    from ..media.video import probe_video, sample_frames
+
+    if phash is None:
+        raise OmnidexError("a video query needs the near-duplicate (phash) space; this index has none")
+    info = probe_video(clip)
+    _, frames = sample_frames(clip, fps=QUERY_FPS, max_frames=MAX_QUERY_FRAMES, max_side=256, info=info)
+    vectors = phash.encode_image([f.image for f in frames])
+    scope = "kind = 'video' AND source = 'frame'" + (f" AND ({where})" if where else "")
+    votes: dict[str, list[tuple[float, str, float]]] = {}
+    background = store.background("phash")
+    for f, vec in zip(frames, vectors):
+        mean, sd = background_stats(vec, background)
+        for row in store.vector_search("phash", vec, cfg.candidates, scope):
+            p = calibrate(row["_sim"], mean, sd)
+            if p >= MIN_P:
+                at = row["at"] if row.get("at") is not None else row["start"]
+                votes.setdefault(row["path"], []).append((at - (f.t - info.start_time), row["id"], p))
+    durations = store.file_info(sorted(votes))
+    query = _Thumbs.of(clip, info.start_time, info.start_time + info.duration)
+    hits = []
+    for path, vs in votes.items():
+        instants = _frame_instants(store, path)
+        for offset, coverage in _placements(vs, instants, info.duration):
+            hit = _refine(path, offset, coverage, query, info.duration, durations.get(path, {}).get("duration", 0.0))
+            if hit is not None and hit.score >= cfg.min_score:
+                hits.append(hit)
+    return sorted(hits, key=lambda h: -h.score)[: cfg.top_k]
+
+
+def _frame_instants(store, path: str) -> np.ndarray:
+    """Instants of every indexed frame of one video."""
+    rows = (store.table("phash").search().where(f"path = {sql_str(path)} AND source = 'frame'")
+            .select(["at"]).limit(None).to_list())
+    return np.array(sorted(r["at"] for r in rows if r.get("at") is not None))
+
+
+def _placements(votes, instants: np.ndarray, clip_s: float) -> list[tuple[float, float]]:
+    """Clip offsets (clip start in video time) that indexed frames agree on, with their coverage.
+
+    Each candidate offset gathers the indexed frames having a vote within ``VOTE_TOLERANCE_S``
+    (each frame counted once, at its best probability); the best-supported offset wins, then the
+    next one at least a clip length away (another occurrence), up to ``MAX_PER_VIDEO``.
+    """
+    offsets = np.array([v[0] for v in votes])
+    ids = [v[1] for v in votes]
+    probs = np.array([v[2] for v in votes])
+    support = []
+    for c in offsets:
+        near = np.flatnonzero(np.abs(offsets - c) <= VOTE_TOLERANCE_S)
+        best: dict[str, float] = {}
+        for k in near:
+            best[ids[k]] = max(best.get(ids[k], 0.0), probs[k])
+        weights = probs[near]
+        centre = float(np.sum(offsets[near] * weights) / np.sum(weights))
+        support.append((sum(best.values()), len(best), centre))
+    out: list[tuple[float, float]] = []
+    for i in sorted(range(len(support)), key=lambda i: -support[i][0]):
+        _, n_matched, centre = support[i]
+        if len(out) >= MAX_PER_VIDEO:
+            break
+        if any(abs(centre - o) < max(clip_s, 1.0) for o, _ in out):
+            continue
+        inside = np.count_nonzero((instants >= centre - VOTE_TOLERANCE_S) & (instants <= centre + clip_s + VOTE_TOLERANCE_S))
+        out.append((centre, min(1.0, n_matched / max(1, inside))))
+    return out
+
+
+class _Thumbs:
+    """Frames of a stretch of video as normalised grey thumbnails with their times."""
+
+    def __init__(self, times: np.ndarray, grey: np.ndarray, colour: np.ndarray):
+        self.times, self.grey, self.colour = times, grey, colour
+
+    @classmethod
+    def of(cls, path: str | Path, t0: float, t1: float) -> "_Thumbs":
+        """Decode every frame with time in [t0, t1] (seeking to the keyframe before t0)."""
+        from .._require import require
+        from ..media.video import _frames, _open, _video_stream
+
+        av = require("av", "video")
+        times, grey, colour, errors = [], [], [], []
+        with _open(av, path) as container:
+            stream = _video_stream(path, container)
+            stream.thread_type = "AUTO"
+            if t0 > 0:
+                try:
+                    container.seek(int(max(0.0, t0) / float(stream.time_base)), stream=stream, backward=True)
+                except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
+                    errors.append(str(exc))
+            for frame in _frames(container, stream, errors):
+                if frame.time is None or frame.time < t0 - 1e-3:
+                    continue
+                if frame.time > t1 + 1e-3:
+                    break
+                rgb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="rgb24").astype(np.float32) / 255.0
+                g = rgb.mean(axis=2).ravel()
+                grey.append((g - g.mean()) / (g.std() + 0.015))  # flat frames stay near 0, not noise
+                colour.append(rgb.ravel())
+                times.append(frame.time)
+        if not grey:
+            raise MediaError(path, f"no frame decoded between {t0:.2f}s and {t1:.2f}s")
+        return cls(np.array(times), np.stack(grey), np.stack(colour))
+
+    def index(self, t: np.ndarray) -> np.ndarray:
+        """Indices of the frames shown at times ``t`` (the last frame at or before each)."""
+        return np.clip(np.searchsorted(self.times, t + 1e-4, side="right") - 1, 0, len(self.times) - 1)
+
+    def distance(self, mine: np.ndarray, other: "_Thumbs", theirs: np.ndarray) -> float:
+        """0 for the same pixels, 1 or more for unrelated frames (the worse of structure and colour)."""
+        d_grey = float(np.abs(self.grey[mine] - other.grey[theirs]).mean()) / _INDEPENDENT_MAD
+        d_colour = float(np.abs(self.colour[mine] - other.colour[theirs]).mean()) / COLOUR_SCALE
+        return max(d_grey, d_colour)
+
+
+def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float,
+            video_s: float) -> Hit | None:
+    """Frame-accurate placement of the clip near ``offset`` and its alignment similarity."""
+    try:
+        target = _Thumbs.of(path, max(0.0, offset - REFINE_S), offset + clip_s + REFINE_S)
+    except MediaError:
+        return None  # the indexed file changed or went away since indexing
+    q_rel = query.times - query.times[0]
+    fps = 1.0 / np.median(np.diff(target.times)) if len(target.times) > 1 else 25.0
+    shifts = offset + np.arange(-REFINE_S, REFINE_S + 1e-9, 1.0 / fps)
+    q_idx = np.arange(0, len(q_rel), max(1, len(q_rel) // 150))  # compare at most ~150 frames per shift
+    q_rel = q_rel[q_idx]
+    best_shift, best_d = offset, math.inf
+    for s in shifts:
+        inside = (q_rel + s >= target.times[0] - 0.5 / fps) & (q_rel + s <= target.times[-1] + 0.5 / fps)
+        if inside.sum() < max(1, 0.5 * len(q_rel)):
+            continue
+        d = query.distance(q_idx[inside], target, target.index(q_rel[inside] + s))
+        if d < best_d - 1e-6 or (abs(d - best_d) <= 1e-6 and abs(s - offset) < abs(best_shift - offset)):
+            best_shift, best_d = float(s), d
+    if not math.isfinite(best_d):
+        return None
+    align = max(0.0, 1.0 - best_d)
+    start = max(0.0, best_shift)
+    end = min(best_shift + clip_s, video_s) if video_s > 0 else best_shift + clip_s
+    near_dup = video_s > 0 and clip_s >= NEAR_DUP_RATIO * video_s and video_s >= NEAR_DUP_RATIO * clip_s
+    what = "near-duplicate of the whole video" if near_dup else "the clip occurs here"
+    return Hit(path=path, start=start, end=end, unit="s", score=round(coverage * align, 4), modality="video",
+               signals={"frames": round(coverage, 4), "align": round(align, 4)},
+               evidence=f"{what} (clip starts at {best_shift:.2f}s, pixel alignment {align:.2f})",
+               frame_time=start, source="clip")
+
+
+__all__ = ["find_clip"]
