@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench setup clean
+.PHONY: demo test test-fast bench bench-moments setup clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py --out bench/results
+
+bench-moments: $(STAMP)
+	$(BIN)/python -m bench.moments.run --out bench/results/moments
 
 clean:
 	rm -rf demo-data omnidex-data .pytest_cache

@@ -121,3 +121,61 @@ def test_cli_search_video_and_in(library, capsys):
     assert hits[0]["path"] == str(library["long"]["path"]) and hits[0]["source"] == "clip"
     assert main(["search", "ferry", "--in", str(library["other"]["path"]), "--db", str(library["db"]), "--json"]) == 0
     assert {h["path"] for h in json.loads(capsys.readouterr().out)} == {str(library["other"]["path"])}
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """Awkward real-world inputs, each indexed in one run beside a good file."""
+    from omnidex.testing.mediagen import Narration, Scene, make_video
+
+    d = tmp_path_factory.mktemp("broken")
+    ffmpeg = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    scenes = [Scene(3.0, (200, 40, 40), "ONE"), Scene(3.0, (40, 40, 200), "TWO")]
+    talk = make_video(d / "talk.mp4", scenes, [Narration(0.5, "Please close the garden gate behind you.")], gop=25)
+    files = {"good": talk["path"]}
+    files["audio_only"] = d / "audio_only.mp4"
+    subprocess.run(ffmpeg + ["-i", str(talk["path"]), "-vn", "-c", "copy", str(files["audio_only"])], check=True)
+    files["rotated"] = make_video(d / "phone.mp4", scenes, audio=False, rotate=90, size=(320, 180))["path"]
+    files["vfr"] = d / "vfr.mp4"
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50:duration=2",
+                             "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-fps_mode", "vfr",
+                             "-c:v", "libx264", "-preset", "ultrafast", str(files["vfr"])], check=True)
+    files["zero_audio"] = d / "zero_audio.mkv"  # an audio stream without a single packet
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i",
+                             "anullsrc=r=44100:cl=mono,atrim=end_sample=0", "-t", "2", "-map", "0:v", "-map", "1:a",
+                             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(files["zero_audio"])],
+                   check=True)
+    whole = make_video(d / "whole.mp4", scenes * 2, audio=False, gop=25, faststart=True)["path"]
+    files["truncated"] = d / "truncated.mp4"  # index intact, the data cut at 60 %
+    files["truncated"].write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    late = make_video(d / "late.mp4", scenes, audio=False)["path"]
+    files["no_moov"] = d / "no_moov.mp4"  # the index (written at the end) cut off
+    files["no_moov"].write_bytes(late.read_bytes()[: int(late.stat().st_size * 0.6)])
+    whole.unlink()
+    late.unlink()
+    idx = Index(d / "db", IndexConfig(clip_model=None, ocr=False))
+    report = idx.add([d])
+    return idx, {o.path: o for o in report.outcomes}, files
+
+
+@pytest.mark.slow
+def test_broken_inputs_get_clear_messages_and_what_can_be_salvaged(broken):
+    idx, outcomes, files = broken
+    out = {name: outcomes[str(path)] for name, path in files.items()}
+    assert out["good"].status == "indexed" and "shots" in out["good"].reason
+    # an MP4 holding only sound is indexed as audio, with its speech
+    assert out["audio_only"].status == "indexed" and out["audio_only"].kind == "audio", out["audio_only"]
+    hits = idx.search("shut the gate to the garden", top_k=3, in_path=files["audio_only"])
+    assert hits and hits[0].source == "speech"
+    # rotated phone video and variable frame rate: indexed normally
+    for name in ("rotated", "vfr"):
+        assert out[name].status == "indexed" and out[name].segments > 0, out[name]
+    # an audio stream without packets does not sink the pictures
+    assert out["zero_audio"].status == "indexed" and out["zero_audio"].segments > 0, out["zero_audio"]
+    # a truncated file keeps what decoded and says it is truncated
+    assert out["truncated"].status == "indexed" and "truncated" in out["truncated"].reason, out["truncated"]
+    info = idx.store.file_info([str(files["truncated"])])[str(files["truncated"])]
+    assert 2 <= len(info["shots"]) <= 4 and info["duration"] < 12.0
+    # a missing index cannot be salvaged: a clear reason naming what is wrong
+    assert out["no_moov"].status in ("failed", "skipped") and "moov" in out["no_moov"].reason, out["no_moov"]

@@ -18,14 +18,17 @@ the very start (fade in from black) or at the very end (fade out to black) is no
 
 Decoding (``strategy``, chosen by ``choose_scan_strategy`` from the GOP and frame rate):
 "ref-frames" decodes reference frames only (``skip_frame="NONREF"``: x264's non-reference
-B-frames are never reconstructed, about 40-50 % of the frames) with frame threading; a cut is then
+B-frames are never reconstructed, about 40-50 % of the frames); a cut is then
 located to the first decoded frame after it (within a frame or two at >= 20 fps). "keyframes"
 sends keyframe packets only to the decoder: every n-th when every frame is a keyframe, or all of
 them for long/slow GOP-dense files, where each notable change between two keyframes (a colour
-histogram jump, a loose score spike, a big luma change) is checked by seeking and decoding the
-frames between them, which yields an exact cut, a fade at its darkest frame, or nothing.
+histogram jump, a loose score spike, a big luma change, a change to or from black) is checked by
+seeking and decoding the frames between them, which yields the exact cuts and fades there (several
+when shots are shorter than the GOP; such a shot is represented by its middle frame) or nothing.
 "decode" decodes every frame: below 20 fps, or what a ref-frames scan turned out to be when the
-codec had no non-reference frames to drop (VP9, AV1 as encoded by mediagen).
+codec had no non-reference frames to drop (VP9, AV1 as encoded by mediagen). Frame threading is
+used from 720p up only: at 360p it cost about 25 % more CPU and gained no wall time on the 2-core
+reference machine, while a 720p full decode ran about 1.6x faster with it.
 
 Representative frames: each shot is split into segments, a new one when ``2 / rate`` seconds have
 passed or, after ``0.5 / rate`` seconds, when the picture has changed by ``CHANGE_T`` since the
@@ -35,7 +38,8 @@ a lot of motion get more frames. A segment holds at most one candidate per ``0.2
 the candidate that is stillest and closest to the segment's mean picture. Frames in the first
 ``EDGE`` decoded frames / ``EDGE_S`` seconds of a shot, right before a cut or black, in or next to
 a luma ramp (fades), or black are not candidates (a shot with none falls back to its stillest
-non-black frame). Only picked frames are converted to PIL, when their segment closes.
+non-black frame, the brightest of a shot that is all fades). Only picked frames are converted to
+PIL, when their segment closes.
 """
 from __future__ import annotations
 
@@ -52,8 +56,8 @@ from .video import Frame, VideoInfo, _frames, _open, _sar, _to_frame, _video_str
 
 THUMB_W, THUMB_H = 48, 27  # feature thumbnail (scaled by FFmpeg)
 HIST_BINS = 4  # soft histogram bins per RGB channel
-CUT_MIN = 0.25  # smallest pair score that can be a hard cut
-HIST_CUT_MIN = 0.2  # ... or smallest histogram distance (with the same ratio test on H alone)
+CUT_MIN = 0.15  # smallest pair score that can be a hard cut
+HIST_CUT_MIN = 0.1  # ... or smallest histogram distance (with the same ratio test on H alone)
 SPARSE_RATIO = 2.0  # keyframes only: a looser spike makes a candidate, checked by dense decoding
 LUMA_JUMP = 0.3  # keyframes only: a relative luma change this big makes a candidate (fades)
 CUT_RATIO = 3.0  # a cut's score over the larger median of its neighbours' scores
@@ -64,6 +68,8 @@ BLACK_Y = 24.0  # mean luma (0-255) at or below which a frame can be black
 BLACK_BRIGHT = 64  # channel level counted as bright
 BLACK_SHARE = 0.02  # ... and at most this share of bright samples makes it black
 DARKEST_TOL = 2.0  # luma within this of a black run's minimum counts as its darkest point
+DIP_Y = 48.0  # a dark frame (mean luma at most this) ...
+DIP_FRAC = 0.5  # ... at most this share of the brightest frame within CONTEXT on each side is a fade
 EDGE = 2  # decoded frames after a shot start / before a cut / around a luma ramp that are not candidates
 EDGE_S = 0.2  # nor the first seconds of a shot
 RAMP_STEP = 0.025  # relative luma change per decoded frame that counts as a ramp step (two in a row)
@@ -79,6 +85,7 @@ DECODE_PIXELS_PER_S = 1.5e8  # pixels/s one core of the reference machine decode
 SPEED_TARGET = 40.0  # the scan should run at least this many times faster than real time
 LONG_VIDEO_S = 1800.0  # "very long" files use keyframes when GOP-dense even if fast enough
 SHOT_GUESS_S = 4.0  # expected seconds per shot (cost of refining boundaries)
+THREAD_MIN_PIXELS = 1280 * 720  # frame threading from this size up (below it costs ~25 % more CPU for no gain)
 STRATEGIES = ("ref-frames", "keyframes", "decode")
 
 
@@ -261,6 +268,7 @@ class _ShotBuilder:
         self.frames: list[Frame] = []
         self.segment: _Segment | None = None
         self.fallback: tuple | None = None  # (score, t, vframe)
+        self.content = False  # a non-black frame was seen in it
 
 
 class _Scanner:
@@ -285,7 +293,7 @@ class _Scanner:
         self.p: list[float] = []
         self.y: list[float] = []
         self.black: list[bool] = []
-        self.event: dict[int, tuple[str, float]] = {}  # decoded frame -> ("cut" | "fade", boundary time)
+        self.event: dict[int, list] = {}  # decoded frame -> [("cut" | "fade", boundary time, frame | None)]
         self.recent: deque = deque(maxlen=CONTEXT + EDGE + 4)  # (i, thumb, hist, vframe)
         self.n = 0
         self.decoded = self.decoded_main = 0
@@ -299,6 +307,7 @@ class _Scanner:
         self.refiner = None  # (container, stream) for seek-and-decode refinement
         self.sparse = False  # keyframes only: candidate boundaries are verified by dense decoding
         self.damaged = False  # the main decode met demux/decode errors
+        self.first_content = None  # first decoded frame that is not black
 
     # -- decoding ---------------------------------------------------------------------------
     def run(self, container, stream, strategy: str, stride: int) -> None:
@@ -319,7 +328,8 @@ class _Scanner:
                 next_t[0] = t + step
                 return True
         else:
-            stream.thread_type = "AUTO"
+            if self.info.width * self.info.height >= THREAD_MIN_PIXELS:
+                stream.thread_type = "AUTO"
             if strategy == "ref-frames":
                 try:
                     stream.codec_context.skip_frame = "NONREF"
@@ -359,6 +369,8 @@ class _Scanner:
         self.p.append(motion)
         self.y.append(y)
         self.black.append(black)
+        if not black and self.first_content is None:
+            self.first_content = i
         self.recent.append((i, thumb, hist, frame))
         self.n += 1
         while self.decided < self.n - CONTEXT:
@@ -384,43 +396,43 @@ class _Scanner:
         raise KeyError(i)
 
     # -- hard cuts ------------------------------------------------------------------------------
-    def _spike(self, x: list[float], i: int, floor: float, ratio: float) -> bool:
-        """x[i] >= floor and ``ratio`` times the larger median of its CONTEXT neighbours each side."""
-        if x[i] < floor:
-            return False
-        base = max(_median(x[max(1, i - CONTEXT):i]), _median(x[i + 1:i + 1 + CONTEXT]), BASE_FLOOR)
-        return x[i] >= ratio * base
-
     def _decide_cut(self, i: int) -> None:
-        """Record a boundary event at decoded frame i: ("cut" | "fade", exact time)."""
+        """Record the boundary events at decoded frame i: [(kind "cut" | "fade", exact time, frame to
+        represent the shot that event starts when it ends before frame i, else None)]."""
         s, h, y = self.s, self.h, self.y
-        if i == 0 or self.black[i] or self.black[i - 1]:
-            return  # transitions to and from black are handled as black runs
+        if i == 0:
+            return
         if self.sparse:  # keyframes only: anything notable is checked by decoding the frames between
             lum = max(y[i], y[i - 1])
-            if (h[i] >= HIST_CUT_MIN or self._spike(s, i, CUT_MIN, SPARSE_RATIO)
+            if (self.black[i] != self.black[i - 1] or h[i] >= HIST_CUT_MIN or _spike(s, i, CUT_MIN, SPARSE_RATIO)
                     or (lum >= 2 * BLACK_Y and abs(y[i] - y[i - 1]) >= LUMA_JUMP * lum)):
-                event = self._dense(i)
-                if event is not None:
-                    self.event[i] = event
+                events = self._dense(i)
+                if events:
+                    self.event[i] = events
             return
-        if not (self._spike(s, i, CUT_MIN, CUT_RATIO) or self._spike(h, i, HIST_CUT_MIN, CUT_RATIO)):
+        if self.black[i] or self.black[i - 1]:
+            return  # transitions to and from black are handled as black runs
+        if _dip(y, i, self.n):
+            self.event[i] = [("fade", self.t[i], None)]
+            return
+        if not (_spike(s, i, CUT_MIN, CUT_RATIO) or _spike(h, i, HIST_CUT_MIN, CUT_RATIO)):
             return
         if i + 1 < self.n:  # a flash comes back: the frames either side look alike
             a_thumb, a_hist, _ = self._item(i - 1)
             b_thumb, b_hist, _ = self._item(i + 1)
             if not self.black[i + 1] and _pair(a_thumb, a_hist, b_thumb, b_hist) < FLASH_KEEP * s[i]:
                 return
-        event = ("cut", self.t[i])
+        events = [("cut", self.t[i], None)]
         if self.t[i] - self.t[i - 1] > max(REFINE_GAP, 1.5 / (self.info.fps or 25.0)):  # frames were skipped
-            event = self._dense(i) or event
-        self.event[i] = event
+            events = self._dense(i)[-1:] or events
+        self.event[i] = events
 
-    def _dense(self, i: int) -> tuple[str, float] | None:
-        """Seek and decode every frame between decoded frames i-1 and i: a cut at the frame after a
-        spike, a fade at the darkest point of black frames, or None (a gradual change)."""
+    def _dense(self, i: int) -> list[tuple[str, float, object]]:
+        """Seek and decode every frame between decoded frames i-1 and i (and CONTEXT after): cuts at
+        spikes (not inside luma ramps), fades at the darkest point of black runs or of dark dips, in
+        time order and at least ``min_shot_s`` apart; empty for a gradual change."""
         t0, t1 = self.t[i - 1], self.t[i]
-        times, scores, lumas, blacks, prev = [], [], [], [], None
+        ts, ss, hs, ys, bs, vfs, prev, extra = [], [], [], [], [], [], None, 0
         try:
             if self.refiner is None:
                 container = _open(self.av, self.path)
@@ -432,38 +444,69 @@ class _Scanner:
                 if frame.time is None or frame.time < t0 - 1e-6:
                     continue
                 thumb, hist, lum, black = self.features(frame)
-                if prev is not None:
-                    times.append(float(frame.time))
-                    scores.append((_pair(prev[0], prev[1], thumb, hist), 0.5 * float(np.abs(prev[1] - hist).sum())))
-                    lumas.append(lum)
-                    blacks.append(black)
+                hd = 0.5 * float(np.abs(prev[1] - hist).sum()) if prev is not None else 0.0
+                ts.append(float(frame.time))
+                ss.append(_dist(prev[0], thumb) + hd if prev is not None else 0.0)
+                hs.append(hd)
+                ys.append(lum)
+                bs.append(black)
+                vfs.append(frame)
                 prev = (thumb, hist)
                 if frame.time >= t1 - 1e-6:
-                    break
+                    extra += 1
+                    if extra > CONTEXT:
+                        break
         except Exception as exc:  # noqa: BLE001 - refinement is best effort
             self.errors.append(f"boundary refinement failed: {exc}")
-            return None
-        if not scores:
-            return None
-        inner = [k for k in range(len(times) - 1) if blacks[k]]  # black frames strictly between t0 and t1
-        if inner:
-            low = min(lumas[k] for k in inner)
-            dark = [times[k] for k in inner if lumas[k] <= low + DARKEST_TOL]
-            return "fade", 0.5 * (dark[0] + dark[-1])
-        k = max(range(len(scores)), key=lambda j: scores[j][0])
-        rest = [sc[0] for j, sc in enumerate(scores) if j != k]
-        rest_h = [sc[1] for j, sc in enumerate(scores) if j != k]
-        pair, hd = scores[k]
-        if ((pair >= CUT_MIN and pair >= CUT_RATIO * max(_median(rest), BASE_FLOOR))
-                or (hd >= HIST_CUT_MIN and hd >= CUT_RATIO * max(_median(rest_h), BASE_FLOOR))):
-            return "cut", times[k]
-        return None
+            return []
+        inside = [k for k in range(1, len(ts)) if ts[k] <= t1 + 1e-6]
+        found: list[tuple[float, str, int]] = []  # (time, kind, dense index where the new shot's content starts)
+        k = 0
+        while k < len(inside):
+            j = inside[k]
+            if bs[j]:  # a black run: a fade between content before it and content after it
+                run = [j]
+                while k + 1 < len(inside) and bs[inside[k + 1]]:
+                    k += 1
+                    run.append(inside[k])
+                before = any(not bs[r] for r in range(run[0])) or (
+                    self.first_content is not None and self.first_content < i - 1)
+                after = run[-1] + 1 < len(ts) and not bs[run[-1] + 1]  # the fade ends inside (or at t1)
+                if before and after:
+                    low = min(ys[r] for r in run)
+                    dark = [ts[r] for r in run if ys[r] <= low + DARKEST_TOL]
+                    found.append((0.5 * (dark[0] + dark[-1]), "fade", run[-1] + 1))
+            elif not bs[j] and not bs[j - 1] and _dip(ys, j):
+                found.append((ts[j], "fade", j + 1))
+            elif (not bs[j] and not bs[j - 1] and not _in_ramp(ys, j)
+                  and (_spike(ss, j, CUT_MIN, CUT_RATIO) or _spike(hs, j, HIST_CUT_MIN, CUT_RATIO))):
+                found.append((ts[j], "cut", j))
+            k += 1
+        events: list[tuple[float, str, int]] = []
+        for ev in found:  # at least min_shot_s apart; a fade wins over a cut next to it
+            if events and ev[0] - events[-1][0] < self.min_shot_s:
+                if ev[1] == "fade" and events[-1][1] == "cut":
+                    events[-1] = ev
+                continue
+            events.append(ev)
+        out = []
+        for n, (at, kind, start) in enumerate(events):
+            frame = None
+            if n + 1 < len(events):  # the shot ends before frame i: represent it by its middle frame
+                stop = next((k for k in range(len(ts)) if ts[k] >= events[n + 1][0] - 1e-6), len(ts))
+                middle = [k for k in range(start, stop) if not bs[k]] or list(range(start, max(start + 1, stop)))
+                frame = vfs[middle[len(middle) // 2]] if middle and middle[0] < len(vfs) else None
+            out.append((kind, at, frame))
+        return out
 
     # -- shots and representative frames --------------------------------------------------------
     def _place(self, i: int) -> None:
         t = self.t[i]
         if self.cur is None:
             self.cur = _ShotBuilder(min(self.info.start_time, t), "start", i, t)
+        if self.sparse:
+            self._place_sparse(i)
+            return
         if self.black[i]:
             if not self.in_black:
                 self.in_black = True
@@ -480,18 +523,37 @@ class _Scanner:
             else:
                 self.cur.first_idx, self.cur.first_t = i, t
         elif i in self.event:
-            kind, at = self.event[i]
-            if kind == "fade" or t - self.cur.first_t >= self.min_shot_s:
-                self._boundary(at, kind, i)
+            self._events(i)
         self.seen_content = True
         self._candidate(self.cur, i)
+
+    def _place_sparse(self, i: int) -> None:
+        """Keyframes only: boundaries come from the dense checks alone (black runs included)."""
+        if i in self.event:
+            self._events(i)
+        if self.black[i]:
+            self._fallback(self.cur, i, penalty=10.0)
+            return
+        if not self.seen_content and self.cur.transition == "start":
+            self.cur.first_idx, self.cur.first_t = i, self.t[i]
+        self.seen_content = True
+        self._candidate(self.cur, i)
+
+    def _events(self, i: int) -> None:
+        t = self.t[i]
+        for kind, at, frame in self.event[i]:
+            if kind == "fade" or at - self.cur.first_t >= self.min_shot_s:
+                self._boundary(at, kind, i, first_t=min(t, at))
+                if frame is not None:  # a shot that lies between two keyframes
+                    self.cur.fallback = (0.0, float(frame.time), frame)
+                    self.cur.content = True
 
     def _darkest(self, run: list[int]) -> float:
         low = min(self.y[j] for j in run)
         dark = [self.t[j] for j in run if self.y[j] <= low + DARKEST_TOL]
         return 0.5 * (dark[0] + dark[-1])
 
-    def _boundary(self, t: float, kind: str, i: int) -> None:
+    def _boundary(self, t: float, kind: str, i: int, first_t: float | None = None) -> None:
         cur = self.cur
         if self.shots and t - cur.start < self.min_shot_s and kind == "fade":
             # a fade right after a boundary (a cut into the fade): the fade replaces it
@@ -501,7 +563,7 @@ class _Scanner:
         else:
             self._close_segment(cur, final=True)
         self.shots.append((cur, t))
-        self.cur = _ShotBuilder(t, kind, i, self.t[i])
+        self.cur = _ShotBuilder(t, kind, i, self.t[i] if first_t is None else first_t)
 
     def _discard(self, shot: _ShotBuilder) -> None:
         shot.frames.clear()
@@ -522,6 +584,7 @@ class _Scanner:
         return not any(a * b > 0 for a, b in zip(steps, steps[1:]))
 
     def _candidate(self, shot: _ShotBuilder, i: int) -> None:
+        shot.content = True
         t = self.t[i]
         thumb, _, vframe = self._item(i)
         still = self.p[i] + (self.p[i + 1] if i + 1 < self.n else self.p[i])
@@ -543,9 +606,10 @@ class _Scanner:
         if shot.frames or (shot.segment is not None and shot.segment.cands):
             shot.fallback = None
             return
-        still = self.p[i] + (self.p[i + 1] if i + 1 < self.n else self.p[i]) + penalty
-        if shot.fallback is None or still < shot.fallback[0]:
-            shot.fallback = (still, self.t[i], self._item(i)[2])
+        # stillest, and brightest: a shot that is all fade in / fade out falls back to its peak
+        score = self.p[i] + (self.p[i + 1] if i + 1 < self.n else self.p[i]) - self.y[i] / 255.0 + penalty
+        if shot.fallback is None or score < shot.fallback[0]:
+            shot.fallback = (score, self.t[i], self._item(i)[2])
 
     def _close_segment(self, shot: _ShotBuilder, final: bool, tail: bool = True) -> None:
         """Convert the open segment's pick (or, on a final close of an empty shot, its fallback).
@@ -579,6 +643,9 @@ class _Scanner:
         if not self.damaged:  # a damaged file ends where decoding stopped
             end = max(end, info.start_time + info.duration)
         if self.cur is not None:
+            if self.shots and not self.cur.content:
+                prev, _ = self.shots.pop()  # a fade to black at the very end is no boundary
+                self.cur = prev
             self._close_segment(self.cur, final=True)
             self.shots.append((self.cur, end))
             self.cur = None
@@ -601,6 +668,38 @@ class _Scanner:
                 shortest = min(((b, e) for b, e in self.shots if b.frames), key=lambda be: be[1] - be[0].start)[0]
                 shortest.frames.clear()
             total -= 1
+
+
+def _spike(x: list[float], i: int, floor: float, ratio: float) -> bool:
+    """x[i] >= floor and ``ratio`` times the larger median of its CONTEXT neighbours each side
+    (x[0] is no pair score and is left out)."""
+    if x[i] < floor:
+        return False
+    base = max(_median(x[max(1, i - CONTEXT):i]), _median(x[i + 1:i + 1 + CONTEXT]), BASE_FLOOR)
+    return x[i] >= ratio * base
+
+
+def _dip(y: list[float], i: int, n: int | None = None) -> bool:
+    """A dark local luma minimum with much brighter frames within CONTEXT on both sides: a fade
+    whose black frame was not decoded (a skipped B-frame, or a fade that stops just short of black)."""
+    n = len(y) if n is None else n
+    if i < 1 or i + 1 >= n or y[i] > DIP_Y or y[i] > min(y[i - 1], y[i + 1]):
+        return False
+    return (max(y[max(0, i - CONTEXT):i]) * DIP_FRAC >= y[i]
+            and max(y[i + 1:min(n, i + CONTEXT + 1)]) * DIP_FRAC >= y[i])
+
+
+def _in_ramp(y: list[float], k: int) -> bool:
+    """The luma step into frame k continues a step of the same sign before or after it (a fade ramp,
+    not a cut: a cut's luma jump stands alone, or turns, as in a cut into a fade-in)."""
+    def step(j: int) -> float:
+        if j < 1 or j >= len(y):
+            return 0.0
+        d = y[j] - y[j - 1]
+        return d if abs(d) >= max(2.0, RAMP_STEP * max(y[j], y[j - 1])) else 0.0
+
+    d = step(k)
+    return d != 0.0 and (d * step(k - 1) > 0 or d * step(k + 1) > 0)
 
 
 def _median(values: list[float]) -> float:

@@ -95,12 +95,14 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def _open(av, path, head: bytes = b""):
-    """av.open with errors turned into MediaError (MP4 without an index: 'truncated or corrupt MP4')."""
+    """av.open with errors turned into MediaError (an MP4 that will not open: what is wrong with its index)."""
     try:
         return av.open(str(path), metadata_errors="ignore")
     except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types
         if head[4:8] in (b"ftyp", b"mdat", b"moov", b"free", b"wide"):
-            raise MediaError(path, f"truncated or corrupt MP4 ({exc})") from exc
+            from .probe import _moov_state  # names what is wrong with the index
+
+            raise MediaError(path, f"{_moov_state(path)} ({getattr(exc, 'strerror', None) or exc})") from exc
         raise MediaError(path, f"cannot open video: {exc}") from exc
 
 

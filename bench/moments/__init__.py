@@ -1,0 +1,1 @@
+"""Generated moment benchmark: shot boundaries, spoken-moment retrieval and ingest speed."""
