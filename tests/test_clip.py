@@ -340,3 +340,13 @@ def test_thumbnail_is_the_frame_at_t(media, tmp_path, t, scene):
 def test_thumbnail_outside_the_video(media, tmp_path):
     with pytest.raises(MediaError, match="outside"):
         thumbnail(media["h264"]["path"], 9.0, tmp_path / "x.png")
+
+
+def test_cli_thumb(media, tmp_path):
+    from omnidex.cli import main
+
+    out = tmp_path / "frame.jpg"
+    assert main(["thumb", str(media["h264"]["path"]), "--at", "3.0", "-o", str(out), "--width", "80"]) == 0
+    image = PIL_Image.open(out)
+    assert image.size == (80, 60) and _close(image.getpixel((4, 4)), COLORS[1])
+    assert main(["thumb", str(media["h264"]["path"]), "--at", "99", "-o", str(out)]) == 2

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     co.add_argument("-o", "--out", default=None, help="output PNG (default FILE.contact.png)")
     co.add_argument("--cols", type=int, default=5, help="thumbnails per row")
     co.add_argument("--width", type=int, default=240, help="thumbnail width in pixels")
+    th = sub.add_parser("thumb", help="save the frame shown at a time (e.g. a hit's frame_time)")
+    th.add_argument("file", help="video file")
+    th.add_argument("--at", type=float, required=True, help="time in seconds")
+    th.add_argument("-o", "--out", required=True, help="output image (.jpg, .png)")
+    th.add_argument("--width", type=int, default=320, help="width in pixels")
     return p
 
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
-                "contact": _contact}[args.cmd](args)
+                "contact": _contact, "thumb": _thumb}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
@@ -127,6 +132,13 @@ def _contact(args) -> int:
     from .media.contact import main_contact
 
     return main_contact(args)
+
+
+def _thumb(args) -> int:
+    from .media.contact import thumbnail
+
+    print(thumbnail(args.file, args.at, args.out, width=args.width))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
