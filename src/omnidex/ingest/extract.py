@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,16 +72,28 @@ def extract_audio_track(path: Path, cfg: IndexConfig, models: Models,
 
     ``cuts`` are shot boundaries: a window also ends at a cut that falls in a pause.
     """
+    return speech_pieces(transcribe_track(path, models), cfg, cuts)
+
+
+def transcribe_track(path: Path, models: Models) -> tuple[object, str, float]:
+    """Decode and transcribe a sound track: (Transcript or None, note when None, duration s)."""
     from ..media.audio import load_audio
 
     audio = load_audio(path, sr=16000)
     duration = audio.size / 16000.0
     transcriber = models.transcriber()
     if transcriber is None:
-        return [], "speech off or unavailable", duration, ""
+        return None, "speech off or unavailable", duration
     if audio.size < 1600 or float(np.abs(audio).max(initial=0.0)) < 1e-4:
-        return [], "silent audio", duration, ""
-    transcript = transcriber.transcribe(audio)
+        return None, "silent audio", duration
+    return transcriber.transcribe(audio), "", duration
+
+
+def speech_pieces(transcribed: tuple, cfg: IndexConfig, cuts: tuple[float, ...] = ()) -> tuple[list[Piece], str, float, str]:
+    """(transcript, note, duration) from :func:`transcribe_track` -> (windows, note, duration, language)."""
+    transcript, note, duration = transcribed
+    if transcript is None:
+        return [], note, duration, ""
     pieces = speech_windows(transcript, cfg.speech_window_s, cuts)
     lang = transcript.language if pieces else ""
     note = (f"speech: {len(pieces)} windows, language {lang or '?'}" if pieces else "no speech found")
@@ -135,33 +148,38 @@ def extract_audio_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
 
 
 def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
-    """Video -> shots, representative frames per shot (visual + OCR spans), and the transcript."""
+    """Video -> shots, representative frames per shot (visual + OCR spans), and the transcript.
+
+    The sound track is transcribed in a second thread while the pictures are scanned (both
+    release the GIL), then cut into windows at the shots' boundaries.
+    """
     from ..media.video import probe_video
 
     info = probe_video(path)
-    shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
-    spans = frame_spans(frames, shots, info)
-    pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t) for f, (a, b) in zip(frames, spans)]
-    pieces += ocr_spans(frames, spans, models)
-    notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
-    if info.declared_duration > info.duration + 1.0:
-        notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
-    if errors and frames:
-        notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s ({str(errors[0])[:80]})")
-    meta = {"shots": [[round(s[0], 3), round(s[1], 3), s[2]] for s in shots], "strategy": strategy,
-            "frames": len(frames)}
-    if info.has_audio:
-        cuts = tuple(s[0] for s in shots[1:])
-        try:
-            speech, note, _, lang = extract_audio_track(path, cfg, models, cuts)
-        except MediaError as exc:
-            speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
-        pieces += speech
-        notes.append(note)
-        if lang:
-            meta["language"] = lang
-    else:
-        notes.append("no audio track")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sound = pool.submit(transcribe_track, path, models) if info.has_audio else None
+        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
+        spans = frame_spans(frames, shots, info)
+        pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t) for f, (a, b) in zip(frames, spans)]
+        pieces += ocr_spans(frames, spans, models)
+        notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
+        if info.declared_duration > info.duration + 1.0:
+            notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
+        if errors and frames:
+            notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s ({str(errors[0])[:80]})")
+        meta = {"shots": [[round(s[0], 3), round(s[1], 3), s[2]] for s in shots], "strategy": strategy,
+                "frames": len(frames)}
+        if sound is None:
+            notes.append("no audio track")
+        else:
+            try:
+                speech, note, _, lang = speech_pieces(sound.result(), cfg, tuple(s[0] for s in shots[1:]))
+            except MediaError as exc:
+                speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
+            pieces += speech
+            notes.append(note)
+            if lang:
+                meta["language"] = lang
     return Extracted(pieces, duration=info.duration, note="; ".join(n for n in notes if n), info=meta)
 
 

@@ -1,6 +1,7 @@
 """The encoders an ingest or a query needs, built lazily once, with missing ones reported once."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from ..config import IndexConfig
@@ -18,8 +19,13 @@ class Models:
     cfg: IndexConfig
     notices: list[str] = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)  # video sound is transcribed in a second thread
 
     def _get(self, key: str, make, consequence: str = ""):
+        with self._lock:
+            return self._build(key, make, consequence)
+
+    def _build(self, key: str, make, consequence: str):
         if key not in self._cache:
             try:
                 self._cache[key] = make()
