@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,30 @@ def test_broken_inputs_get_clear_messages_and_what_can_be_salvaged(broken):
     assert 2 <= len(info["shots"]) <= 4 and info["duration"] < 12.0
     # a missing index cannot be salvaged: a clear reason naming what is wrong
     assert out["no_moov"].status in ("failed", "skipped") and "moov" in out["no_moov"].reason, out["no_moov"]
+
+
+@pytest.mark.slow
+def test_duplicates_lists_copies_and_excerpts_across_the_library(library, tmp_path, capsys):
+    import shutil
+
+    from omnidex.cli import main
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copy(library["long"]["path"], lib / "long.mp4")
+    shutil.copy(library["other"]["path"], lib / "other.mp4")
+    shutil.copy(library["queries"] / "copy.mp4", lib / "copy_small.mp4")
+    shutil.copy(library["queries"] / "excerpt.mp4", lib / "excerpt.mp4")
+    idx = Index(tmp_path / "db", IndexConfig(clip_model=None, ocr=False, speech=False))
+    idx.add([lib])
+    found = idx.duplicates()
+    pairs = {(d["relation"], Path(d["path"]).name, Path(d["other"]).name) for d in found}
+    dup = {p for p in pairs if p[0] == "near-duplicate"}
+    assert dup == {("near-duplicate", "copy_small.mp4", "long.mp4")} or dup == {("near-duplicate", "long.mp4", "copy_small.mp4")}, found
+    inside = [d for d in found if d["relation"] == "inside" and Path(d["path"]).name == "excerpt.mp4"]
+    assert {Path(d["other"]).name for d in inside} == {"long.mp4", "copy_small.mp4"}, found
+    in_long = next(d for d in inside if Path(d["other"]).name == "long.mp4")
+    assert abs(in_long["start"] - 11.32) <= 0.05
+    assert not any("other.mp4" in (Path(d["path"]).name, Path(d["other"]).name) for d in found), found
+    assert main(["duplicates", "--db", str(tmp_path / "db"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(found)

@@ -79,6 +79,23 @@ class Index:
             self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
         return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video)
 
+    def duplicates(self, min_score: float = 0.5, progress=None) -> list[dict]:
+        """Videos that are near-duplicates of, or contained in, other indexed videos.
+
+        Args:
+            min_score: least match score (share of frames agreeing x pixel alignment) kept.
+            progress: optional callable ``(done, total, path)``.
+        Returns:
+            [{"path", "other", "relation": "near-duplicate" | "inside", "start", "end", "score"}].
+        """
+        from .search.engine import Searcher
+        from .search.video_query import find_duplicates
+
+        if self._searcher is None:
+            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
+        cfg = replace(SearchConfig(), min_score=min_score)
+        return find_duplicates(self.store, self._searcher._encoder("phash"), cfg, progress)
+
     def stats(self) -> dict:
         """Row counts per table and the encoder of each vector space."""
         out = {"db": str(self.path), "files": self.store.count("files"), "spaces": {}}

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="print hits as JSON")
     st = sub.add_parser("stats", help="what the index holds")
     st.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    du = sub.add_parser("duplicates", help="indexed videos that are near-duplicates of, or inside, other videos")
+    du.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    du.add_argument("--min-score", type=float, default=0.5, help="least match score kept (0-1)")
+    du.add_argument("--json", action="store_true", help="print JSON")
     pr = sub.add_parser("probe", help="what a player sees in a media file: streams, GOP, damage")
     pr.add_argument("file", help="video or audio file")
     pr.add_argument("--json", action="store_true", help="print JSON")
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
-                "contact": _contact, "thumb": _thumb}[args.cmd](args)
+                "contact": _contact, "thumb": _thumb, "duplicates": _duplicates}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
@@ -113,6 +117,19 @@ def _stats(args) -> int:
     from .api import Index
 
     print(json.dumps(Index(args.db).stats(), indent=2))
+    return 0
+
+
+def _duplicates(args) -> int:
+    from .api import Index
+    from .render import ProgressReporter, print_duplicates
+
+    with ProgressReporter(enabled=not args.json, label="comparing") as progress:
+        found = Index(args.db).duplicates(min_score=args.min_score, progress=progress)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print_duplicates(found)
     return 0
 
 

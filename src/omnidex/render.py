@@ -9,8 +9,8 @@ from .types import Hit, IngestReport
 class ProgressReporter:
     """A rich progress bar with files/s and ETA, usable as the ``progress`` callback."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self, enabled: bool = True, label: str = "indexing"):
+        self.enabled, self.label = enabled, label
         self._progress = None
         self._task = None
         self._t0 = time.perf_counter()
@@ -22,7 +22,7 @@ class ProgressReporter:
                                        TimeElapsedColumn, TimeRemainingColumn)
 
             self._progress = Progress(
-                TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(),
+                TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]} files/s"), TimeElapsedColumn(), TextColumn("ETA"),
                 TimeRemainingColumn(), TextColumn("{task.fields[name]}", style="dim"),
                 console=Console(stderr=True), transient=False)
@@ -95,3 +95,23 @@ def _snippet(h: Hit, width: int = 90) -> str:
     for w in h.matched_words:
         text = text.replace(w, f"[bold yellow]{w}[/]")
     return text
+
+
+def print_duplicates(found: list[dict]) -> None:
+    """Rich table of near-duplicate and contained videos."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .types import format_span
+
+    if not found:
+        Console().print("no duplicate videos found")
+        return
+    t = Table(title="duplicate videos")
+    for col in ("score", "video", "relation", "other video", "where"):
+        t.add_column(col, overflow="fold")
+    for d in found:
+        where = "" if d["relation"] == "near-duplicate" else format_span(d["start"], d["end"], "s")
+        t.add_row(f"{d['score']:.3f}", escape(d["path"]), d["relation"], escape(d["other"]), where)
+    Console().print(t)

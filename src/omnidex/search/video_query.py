@@ -206,4 +206,43 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
                frame_time=start, source="clip")
 
 
-__all__ = ["find_clip"]
+
+def find_duplicates(store, phash, cfg: SearchConfig, progress=None) -> list[dict]:
+    """Every indexed video that is a near-duplicate of, or contained in, another indexed video.
+
+    Each video is run as a clip query against the other videos (so the pixels are checked, not
+    only the stored vectors). Pairs of near-duplicates are reported once.
+
+    Args:
+        store: the open Store.
+        phash: the encoder of the store's ``phash`` space.
+        cfg: search options; ``min_score`` is the least score kept.
+        progress: optional callable ``(done, total, path)``.
+    Returns:
+        [{"path", "other", "relation": "near-duplicate" | "inside", "start", "end", "score"}], best
+        first; for "inside", ``path`` occurs in ``other`` from ``start`` to ``end`` seconds.
+    """
+    videos = sorted(p for p, r in store.file_states().items()
+                    if r["kind"] == "video" and r["status"] == "indexed" and r["segments"])
+    found, seen = [], set()
+    for i, path in enumerate(videos):
+        if progress:
+            progress(i, len(videos), path)
+        try:
+            hits = find_clip(store, path, cfg, f"path != {sql_str(path)}", phash)
+        except OmnidexError:
+            continue  # moved or damaged since it was indexed
+        for h in hits:
+            relation = "near-duplicate" if h.evidence.startswith("near-duplicate") else "inside"
+            key = (relation, *sorted((path, h.path))) if relation == "near-duplicate" else (relation, path, h.path)
+            if key in seen:
+                continue
+            seen.add(key)
+            found.append({"path": path, "other": h.path, "relation": relation, "start": round(h.start, 3),
+                          "end": round(h.end, 3), "score": h.score})
+    if progress:
+        progress(len(videos), len(videos), "")
+    return sorted(found, key=lambda d: -d["score"])
+
+
+__all__ = ["find_clip", "find_duplicates"]
