@@ -37,6 +37,7 @@ MIN_P = 0.5  # a frame match below this calibrated probability does not vote
 VOTE_TOLERANCE_S = 0.25  # votes this close count as the same placement
 REFINE_S = 1.0  # the fine search looks this far either side of the coarse offset
 THUMB = (32, 18)  # width, height of the alignment thumbnails
+QUERY_SAMPLES = 150  # clip frames compared per candidate shift
 MAX_PER_VIDEO = 3  # separate occurrences reported per video
 NEAR_DUP_RATIO = 0.85  # clip covers at least this share of the video (and vice versa): near-duplicate
 _INDEPENDENT_MAD = 2.0 / math.sqrt(math.pi)  # mean |x - y| of two independent standard normals
@@ -77,7 +78,7 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
                 at = row["at"] if row.get("at") is not None else row["start"]
                 votes.setdefault(row["path"], []).append((at - (f.t - info.start_time), row["id"], p))
     durations = store.file_info(sorted(votes))
-    query = _Thumbs.of(clip, info.start_time, info.start_time + info.duration)
+    query = _Thumbs.of(clip, info.start_time, info.start_time + info.duration, samples=QUERY_SAMPLES)
     hits = []
     for path, vs in votes.items():
         instants = _frame_instants(store, path)
@@ -133,12 +134,22 @@ class _Thumbs:
         self.times, self.grey, self.colour = times, grey, colour
 
     @classmethod
-    def of(cls, path: str | Path, t0: float, t1: float) -> "_Thumbs":
-        """Decode every frame with time in [t0, t1] (seeking to the keyframe before t0)."""
+    def of(cls, path: str | Path, t0: float, t1: float, samples: int = 0, near: np.ndarray | None = None,
+           radius: float = 0.0) -> "_Thumbs":
+        """Decode the frames with time in [t0, t1] (seeking to the keyframe before t0) and keep some.
+
+        Args:
+            path: video file.
+            t0, t1: the stretch in seconds.
+            samples: when > 0, keep only the first frame at or after each of this many evenly
+                spaced times (memory stays bounded for long clips).
+            near: when given (sorted seconds), keep only frames within ``radius`` of one of them.
+        """
         from .._require import require
         from ..media.video import _frames, _open, _video_stream
 
         av = require("av", "video")
+        wanted = np.linspace(t0, t1, samples) if samples > 0 else None
         times, grey, colour, errors = [], [], [], []
         with _open(av, path) as container:
             stream = _video_stream(path, container)
@@ -148,16 +159,25 @@ class _Thumbs:
                     container.seek(int(max(0.0, t0) / float(stream.time_base)), stream=stream, backward=True)
                 except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
                     errors.append(str(exc))
+            k = 0
             for frame in _frames(container, stream, errors):
-                if frame.time is None or frame.time < t0 - 1e-3:
+                t = frame.time
+                if t is None or t < t0 - 1e-3:
                     continue
-                if frame.time > t1 + 1e-3:
+                if t > t1 + 1e-3:
                     break
+                if wanted is not None:
+                    if k >= len(wanted) or t < wanted[k] - 1e-4:
+                        continue
+                    while k < len(wanted) and wanted[k] <= t + 1e-4:
+                        k += 1
+                if near is not None and not _is_near(near, t, radius):
+                    continue
                 rgb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="rgb24").astype(np.float32) / 255.0
                 g = rgb.mean(axis=2).ravel()
                 grey.append((g - g.mean()) / (g.std() + 0.015))  # flat frames stay near 0, not noise
                 colour.append(rgb.ravel())
-                times.append(frame.time)
+                times.append(t)
         if not grey:
             raise MediaError(path, f"no frame decoded between {t0:.2f}s and {t1:.2f}s")
         return cls(np.array(times), np.stack(grey), np.stack(colour))
@@ -173,18 +193,31 @@ class _Thumbs:
         return max(d_grey, d_colour)
 
 
+def _is_near(sorted_times: np.ndarray, t: float, radius: float) -> bool:
+    """Whether ``t`` lies within ``radius`` of one of ``sorted_times``."""
+    i = int(np.searchsorted(sorted_times, t))
+    return any(abs(sorted_times[j] - t) <= radius for j in (i - 1, i) if 0 <= j < len(sorted_times))
+
+
+def _frame_rate(times: np.ndarray) -> float:
+    """Frame rate from the smallest common gap between kept frames (25 when unknown)."""
+    gaps = np.diff(times)
+    gaps = gaps[gaps > 1e-4]
+    return float(1.0 / np.percentile(gaps, 10)) if len(gaps) else 25.0
+
+
 def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float,
             video_s: float) -> Hit | None:
     """Frame-accurate placement of the clip near ``offset`` and its alignment similarity."""
-    try:
-        target = _Thumbs.of(path, max(0.0, offset - REFINE_S), offset + clip_s + REFINE_S)
+    q_rel = query.times - query.times[0]
+    try:  # only the target frames that some shift can compare with are kept
+        target = _Thumbs.of(path, max(0.0, offset - REFINE_S), offset + clip_s + REFINE_S,
+                            near=offset + q_rel, radius=REFINE_S + 0.1)
     except MediaError:
         return None  # the indexed file changed or went away since indexing
-    q_rel = query.times - query.times[0]
-    fps = 1.0 / np.median(np.diff(target.times)) if len(target.times) > 1 else 25.0
+    fps = _frame_rate(target.times)
     shifts = offset + np.arange(-REFINE_S, REFINE_S + 1e-9, 1.0 / fps)
-    q_idx = np.arange(0, len(q_rel), max(1, len(q_rel) // 150))  # compare at most ~150 frames per shift
-    q_rel = q_rel[q_idx]
+    q_idx = np.arange(len(q_rel))
     best_shift, best_d = offset, math.inf
     for s in shifts:
         inside = (q_rel + s >= target.times[0] - 0.5 / fps) & (q_rel + s <= target.times[-1] + 0.5 / fps)
