@@ -340,3 +340,74 @@ def test_shot_is_frozen():
     shot = Shot(0.0, 1.0, "start", (0.5,))
     with pytest.raises(dataclasses.FrozenInstanceError):
         shot.start = 2.0  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- dark (near-black) scenes
+
+D = (20, 20, 20)  # near black; the scene still shows its moving circle
+# cut into a dark scene, out of it into bars, a fade into a dark scene, a cut between bars, a dark last scene
+DARK_SCENES = [
+    Scene(2.0, B, "ONE"), Scene(2.5, D, ""), Scene(2.0, R, "X", pattern="bars"), Scene(2.0, G, "TWO", fade_out=0.5),
+    Scene(2.5, D, "", fade_in=0.5), Scene(2.0, Y, "", pattern="bars"), Scene(2.0, R, "", pattern="bars"),
+    Scene(2.5, D, ""),
+]
+
+
+@pytest.fixture(scope="session")
+def dark_videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dark")
+    return {name: mediagen.make_video(d / f"{name}.mp4", DARK_SCENES, size=(640, 360), fps=FPS, audio=False, **kw)
+            for name, kw in (("gop250", {}), ("gop12", {"gop": 12}))}
+
+
+def _check_dark(gt, scan, info):
+    _check_structure(scan, info)
+    truth = gt["cuts"]
+    assert [k for _, k in truth] == ["cut", "cut", "cut", "fade", "cut", "cut", "cut"]
+    pairs, missed, extra = _match(_boundaries(scan), truth, 0.5)
+    assert not missed and not extra, (missed, extra)  # the last (dark) scene is no fade out
+    for (t, kind), (found, found_kind) in pairs:
+        assert found_kind == kind
+        if kind == "cut":
+            assert abs(found - t) <= 0.1
+    assert all(shot.frames for shot in scan.shots)  # a dark scene is a shot with content
+
+
+def test_dark_scenes_are_shots_not_fades(dark_videos):
+    gt = dark_videos["gop250"]
+    info = probe_video(gt["path"])
+    scan = detect_shots(gt["path"], info)
+    assert scan.strategy == "ref-frames"
+    _check_dark(gt, scan, info)
+
+
+def test_dark_scenes_keyframe_scan(dark_videos, monkeypatch):
+    gt = dark_videos["gop12"]
+    info = probe_video(gt["path"])
+    _check_dark(gt, detect_shots(gt["path"], info), info)
+    monkeypatch.setattr(shots_mod, "choose_scan_strategy", lambda info: ("keyframes", 1))
+    scan = detect_shots(gt["path"], info)
+    assert scan.strategy == "keyframes"
+    _check_dark(gt, scan, info)
+
+
+def test_black_frames_versus_dark_content():
+    import numpy as np
+
+    feats = shots_mod._Features()
+    av = pytest.importorskip("av")
+
+    def black(arr) -> bool:
+        return feats(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr, np.uint8), format="rgb24"))[3]
+
+    frame = np.zeros((180, 320, 3), np.uint8)
+    assert black(frame)  # black
+    assert black(frame + 20)  # flat near-black: nothing to see
+    frame[120:150, 100:130] = 255  # a small bright object (about 1.6 % of the picture)
+    assert black(frame // 40)  # faded almost to black: the object is dim
+    dark = frame.copy()
+    dark[frame == 0] = 20
+    assert not black(dark)  # a dark scene with visible content
+    logo = np.zeros((180, 320, 3), np.uint8)
+    logo[5:15, 5:25] = 255  # a small logo on black stays black
+    assert black(logo)

@@ -11,7 +11,9 @@ it (an adaptive threshold: a cut is a spike; steady motion, scrolling patterns a
 not), when the frames either side of the spike also differ (a one-frame flash comes back), and
 when the current shot is at least ``min_shot_s`` long. Decisions lag ``CONTEXT`` decoded frames.
 
-Fades: a run of black frames (mean luma <= ``BLACK_Y``, almost no bright samples) between two
+Fades: a run of black frames (mean luma <= ``DEEP_Y`` with few bright samples, or <= ``BLACK_Y``
+with next to none: a dark scene that shows something, such as a small bright object, is content, so
+cuts into and out of it are cuts, and fading into or out of it ramps through real black) between two
 stretches of content is one "fade" boundary at its darkest point (the middle of the darkest
 frames); the ramps into and out of it are never cuts (both medians above are high there). Black at
 the very start (fade in from black) or at the very end (fade out to black) is not a boundary.
@@ -67,6 +69,8 @@ BASE_FLOOR = 0.02  # floor of the neighbour median (static scenes)
 BLACK_Y = 24.0  # mean luma (0-255) at or below which a frame can be black
 BLACK_BRIGHT = 64  # channel level counted as bright
 BLACK_SHARE = 0.02  # ... and at most this share of bright samples makes it black
+DEEP_Y = 12.0  # ... when its mean luma is at most this (near black: a faint logo does not matter)
+VISIBLE_SHARE = 0.004  # ... else when at most this share is bright (above it a dark scene shows content)
 DARKEST_TOL = 2.0  # luma within this of a black run's minimum counts as its darkest point
 DIP_Y = 48.0  # a dark frame (mean luma at most this) ...
 DIP_FRAC = 0.5  # ... at most this share of the brightest frame within CONTEXT on each side is a fade
@@ -213,7 +217,8 @@ class _Features:
         counts = np.bincount((thumb + self._offsets).ravel(), minlength=768).reshape(3, 256)
         hist = (counts @ self._soft).ravel()
         y = float(counts @ self._levels @ self._luma)
-        black = y <= BLACK_Y and counts[:, BLACK_BRIGHT:].sum() * self._bright <= BLACK_SHARE
+        bright = counts[:, BLACK_BRIGHT:].sum() * self._bright
+        black = bright <= BLACK_SHARE and (y <= DEEP_Y or (y <= BLACK_Y and bright <= VISIBLE_SHARE))
         return thumb, hist, y, black
 
 
