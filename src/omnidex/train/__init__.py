@@ -1,0 +1,1 @@
+"""Contrastive training, evaluation and synthetic data."""
