@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-moments setup clean
+.PHONY: demo test test-fast bench bench-moments bench-train model setup clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ bench: $(STAMP)
 
 bench-moments: $(STAMP)
 	$(BIN)/python -m bench.moments.run --out bench/results/moments
+
+model: $(STAMP)
+	$(BIN)/python -m omnidex.train.make_model
+
+bench-train: $(STAMP)
+	$(BIN)/python -m bench.train.run --out bench/results/train
 
 clean:
 	rm -rf demo-data omnidex-data .pytest_cache

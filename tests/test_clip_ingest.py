@@ -41,16 +41,40 @@ def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp
         Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)).add([media])
 
 
-def test_missing_clip_is_announced_once_and_ingest_goes_on(tmp_path):
+def _photos(tmp_path):
     from omnidex.testing.mediagen import text_image
 
     media = tmp_path / "m"
     media.mkdir()
     for i in range(3):
         text_image(f"photo {i}", media / f"p{i}.png")
+    return media
+
+
+def test_missing_clip_without_a_bundled_model_is_announced_once_and_ingest_goes_on(tmp_path, monkeypatch):
+    import omnidex.ingest.models as models
+
+    monkeypatch.setattr(models, "bundled_visual_dir", lambda: tmp_path / "no-model")
     idx = Index(tmp_path / "db", IndexConfig(clip_model="openai/clip-vit-base-patch32", speech=False, ocr=False))
-    report = idx.add([media])
+    report = idx.add([_photos(tmp_path)])
     assert report.count("indexed") == 3
     assert len(report.notices) == 1 and "openai/clip-vit-base-patch32" in report.notices[0]
     assert "NOT embedded" in report.notices[0]
     assert idx.store.space_spec("visual") is None and idx.store.count("phash") == 3
+
+
+def test_missing_clip_falls_back_to_the_bundled_offline_model(tmp_path):
+    from omnidex.ingest.models import bundled_visual_dir
+
+    assert (bundled_visual_dir() / "config.json").exists(), "the bundled model is missing: run `make model`"
+    idx = Index(tmp_path / "db", IndexConfig(clip_model="openai/clip-vit-base-patch32", speech=False, ocr=False))
+    report = idx.add([_photos(tmp_path)])
+    assert report.count("indexed") == 3
+    assert len(report.notices) == 1 and "openai/clip-vit-base-patch32" in report.notices[0]
+    assert "bundled offline visual model" in report.notices[0]
+    spec = idx.store.space_spec("visual")
+    assert spec.name == "lit" and dict(spec.kwargs)["model"] == "lit:bundled" and spec.dim == 384
+    assert idx.store.count("visual") == 3
+    # a fresh searcher rebuilds the same encoder from what the store recorded
+    hits = Index(tmp_path / "db").search("photo", top_k=3, min_score=0)
+    assert hits and any("clip" in h.signals for h in hits)

@@ -193,7 +193,7 @@ def main_classify(args) -> int:
         files: paths.
         labels: ``"cat,dog,pizza"`` or ``"@labels.txt"`` (one label per line).
         template: list of templates (repeatable ``--template``; replaces the defaults) or None.
-        clip: encoder spec (see ``omnidex.train.evaluate.encoder_from_spec``); None = default CLIP.
+        clip: encoder spec (see ``omnidex.train.evaluate.encoder_from_spec``); None = default CLIP, offline the bundled model.
         top: labels per file (default 3).
         json: print JSON.
     Returns:

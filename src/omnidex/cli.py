@@ -44,6 +44,41 @@ def _parser() -> argparse.ArgumentParser:
     du.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
     du.add_argument("--min-score", type=float, default=0.5, help="least match score kept (0-1)")
     du.add_argument("--json", action="store_true", help="print JSON")
+    sy = sub.add_parser("synth", help="generate a synthetic image-caption data set (unseen-combination split)")
+    sy.add_argument("out", help="output folder")
+    sy.add_argument("--n-train", dest="n_train", type=int, default=5000, help="training images")
+    sy.add_argument("--n-heldout", dest="n_heldout", type=int, default=500, help="held-out images (unseen combinations)")
+    sy.add_argument("--seed", type=int, default=0, help="random seed")
+    sy.add_argument("--size", type=int, default=64, help="image side in pixels")
+    sy.add_argument("--videos", type=int, default=0, help="also write this many short captioned videos")
+    tr = sub.add_parser("train", help="contrastive training of an image-text encoder on caption pairs")
+    tr.add_argument("pairs", help="pairs file (.csv/.jsonl with path,caption) or a folder with sidecar captions")
+    tr.add_argument("--val", default=None, help="held-out pairs file (default: 5%% of the training pairs)")
+    tr.add_argument("--mode", choices=("lit",), default="lit", help="lit: train an image tower against the locked MiniLM")
+    tr.add_argument("--out", required=True, help="output model directory")
+    tr.add_argument("--steps", type=int, default=2000, help="optimiser steps")
+    tr.add_argument("--batch", type=int, default=128, help="batch size")
+    tr.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    tr.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
+    tr.add_argument("--seed", type=int, default=0, help="random seed")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    ev = sub.add_parser("eval", help="retrieval evaluation of an encoder on pairs, or of an index on queries")
+    ev.add_argument("pairs", nargs="?", default=None, help="pairs file (.csv/.jsonl) or folder")
+    ev.add_argument("--clip", default=None, help="encoder: CLIP/SigLIP dir or hub id, or lit:DIR")
+    ev.add_argument("--against", default=None, help="a second encoder to compare with (before/after)")
+    ev.add_argument("--index", default=None, help="evaluate this index (database directory) ...")
+    ev.add_argument("--queries", default=None, help="... against this queries file with relevant items/moments")
+    ev.add_argument("--top-k", dest="top_k", type=int, default=10, help="hits fetched per query (--index)")
+    ev.add_argument("--iou", type=float, default=0.5, help="temporal IoU that makes a moment relevant (--index)")
+    ev.add_argument("--out", default=None, help="also write the results as JSON here")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    cf = sub.add_parser("classify", help="zero-shot classification of images and videos")
+    cf.add_argument("files", nargs="+", help="image or video files")
+    cf.add_argument("--labels", required=True, help='comma list ("cat,dog,pizza") or @file with one label per line')
+    cf.add_argument("--template", action="append", default=None, help="prompt template with {} (repeatable)")
+    cf.add_argument("--clip", default=None, help="encoder: CLIP/SigLIP dir or hub id, or lit:DIR")
+    cf.add_argument("--top", type=int, default=3, help="labels shown per file")
+    cf.add_argument("--json", action="store_true", help="print JSON")
     pr = sub.add_parser("probe", help="what a player sees in a media file: streams, GOP, damage")
     pr.add_argument("file", help="video or audio file")
     pr.add_argument("--json", action="store_true", help="print JSON")
@@ -75,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
-                "contact": _contact, "thumb": _thumb, "duplicates": _duplicates}[args.cmd](args)
+                "contact": _contact, "thumb": _thumb, "duplicates": _duplicates, "synth": _synth, "train": _train,
+                "eval": _eval, "classify": _classify}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
@@ -131,6 +167,30 @@ def _duplicates(args) -> int:
     else:
         print_duplicates(found)
     return 0
+
+
+def _synth(args) -> int:
+    from .train.synth import main_synth
+
+    return main_synth(args)
+
+
+def _train(args) -> int:
+    from .train.run import main_train
+
+    return main_train(args)
+
+
+def _eval(args) -> int:
+    from .train.evaluate import main_eval
+
+    return main_eval(args)
+
+
+def _classify(args) -> int:
+    from .classify import main_classify
+
+    return main_classify(args)
 
 
 def _probe(args) -> int:

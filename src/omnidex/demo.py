@@ -43,13 +43,39 @@ def build_corpus(out: Path) -> dict:
               Scene(8.0, (120, 60, 20), "SOLAR ROOF")]
     make_video(corpus / "video/keynote.mp4", scenes, [Narration(t, s) for t, s in NARRATION])
     speak("Please remember to water the tomato plants every morning.", corpus / "audio/reminder.wav")
+    _shape_photos(corpus / "images/shapes")
     query_dir = out / "queries"
     query_dir.mkdir(parents=True, exist_ok=True)
     img = text_image("BEACH PARTY 2026", None, bg=(250, 200, 60), fg=(20, 20, 120))
     img.resize((img.width // 2, img.height // 2)).save(query_dir / "poster_small.jpg", quality=70)
     speak("garden tomatoes", query_dir / "spoken_query.wav")
+    _excerpt(corpus / "video/keynote.mp4", 8.4, 4.0, query_dir / "keynote_excerpt.mp4")
     return {"corpus": corpus, "image_query": query_dir / "poster_small.jpg",
-            "audio_query": query_dir / "spoken_query.wav"}
+            "audio_query": query_dir / "spoken_query.wav", "video_query": query_dir / "keynote_excerpt.mp4"}
+
+
+SHAPES = [("red", "star"), ("blue", "circle"), ("green", "triangle"), ("yellow", "heart")]
+
+
+def _shape_photos(folder: Path) -> None:
+    """Pictures of single coloured shapes: what the bundled offline visual model knows."""
+    import random
+
+    from .train.synth import _make_object, _pick_background, render
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(7)
+    for colour, shape in SHAPES:
+        obj = _make_object(rng, (colour, shape), "centre", size="large", texture="plain")
+        render([obj], _pick_background(rng, [colour]), 128).save(folder / f"{colour}_{shape}.png")
+
+
+def _excerpt(video: Path, start: float, seconds: float, out: Path) -> None:
+    """A re-encoded, smaller excerpt of a video (a query for clip-in-video search)."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-ss", str(start), "-i", str(video),
+                    "-t", str(seconds), "-vf", "scale=160:-2", "-c:v", "libx264", "-an", str(out)], check=True)
 
 
 def run(out: Path, fresh: bool = True) -> None:
@@ -78,10 +104,12 @@ def run(out: Path, fresh: bool = True) -> None:
         ("text (text inside an image)", dict(text="beach party")),
         ("image (near-duplicate)", dict(image=paths["image_query"])),
         ("audio (spoken query)", dict(audio=paths["audio_query"])),
+        ("text (pixels, offline visual model)", dict(text="a yellow heart", modality="image")),
+        ("video (where does this clip occur?)", dict(video=paths["video_query"])),
     ]
     for label, q in queries:
         t0 = time.perf_counter()
-        hits = idx.search(top_k=3, **{("text" if k == "text" else k): v for k, v in q.items()})
+        hits = idx.search(top_k=3, **q)
         con.print(f"[bold cyan]{label}[/]: {q}  ({(time.perf_counter() - t0) * 1000:.0f} ms)")
         print_hits(hits, next(iter(q.values())))
 

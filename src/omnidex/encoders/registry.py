@@ -31,7 +31,7 @@ def register(name: str):
 
 def _ensure_builtin() -> None:
     """Import the built-in encoder modules so their @register lines run (they import nothing heavy)."""
-    from . import clip, minilm, phash  # noqa: F401
+    from . import clip, lit, minilm, phash  # noqa: F401
 
 
 def available() -> list[str]:

@@ -12,6 +12,27 @@ from ..store import EncoderSpec
 SPACE_ENCODERS = {"text": "minilm", "visual": "clip", "phash": "phash"}
 
 
+BUNDLED_VISUAL = "lit:bundled"  # the offline LiT model shipped in omnidex/models/lit-synth
+
+
+def bundled_visual_dir():
+    """Directory of the bundled offline visual model (it may be absent in a source checkout)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "models" / "lit-synth"
+
+
+def visual_encoder(spec: str) -> tuple[str, str]:
+    """(registry name, model) for a ``--clip`` value: ``lit:DIR`` is a LiT model trained by
+    ``omnidex train`` (``lit:bundled`` the shipped one); anything else is a CLIP/SigLIP
+    directory or hub id."""
+    if spec == BUNDLED_VISUAL:
+        return "lit", str(bundled_visual_dir())
+    if spec.startswith("lit:"):
+        return "lit", spec[4:]
+    return "clip", spec
+
+
 @dataclass
 class Models:
     """Lazily built encoders; a failure is remembered and announced once in ``notices``."""
@@ -19,6 +40,7 @@ class Models:
     cfg: IndexConfig
     notices: list[str] = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
+    visual_spec: str | None = None  # the --clip value actually used, when it differs from cfg.clip_model
     _lock: threading.RLock = field(default_factory=threading.RLock)  # video sound is transcribed in a second thread
 
     def _get(self, key: str, make, consequence: str = ""):
@@ -41,7 +63,7 @@ class Models:
         if space == "visual":
             if not self.cfg.clip_model:
                 return None
-            return self._get("visual", lambda: build("clip", model=self.cfg.clip_model),
+            return self._get("visual", self._build_visual,
                              "images and video frames were NOT embedded for text-to-image search "
                              "(OCR text and near-duplicate image search still work). ")
         if space == "phash" and not self.cfg.phash:
@@ -49,12 +71,27 @@ class Models:
         name = self.cfg.text_encoder if space == "text" else SPACE_ENCODERS[space]
         return self._get(space, lambda: build(name))
 
+    def _build_visual(self):
+        """The ``--clip`` encoder; when CLIP weights cannot be had, the bundled offline LiT model."""
+        from ..encoders.registry import build
+
+        name, model = visual_encoder(self.cfg.clip_model)
+        try:
+            return build(name, model=model)
+        except EncoderUnavailable as exc:
+            if name != "clip" or not (bundled_visual_dir() / "config.json").exists():
+                raise
+            self.notices.append(f"visual: {exc} -- using the bundled offline visual model "
+                                f"({BUNDLED_VISUAL}, trained on synthetic shapes and colours) instead")
+            self.visual_spec = BUNDLED_VISUAL
+            return build("lit", model=str(bundled_visual_dir()))
+
     def spec(self, space: str) -> EncoderSpec | None:
         """The store spec of the encoder behind ``space`` (None when unavailable)."""
         enc = self.encoder(space)
         if enc is None:
             return None
-        kwargs = (("model", self.cfg.clip_model),) if space == "visual" else ()
+        kwargs = (("model", self.visual_spec or self.cfg.clip_model),) if space == "visual" else ()
         return EncoderSpec(enc.name, kwargs, enc.identity, enc.dim)
 
     def transcriber(self):

@@ -127,23 +127,32 @@ def encoder_from_spec(spec: str | None):
     """Build an encoder from a command-line spec.
 
     Args:
-        spec: ``"lit:DIR"`` (a LiT model directory), ``"minilm"``, ``"clip:MODEL"``, a directory
-            whose ``config.json`` has ``model_type`` clip/siglip, or any CLIP hub id / directory;
-            None gives the default CLIP model.
+        spec: ``"lit:DIR"`` (a LiT model directory; ``lit:bundled`` the shipped one), ``"minilm"``,
+            ``"clip:MODEL"``, a directory whose ``config.json`` has ``model_type`` clip/siglip, or any
+            CLIP hub id / directory; None gives the default CLIP model, or offline the bundled one.
     Returns:
         The encoder (from the registry's cache when built before).
     """
     from ..encoders.registry import build
+    from ..errors import OmnidexError
 
-    if spec is None:
-        return build("clip")
+    if spec is None:  # the default CLIP, else (offline) the bundled visual model, as ingest does
+        from ..config import IndexConfig
+        from ..ingest.models import Models
+
+        models = Models(IndexConfig())
+        enc = models.encoder("visual")
+        for notice in models.notices:
+            print(f"notice: {notice}", file=sys.stderr)
+        if enc is None:
+            raise OmnidexError("no image-text encoder: " + "; ".join(models.notices))
+        return enc
     spec = str(spec)
-    if spec.startswith("lit:"):
-        try:  # registers "lit" even where the registry does not import it itself
-            from ..encoders import lit  # noqa: F401
-        except ImportError:
-            pass
-        return build("lit", model=spec[4:])
+    if spec.startswith("lit:"):  # lit:DIR, or lit:bundled for the shipped offline model
+        from ..ingest.models import visual_encoder
+
+        name, model = visual_encoder(spec)
+        return build(name, model=model)
     if spec.startswith("clip:"):
         return build("clip", model=spec[5:])
     if spec in ("minilm", "phash"):
