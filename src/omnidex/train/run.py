@@ -8,6 +8,7 @@ from ..errors import OmnidexError
 
 VAL_SHARE = 0.05  # held out from the training pairs when no --val file is given
 MIN_VAL = 16
+DEFAULT_LR = {"lit": 2e-3, "projections": 1e-3, "lora": 1e-4, "last": 2e-5, "full": 1e-5}  # when --lr is not given
 
 
 def split_pairs(pairs: list, val_share: float = VAL_SHARE, seed: int = 0) -> tuple[list, list]:
@@ -31,22 +32,28 @@ def split_pairs(pairs: list, val_share: float = VAL_SHARE, seed: int = 0) -> tup
 
 
 def main_train(args) -> int:
-    """Train a LiT image tower against the locked MiniLM on a pairs file.
+    """Train on a pairs file: a LiT image tower against the locked MiniLM (``--mode lit``), or fine-tune
+    the CLIP/SigLIP checkpoint ``--base`` (``--mode full | last | projections | lora``).
 
     Args:
-        args: argparse namespace: pairs, val, mode, out, steps, batch, lr, accumulate, seed, resume.
+        args: argparse namespace: pairs, val, mode, out, steps, batch, lr, accumulate, seed, resume,
+            and for fine-tuning base, lora_rank, last_blocks.
     Returns:
         0 on success.
     Raises:
-        OmnidexError: unusable pairs file (too few good rows), or a resume without a checkpoint.
+        OmnidexError: unusable pairs file (too few good rows), a resume without a checkpoint, or a
+            fine-tuning mode without a usable ``--base``.
     """
     from rich.console import Console
 
     from .contrastive import TrainConfig, train
-    from .lit import LitModel
     from .pairs import load_pairs
 
     con = Console(stderr=True)
+    mode = getattr(args, "mode", "lit") or "lit"
+    base = getattr(args, "base", None)
+    if mode != "lit" and not base:
+        raise OmnidexError(f"--mode {mode} fine-tunes a CLIP model: pass --base DIR (a CLIP/SigLIP directory or hub id)")
     report = load_pairs(args.pairs, modality="image")
     _show_problems(con, report)
     if args.val:
@@ -58,18 +65,37 @@ def main_train(args) -> int:
     out = Path(args.out)
     if args.resume and not (out / "checkpoint.pt").exists():
         raise OmnidexError(f"{out}: nothing to resume (no checkpoint.pt); run without --resume")
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, accumulate=args.accumulate,
+    lr = args.lr if args.lr is not None else DEFAULT_LR[mode]
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=lr, accumulate=args.accumulate,
                       seed=args.seed, out_dir=out, warmup_steps=min(200, max(1, args.steps // 20)))
-    con.print(f"training LiT on {len(train_pairs)} pairs ({len(val_pairs)} held out) for {args.steps} steps "
-              f"of {args.batch} x {args.accumulate} -> {out}")
-    result = train(LitModel(seed=args.seed), train_pairs, val_pairs, cfg, progress=True, resume=args.resume)
+    model = _build_model(args, mode, base)
+    what = "LiT" if mode == "lit" else f"{base} ({mode}, {model.num_parameters():,} trainable parameters)"
+    con.print(f"training {what} on {len(train_pairs)} pairs ({len(val_pairs)} held out) for {args.steps} steps "
+              f"of {args.batch} x {args.accumulate}, peak lr {lr:g} -> {out}")
+    result = train(model, train_pairs, val_pairs, cfg, progress=True, resume=args.resume)
     last = next((h for h in reversed(result.history) if h.get("val_r1") is not None), {})
     summary = {"model": str(result.model_dir), "steps": len(result.history), "val_r1": last.get("val_r1"),
                "val_r5": last.get("val_r5"), "curves": str(out / "curves.png"),
                "similarity": str(out / "similarity.png")}
     print(json.dumps(summary, indent=2))
-    con.print(f"use it: omnidex index FOLDER --clip lit:{result.model_dir}")
+    spec = f"lit:{result.model_dir}" if mode == "lit" else str(result.model_dir)
+    con.print(f"use it: omnidex index FOLDER --clip {spec}")
     return 0
+
+
+def _build_model(args, mode: str, base: str | None):
+    """The model ``--mode`` asks for: LiT, or the ``--base`` checkpoint wrapped for fine-tuning."""
+    if mode == "lit":
+        from .lit import LitModel
+
+        return LitModel(seed=args.seed)
+    from .finetune import ClipFinetune
+
+    try:
+        return ClipFinetune(base, mode=mode, last_blocks=getattr(args, "last_blocks", 2),
+                            lora_rank=getattr(args, "lora_rank", 8), seed=args.seed)
+    except (ValueError, OSError) as exc:
+        raise OmnidexError(f"--base {base}: cannot fine-tune it ({exc})") from exc
 
 
 def _show_problems(con, report) -> None:
