@@ -21,10 +21,10 @@ N_HELDOUT = 500
 SIZE = 64
 
 
-def build(work: Path, out: Path, steps: int, batch: int, lr: float) -> dict:
+def build(work: Path, out: Path, steps: int, batch: int, lr: float, widths: tuple[int, ...] | None = None) -> dict:
     """Generate data, train, evaluate on unseen combinations, export; returns the record."""
     from .contrastive import TrainConfig, train
-    from .lit import LitModel, load_lit
+    from .lit import LitConfig, LitModel, load_lit
     from .pairs import load_pairs
     from .synth import generate
 
@@ -36,14 +36,15 @@ def build(work: Path, out: Path, steps: int, batch: int, lr: float) -> dict:
     held = load_pairs(data / "heldout.jsonl").pairs
     cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 25), seed=SEED,
                       out_dir=work / "run", checkpoint_every=250, eval_every=max(50, steps // 10))
-    result = train(LitModel(seed=SEED), train_pairs, held, cfg, progress=True, resume=(work / "run" / "checkpoint.pt").exists())
+    arch = LitConfig(widths=tuple(widths)) if widths else LitConfig()
+    result = train(LitModel(arch, seed=SEED), train_pairs, held, cfg, progress=True, resume=(work / "run" / "checkpoint.pt").exists())
     model = load_lit(result.model_dir)
     if out.exists():
         shutil.rmtree(out)
     model.save(out, half=True)
     last = next(h for h in reversed(result.history) if h.get("val_r1") is not None)
     record = {"seed": SEED, "n_train": N_TRAIN, "n_heldout": N_HELDOUT, "size": SIZE, "steps": steps,
-              "batch": batch, "lr": lr, "heldout_unseen_r1": last["val_r1"], "heldout_unseen_r5": last["val_r5"],
+              "batch": batch, "lr": lr, "widths": list(arch.widths), "heldout_unseen_r1": last["val_r1"], "heldout_unseen_r5": last["val_r5"],
               "wall_s": round(time.perf_counter() - t0, 1),
               "bytes": sum(f.stat().st_size for f in out.iterdir() if f.is_file())}
     (out / "TRAINING.json").write_text(json.dumps(record, indent=2))
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1600, help="optimiser steps (about 17 min on 2 cores)")
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--widths", type=int, nargs=4, default=None, help="channels of the 4 CNN stages")
     args = p.parse_args(argv)
-    record = build(Path(args.work), Path(args.out), args.steps, args.batch, args.lr)
+    record = build(Path(args.work), Path(args.out), args.steps, args.batch, args.lr, args.widths)
     print(json.dumps(record, indent=2))
     return 0
 
