@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = heldout(Path(args.data))
     trained = measure(build("lit", model=args.model), rows)
-    untrained = measure(_untrained(out / "untrained"), rows)
+    untrained = measure(_untrained(out / "untrained", Path(args.model)), rows)
     record = json.loads((Path(args.model) / "TRAINING.json").read_text()) if (Path(args.model) / "TRAINING.json").exists() else {}
     res = {"model": args.model, "heldout_images": len(rows), "trained": trained, "untrained": untrained,
            "training": record, "targets": TARGETS, "wall_s": round(time.perf_counter() - t0, 1)}
@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _untrained(path: Path):
-    """An untrained tower of the same architecture, as a baseline."""
+def _untrained(path: Path, model: Path):
+    """An untrained tower of the same architecture as ``model``, as a baseline."""
     from omnidex.encoders.registry import build
-    from omnidex.train.lit import LitModel
+    from omnidex.train.lit import LitConfig, LitModel
 
-    if not (path / "config.json").exists():
-        LitModel(seed=123).save(path)
+    arch = LitConfig.from_dict(json.loads((model / "config.json").read_text())["config"])
+    LitModel(arch, seed=123).save(path)
     return build("lit", model=str(path))
 
 

@@ -19,6 +19,8 @@ SEED = 0
 N_TRAIN = 20_000
 N_HELDOUT = 500
 SIZE = 64
+WIDTHS = (24, 48, 96, 192)  # channels of the CNN stages: measured better than (32, 64, 128, 256) in the same 20 min
+STEPS = 2400  # about 19 minutes on 2 cores
 
 
 def build(work: Path, out: Path, steps: int, batch: int, lr: float, widths: tuple[int, ...] | None = None) -> dict:
@@ -59,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="build/model", help="scratch folder (data, checkpoints)")
     p.add_argument("--out", default=str(BUNDLED), help="where the model goes")
-    p.add_argument("--steps", type=int, default=1600, help="optimiser steps (about 17 min on 2 cores)")
+    p.add_argument("--steps", type=int, default=STEPS, help="optimiser steps")
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    p.add_argument("--widths", type=int, nargs=4, default=None, help="channels of the 4 CNN stages")
+    p.add_argument("--widths", type=int, nargs=4, default=WIDTHS, help="channels of the 4 CNN stages")
     args = p.parse_args(argv)
     record = build(Path(args.work), Path(args.out), args.steps, args.batch, args.lr, args.widths)
     print(json.dumps(record, indent=2))
