@@ -5,7 +5,7 @@ Coarse to fine:
 1. The clip is sampled densely (``QUERY_FPS``) and each sample is looked up in the near-duplicate
    (``phash``) space among indexed video frames. An indexed frame was taken at instant ``at`` of
    its video, so a match with the clip's sample at clip time q votes for the clip starting at
-   ``at - q``. Per video, the offset that the most indexed frames agree on (within
+   ``at - q``. Per video, the offset that the most indexed frames agree on (votes binned by
    ``VOTE_TOLERANCE_S``, weighted by match probability) wins; its coverage is the share of the
    video's indexed frames inside the placed clip that the clip matched there.
 2. Around that offset, both the clip and the video are decoded at full frame rate into tiny
@@ -99,25 +99,34 @@ def _frame_instants(store, path: str) -> np.ndarray:
 def _placements(votes, instants: np.ndarray, clip_s: float) -> list[tuple[float, float]]:
     """Clip offsets (clip start in video time) that indexed frames agree on, with their coverage.
 
-    Each candidate offset gathers the indexed frames having a vote within ``VOTE_TOLERANCE_S``
-    (each frame counted once, at its best probability); the best-supported offset wins, then the
-    next one at least a clip length away (another occurrence), up to ``MAX_PER_VIDEO``.
+    Votes are binned by offset (bins of ``VOTE_TOLERANCE_S``); a candidate placement is a bin with
+    its two neighbours, gathering the indexed frames that voted there (each counted once, at its
+    best probability), so the work grows with the number of votes, not its square. The
+    best-supported placement wins, then the next one at least a clip length away (another
+    occurrence), up to ``MAX_PER_VIDEO``.
     """
-    offsets = np.array([v[0] for v in votes])
-    ids = [v[1] for v in votes]
-    probs = np.array([v[2] for v in votes])
+    bins: dict[int, dict[str, float]] = {}
+    sums: dict[int, list[float]] = {}  # bin -> [sum of p * offset, sum of p]
+    for offset, row_id, p in votes:
+        b = int(np.floor(offset / VOTE_TOLERANCE_S))
+        ids = bins.setdefault(b, {})
+        ids[row_id] = max(ids.get(row_id, 0.0), p)
+        acc = sums.setdefault(b, [0.0, 0.0])
+        acc[0] += p * offset
+        acc[1] += p
     support = []
-    for c in offsets:
-        near = np.flatnonzero(np.abs(offsets - c) <= VOTE_TOLERANCE_S)
+    for b in bins:
         best: dict[str, float] = {}
-        for k in near:
-            best[ids[k]] = max(best.get(ids[k], 0.0), probs[k])
-        weights = probs[near]
-        centre = float(np.sum(offsets[near] * weights) / np.sum(weights))
-        support.append((sum(best.values()), len(best), centre))
+        weighted = total = 0.0
+        for nb in (b - 1, b, b + 1):
+            for row_id, p in bins.get(nb, {}).items():
+                best[row_id] = max(best.get(row_id, 0.0), p)
+            if nb in sums:
+                weighted += sums[nb][0]
+                total += sums[nb][1]
+        support.append((sum(best.values()), len(best), weighted / total))
     out: list[tuple[float, float]] = []
-    for i in sorted(range(len(support)), key=lambda i: -support[i][0]):
-        _, n_matched, centre = support[i]
+    for _, n_matched, centre in sorted(support, key=lambda x: -x[0]):
         if len(out) >= MAX_PER_VIDEO:
             break
         if any(abs(centre - o) < max(clip_s, 1.0) for o, _ in out):
@@ -216,7 +225,10 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     except MediaError:
         return None  # the indexed file changed or went away since indexing
     fps = _frame_rate(target.times)
-    shifts = offset + np.arange(-REFINE_S, REFINE_S + 1e-9, 1.0 / fps)
+    # the clip's first frame lands on one of the target's frames: try each one near the coarse offset
+    shifts = target.times[np.abs(target.times - offset) <= REFINE_S]
+    if not len(shifts):
+        shifts = offset + np.arange(-REFINE_S, REFINE_S + 1e-9, 1.0 / fps)
     q_idx = np.arange(len(q_rel))
     best_shift, best_d = offset, math.inf
     for s in shifts:
