@@ -66,15 +66,6 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     return Extracted(pieces)
 
 
-def extract_audio_track(path: Path, cfg: IndexConfig, models: Models,
-                        cuts: tuple[float, ...] = ()) -> tuple[list[Piece], str, float, str]:
-    """Sound track -> (transcript windows with word timestamps, note, duration s, language code).
-
-    ``cuts`` are shot boundaries: a window also ends at a cut that falls in a pause.
-    """
-    return speech_pieces(transcribe_track(path, models), cfg, cuts)
-
-
 def transcribe_track(path: Path, models: Models) -> tuple[object, str, float]:
     """Decode and transcribe a sound track: (Transcript or None, note when None, duration s)."""
     from ..media.audio import load_audio
@@ -143,7 +134,7 @@ def _window(words) -> Piece:
 
 def extract_audio_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
     """Audio file -> transcript windows."""
-    pieces, note, duration, lang = extract_audio_track(path, cfg, models)
+    pieces, note, duration, lang = speech_pieces(transcribe_track(path, models), cfg)
     return Extracted(pieces, duration=duration, note=note, info={"language": lang} if lang else {})
 
 

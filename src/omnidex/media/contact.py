@@ -15,8 +15,7 @@ from pathlib import Path
 from .._require import require
 from ..errors import MediaError, OmnidexError
 from ..types import format_time
-from .sniff import is_cover_art
-from .video import probe_video
+from .video import _open, _sar, _to_frame, _video_stream, probe_video
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 GAP = 8  # pixels between tiles and around the grid
@@ -147,14 +146,14 @@ def frame_at(path: str | Path, t: float):
         raise MediaError(path, f"time {t:g} s is outside the video (0–{info.start_time + info.duration:.3f} s)")
     keys = info.keyframe_times or (info.start_time,)
     key = keys[max(0, bisect.bisect_right(keys, t + EPS) - 1)]
-    with av.open(str(path), metadata_errors="ignore") as container:
-        stream = next(s for s in container.streams.video if not is_cover_art(s))
+    with _open(av, path) as container:
+        stream = _video_stream(path, container)
         container.seek(int(key / stream.time_base), stream=stream, backward=True, any_frame=False)
         frame = _decode_until(container, stream, t)
         if frame is None:
             raise MediaError(path, f"no frame could be decoded at {t:g} s")
-        sar = stream.sample_aspect_ratio
-        return _upright(frame, float(sar) if sar and float(sar) > 0 else 1.0)
+        full = max(frame.width, frame.height) * 4  # no downscaling: square pixels and rotation only
+        return _to_frame(frame, full, _sar(stream)).image
 
 
 def main_contact(args) -> int:
@@ -235,14 +234,3 @@ def _decode_until(container, stream, t: float):
             return chosen or frame
         chosen = frame
     return chosen
-
-
-def _upright(frame, sar: float):
-    """A decoded frame as a PIL image, with square pixels and its display rotation applied."""
-    Image = require("PIL.Image", "image")
-    image = frame.to_image()
-    if abs(sar - 1.0) > 1e-3:
-        image = image.resize((max(1, round(image.width * sar)), image.height), Image.Resampling.LANCZOS)
-    rotation = int(round(frame.rotation)) % 360
-    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
-    return image.transpose(turns[rotation]) if rotation in turns else image
