@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian tools omnidex's demo and tests use (ffmpeg, espeak-ng, DejaVu fonts) when missing.
+# Installs the Debian tools omnidex's demo and tests use (ffmpeg, espeak-ng, DejaVu fonts, Chromium) when missing.
 set -euo pipefail
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the web page tests drive it with Playwright
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing system packages: ${need[*]}"
 SUDO=""

@@ -1,4 +1,4 @@
-"""Command line: ``omnidex index``, ``omnidex search``, ``omnidex stats``.
+"""Command line: ``omnidex index``, ``search``, ``serve``, ``mcp`` and the other commands.
 
 Only argparse is imported at start-up; models, LanceDB and rich load when a command runs.
 """
@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     th.add_argument("--at", type=float, required=True, help="time in seconds")
     th.add_argument("-o", "--out", required=True, help="output image (.jpg, .png)")
     th.add_argument("--width", type=int, default=320, help="width in pixels")
+    from .serve.app import add_serve_parser
+    from .serve.mcp_server import add_mcp_parser
+
+    add_serve_parser(sub)
+    add_mcp_parser(sub)
     return p
 
 
@@ -119,10 +124,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
                 "contact": _contact, "thumb": _thumb, "duplicates": _duplicates, "synth": _synth, "train": _train,
-                "eval": _eval, "classify": _classify}[args.cmd](args)
+                "eval": _eval, "classify": _classify, "serve": _serve, "mcp": _mcp}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _serve(args) -> int:
+    from .serve.app import main_serve
+
+    return main_serve(args)
+
+
+def _mcp(args) -> int:
+    from .serve.mcp_server import main_mcp
+
+    return main_mcp(args)
 
 
 def _index(args) -> int:

@@ -1,0 +1,287 @@
+"""Search latency and throughput through the real HTTP server under concurrent clients.
+
+Run from the repository root::
+
+    python -m bench.serve.run --out bench/results/serve                      # 60 s per index, 8 clients
+    python -m bench.serve.run --out /tmp/s --seconds 10 --segments 20000     # a short run
+
+For each index, ``omnidex serve``'s app is started in a separate process (uvicorn on 127.0.0.1,
+a free port), warmed up, then ``--clients`` concurrent clients send ``GET /api/search`` text
+queries back to back for ``--seconds`` seconds. Reported: requests, errors, throughput (req/s),
+client-side latency p50/p90/p99/max and the server's own search time (``took_ms``) p50/p99.
+
+Indexes:
+  (a) demo: the index of ``python -m omnidex.demo`` (built first when ``--demo DIR`` lacks it);
+  (b) synthetic: ``--segments`` rows of random unit vectors of the real text encoder's dimension
+      (MiniLM, 384-d) with random-word text and an FTS index, written straight into a Store.
+
+Writes ``<out>/results.json`` and ``<out>/latency.png``, and prints a rich table.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEMO_QUERIES = ["how much did sales increase", "solar roof", "what do I need for hiking", "beach party",
+                "budget meeting", "tomato plants", "a yellow heart", "departures gate", "sourdough bread",
+                "quarterly results"]
+WORDS = ("river mountain budget engine harbour garden signal orange planet window violin market rocket "
+         "forest copper winter ladder island camera basket silver thunder meadow lantern falcon tunnel "
+         "pepper canvas marble compass blanket").split()
+SEGMENTS_PER_FILE = 100
+
+
+# ----------------------------------------------------------------------------------------- indexes
+
+def ensure_demo(demo_dir: Path) -> Path:
+    """The demo index under ``demo_dir`` (built with ``python -m omnidex.demo`` when missing)."""
+    db = demo_dir / "omnidex-data"
+    if not (db / "files.lance").exists():
+        print(f"building the demo index in {demo_dir} (a few minutes) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "omnidex.demo", "--out", str(demo_dir)], check=True,
+                       stdout=subprocess.DEVNULL)
+    return db
+
+
+def build_synthetic(db: Path, segments: int, seed: int = 0) -> Path:
+    """A store with ``segments`` random text-space rows (MiniLM's identity and dimension).
+
+    Reused when it already holds that many rows.
+    """
+    import numpy as np
+
+    from omnidex.config import IndexConfig
+    from omnidex.ingest.models import Models
+    from omnidex.store import Store
+
+    store = Store(db)
+    if store.count("text") == segments:
+        return db
+    if db.exists() and store.count("files"):
+        raise SystemExit(f"{db} holds another synthetic index; delete it first")
+    spec = Models(IndexConfig(clip_model=None, speech=False, ocr=False)).spec("text")
+    store.ensure_space("text", spec)
+    rng = np.random.default_rng(seed)
+    words = np.array(WORDS)
+    n_files = max(1, segments // SEGMENTS_PER_FILE)
+    t0 = time.perf_counter()
+    for f0 in range(0, n_files, 100):
+        files, rows = [], []
+        for f in range(f0, min(n_files, f0 + 100)):
+            path = f"/synthetic/doc_{f:06d}.txt"
+            sha = uuid.UUID(int=f).hex * 2
+            k = SEGMENTS_PER_FILE if f < n_files - 1 else segments - SEGMENTS_PER_FILE * (n_files - 1)
+            vecs = rng.standard_normal((k, spec.dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            for i in range(k):
+                text = " ".join(rng.choice(words, 12))
+                rows.append({"id": f"{sha[:16]}:chunk:{i}", "path": path, "sha256": sha, "mtime": 0.0,
+                             "kind": "text", "source": "chunk", "start": float(i * 5 + 1), "end": float(i * 5 + 5),
+                             "at": float(i * 5 + 1), "unit": "line", "text": text, "words": "", "batch": "",
+                             "vector": vecs[i]})
+            files.append({"path": path, "sha256": sha, "size": 1000, "mtime": 0.0, "kind": "text",
+                          "status": "indexed", "reason": "", "segments": k, "duration": 0.0, "batch": "",
+                          "indexed_at": time.time(), "info": ""})
+        store.commit(uuid.uuid4().hex, files, {"text": rows}, [])
+    store.optimize()
+    print(f"synthetic index: {segments} segments in {n_files} files, {time.perf_counter() - t0:.1f} s", flush=True)
+    return db
+
+
+# ----------------------------------------------------------------------------------------- server
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_forever(db: str, port: int) -> None:
+    """Child process: the real app under uvicorn (what ``omnidex serve`` runs)."""
+    import uvicorn
+
+    from omnidex.serve.app import create_app
+
+    app = create_app(db)
+    app.state.library.warm()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def start_server(db: Path) -> tuple[subprocess.Popen, str]:
+    """Start the server process and wait until it answers /api/health."""
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.serve.run", "--serve", str(db), "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server for {db} exited with code {proc.returncode}")
+        try:
+            if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"the server for {db} did not start within 180 s")
+
+
+# ----------------------------------------------------------------------------------------- load
+
+async def _client(http, queries: list[str], deadline: float, out: list, seed: int) -> None:
+    rng = random.Random(seed)
+    while time.perf_counter() < deadline:
+        q = rng.choice(queries)
+        t0 = time.perf_counter()
+        try:
+            r = await http.get("/api/search", params={"q": q, "top_k": 10})
+            took = r.json().get("took_ms") if r.status_code == 200 else None
+            out.append((time.perf_counter() - t0, r.status_code, took))
+        except Exception:  # noqa: BLE001 - counted as an error
+            out.append((time.perf_counter() - t0, 0, None))
+
+
+async def load(url: str, queries: list[str], clients: int, seconds: float) -> dict:
+    """Run ``clients`` concurrent closed-loop clients for ``seconds``; latency and throughput."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=60,
+                                 limits=httpx.Limits(max_connections=clients)) as http:
+        for q in queries[:3]:  # warm-up (encoders, calibration samples, connections)
+            await http.get("/api/search", params={"q": q})
+        out: list = []
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        await asyncio.gather(*[_client(http, queries, deadline, out, i) for i in range(clients)])
+        wall = time.perf_counter() - t0
+    return summarise(out, wall, clients)
+
+
+def _pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))]
+
+
+def summarise(out: list, wall: float, clients: int) -> dict:
+    """Figures from (latency s, status, took_ms) samples."""
+    ok = [lat * 1000 for lat, status, _ in out if status == 200]
+    took = [t for _, status, t in out if status == 200 and t is not None]
+    return {"clients": clients, "seconds": round(wall, 2), "requests": len(out), "errors": len(out) - len(ok),
+            "throughput_rps": round(len(ok) / wall, 2) if wall else 0.0,
+            "p50_ms": round(_pct(ok, 50), 1), "p90_ms": round(_pct(ok, 90), 1), "p99_ms": round(_pct(ok, 99), 1),
+            "max_ms": round(max(ok), 1) if ok else float("nan"),
+            "mean_ms": round(statistics.fmean(ok), 1) if ok else float("nan"),
+            "server_p50_ms": round(_pct(took, 50), 1), "server_p99_ms": round(_pct(took, 99), 1),
+            "latencies_ms": [round(x, 2) for x in ok]}
+
+
+def bench_index(name: str, db: Path, queries: list[str], clients: int, seconds: float) -> dict:
+    """Start a server on ``db``, load it, stop it."""
+    proc, url = start_server(db)
+    try:
+        import httpx
+
+        health = httpx.get(url + "/api/health", timeout=10).json()
+        res = asyncio.run(load(url, queries, clients, seconds))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    res.update(index=name, db=str(db), files=health["files"],
+               segments=sum(s["rows"] for s in health["spaces"].values()))
+    return res
+
+
+# ----------------------------------------------------------------------------------------- report
+
+def report(results: list[dict], out: Path, plot: bool = True) -> None:
+    """Rich table, results.json and latency.png."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="omnidex serve: GET /api/search under load")
+    cols = ["index", "segments", "clients", "requests", "errors", "throughput_rps", "p50_ms", "p90_ms",
+            "p99_ms", "server_p50_ms", "server_p99_ms"]
+    for c in cols:
+        t.add_column(c, justify="right" if c != "index" else "left")
+    for r in results:
+        t.add_row(*[str(r[c]) for c in cols])
+    Console(width=max(140, Console().width)).print(t)
+    slim = [{k: v for k, v in r.items() if k != "latencies_ms"} for r in results]
+    print(json.dumps(slim, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in results:
+            xs = sorted(r["latencies_ms"])
+            if xs:
+                ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))],
+                        label=f"{r['index']} ({r['segments']} seg): p50 {r['p50_ms']} ms, "
+                              f"p99 {r['p99_ms']} ms, {r['throughput_rps']} req/s")
+        ax.set_xscale("log")
+        ax.set_xlabel("latency (ms, log)")
+        ax.set_ylabel("fraction of requests")
+        ax.set_title(f"search latency CDF, {results[0]['clients']} concurrent clients" if results else "")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "latency.png", dpi=120)
+        print(f"wrote {out / 'results.json'} and {out / 'latency.png'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI of the benchmark."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/serve"))
+    ap.add_argument("--seconds", type=float, default=60.0, help="load duration per index")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    ap.add_argument("--segments", type=int, default=100_000, help="rows of the synthetic index (0: skip it)")
+    ap.add_argument("--demo", type=Path, default=Path("demo-data"), help="demo folder (built when missing)")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo index")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)  # child process mode
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        serve_forever(args.serve, args.port)
+        return 0
+    results = []
+    if not args.no_demo:
+        results.append(bench_index("demo", ensure_demo(args.demo), DEMO_QUERIES, args.clients, args.seconds))
+    if args.segments > 0:
+        db = build_synthetic(args.out / f"synthetic-{args.segments}", args.segments)
+        rng = random.Random(1)
+        queries = [" ".join(rng.sample(WORDS, 3)) for _ in range(50)]
+        results.append(bench_index("synthetic", db, queries, args.clients, args.seconds))
+    report(results, args.out, plot=not args.no_plot)
+    return 0 if all(r["errors"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The HTTP API: FastAPI app over a :class:`~omnidex.serve.library.Library` (see docs/http-api.md).
+
+``create_app(db)`` builds the app; ``add_serve_parser`` / ``main_serve`` are the ``omnidex serve``
+command. Every error is JSON ``{"error": message, "status": code}``; bad input never gives a 500.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .._require import require
+from ..config import DEFAULT_DB, IndexConfig
+from ..errors import MediaError, OmnidexError
+from .security import Guard, is_loopback, new_token
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DEFAULT_UPLOAD_MB = 20
+MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
+               ".webm": "video/webm", ".avi": "video/x-msvideo", ".mp3": "audio/mpeg", ".wav": "audio/wav",
+               ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
+               ".m4a": "audio/mp4", ".aac": "audio/aac", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".png": "image/png", ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp",
+               ".tif": "image/tiff", ".tiff": "image/tiff", ".txt": "text/plain; charset=utf-8",
+               ".md": "text/markdown; charset=utf-8", ".csv": "text/csv; charset=utf-8",
+               ".json": "application/json", ".html": "text/plain; charset=utf-8", ".pdf": "application/pdf"}
+PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>omnidex</title></head>
+<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<h1>omnidex</h1><p>The web page is not installed. The API is at <a href="/docs">/docs</a>
+(<a href="/openapi.json">OpenAPI schema</a>); try <code>/api/search?q=...</code>.</p></body></html>"""
+
+
+def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), config: IndexConfig | None = None,
+               *, upload_limit_mb: float = DEFAULT_UPLOAD_MB, library=None, allowed_hosts=None):
+    """Build the FastAPI app.
+
+    Args:
+        db: database directory.
+        roots: folders media may be served and indexed from (None: where indexed files live).
+        token: required access token, or None (then only localhost Host headers are answered).
+        cors: browser origins allowed to call the API (closed when empty).
+        config: ingest configuration of index jobs (None: matching the store).
+        upload_limit_mb: largest accepted upload.
+        library: an existing Library to serve (tests, the MCP server); built from ``db`` otherwise.
+        allowed_hosts: Host names answered without a token (default: loopback names).
+    Returns:
+        The FastAPI application (``app.state.library``, ``app.state.jobs``, ``app.state.token``).
+    """
+    fastapi = require("fastapi", "serve")
+    from .jobs import Jobs
+    from .library import Library
+
+    limit = int(upload_limit_mb * 1024 * 1024)
+    app = fastapi.FastAPI(title="omnidex", version=_version(),
+                          description="Search images, videos, audio and documents by meaning; see docs/http-api.md.")
+    app.state.library = library or Library(db, roots=roots, config=config)
+    app.state.jobs = Jobs(app.state.library)
+    app.state.upload_limit = limit
+    app.state.token = token
+    _errors(app)
+    _routes(app)
+    if cors:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Range"],
+                           expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"])
+    guard = {"token": token, "cors": tuple(cors), "max_body": limit + 256 * 1024}
+    if allowed_hosts is not None:
+        guard["allowed_hosts"] = tuple(allowed_hosts)
+    app.add_middleware(Guard, **guard)
+    if cors:  # the CORS layer must answer preflights before the guard asks for a token
+        app.user_middleware.reverse()
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _error(status: int, message: str, **extra):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message, "status": status, **extra}, status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+def _errors(app) -> None:
+    """Map library exceptions to JSON errors: unknown id 404, outside roots 403, bad input 400."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(KeyError)
+    async def _not_found(request, exc):
+        return _error(404, str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(FileNotFoundError)
+    async def _gone(request, exc):
+        return _error(404, str(exc))
+
+    @app.exception_handler(PermissionError)
+    async def _forbidden(request, exc):
+        return _error(403, str(exc))
+
+    @app.exception_handler(OmnidexError)
+    async def _bad(request, exc):
+        return _error(422 if isinstance(exc, MediaError) else 400, str(exc))
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(request, exc):
+        return _error(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, exc):
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body", "path", "form"))
+        detail = json.loads(json.dumps(errs, default=str))
+        return _error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}", detail=detail)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request, exc):
+        resp = _error(exc.status_code, str(exc.detail))
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _internal(request, exc):  # pragma: no cover - a bug, reported without a traceback
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _routes(app) -> None:
+    from . import routes
+
+    routes.register(app)
+
+
+# ----- command line -------------------------------------------------------------------------------
+def add_serve_parser(sub):
+    """Add the ``serve`` subcommand to an argparse subparsers object.
+
+    Returns:
+        The subparser.
+    """
+    sv = sub.add_parser("serve", help="HTTP API and web page (localhost by default)")
+    sv.add_argument("--db", default=str(DEFAULT_DB), help="database directory (default ./omnidex-data)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (a non-loopback one requires a token)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.add_argument("--root", action="append", default=None,
+                    help="folder media may be served and indexed from (repeatable; default: where indexed files live)")
+    sv.add_argument("--token", default=None, help="access token (generated when binding a non-loopback address)")
+    sv.add_argument("--cors", action="append", default=[], help="browser origin allowed to call the API (repeatable)")
+    sv.add_argument("--upload-limit-mb", dest="upload_limit_mb", type=float, default=DEFAULT_UPLOAD_MB,
+                    help="largest accepted upload in MB (default 20)")
+    return sv
+
+
+def main_serve(args) -> int:
+    """``omnidex serve``: run the API with uvicorn until interrupted.
+
+    Args:
+        args: namespace from :func:`add_serve_parser` (db, host, port, root, token, cors, upload_limit_mb).
+    Returns:
+        0 after a clean shutdown.
+    """
+    uvicorn = require("uvicorn", "serve")
+    token = args.token or (None if is_loopback(args.host) else new_token())
+    app = create_app(args.db, roots=args.root, token=token, cors=tuple(args.cors or ()),
+                     upload_limit_mb=args.upload_limit_mb)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}/"
+    print(f"omnidex: serving {Path(args.db).absolute()} at {url}" + (f"?token={token}" if token else ""), flush=True)
+    if token:
+        print(f"omnidex: token: {token}  (send 'Authorization: Bearer {token}')", flush=True)
+    import threading
+
+    threading.Thread(target=app.state.library.warm, name="omnidex-warm", daemon=True).start()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,485 @@
+"""The shared serving layer: one index, addressed by file ids, safe to read while it is written.
+
+Used by the HTTP API and the MCP server. Files are named by **id** (first 16 hex of the sha256 of
+the indexed path), never by a path from outside, and are served only when indexed and their real
+path lies inside a root. Reads go to a :class:`~omnidex.serve.snapshot.PinnedStore`, a view of
+the last committed state, so a search during an ingest never sees a half-written file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import IndexConfig, SearchConfig
+from ..errors import MediaError, OmnidexError
+from ..store.lance import FILES, sql_str
+from .snapshot import PinnedStore, VersionWatch
+from .thumbs import ThumbCache, render_thumbnail
+
+KINDS = ("image", "video", "audio", "text")
+MAX_TOP_K = 200
+MAX_GLOB = 512
+
+
+def file_id(path: str | Path) -> str:
+    """The public id of an indexed path: first 16 hex digits of sha256 of the path string."""
+    return hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed state: a pinned store, its searcher and the files it knows."""
+
+    versions: dict
+    store: PinnedStore
+    searcher: object  # omnidex.search.engine.Searcher over ``store``
+    files: dict  # path -> files row (status "indexed" only)
+    ids: dict  # file id -> path
+    roots: tuple  # real paths of the folders media may be served from
+    taken: float  # time.time() when taken
+
+
+class Library:
+    """One omnidex index served to many readers and one writer.
+
+    Args:
+        db: database directory.
+        roots: folders media may be served from and indexed from; None = the folders holding
+            indexed files (files are then served only from where they were indexed).
+        config: ingest configuration for index jobs; None = one matching the encoders the store
+            was built with (default ones for a new store).
+        refresh_s: how often a read looks for commits made by another process (seconds).
+    """
+
+    def __init__(self, db: str | Path, roots=None, config: IndexConfig | None = None, refresh_s: float = 2.0):
+        from ..api import Index
+
+        self.db = Path(db).expanduser().absolute()
+        self.explicit_roots = tuple(os.path.realpath(os.path.expanduser(str(r))) for r in roots) if roots else None
+        self.config = config
+        self.refresh_s = refresh_s
+        self.index = Index(self.db, config or IndexConfig())
+        _upgrade_tables(self.index.store)
+        self.thumbs = ThumbCache()
+        self._probe_cache: dict = {}
+        self._models = None
+        self._watch = VersionWatch(self.db)
+        self._lock = threading.RLock()
+        self._snap: Snapshot | None = None
+        self.refresh(force=True)
+
+    # ----- snapshots ------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Move readers to the latest committed state when it changed.
+
+        Args:
+            force: take the latest versions even when a batch looks in flight (start-up).
+        Returns:
+            True when a new snapshot was published.
+        """
+        with self._lock:
+            versions = self._watch.committed(force=force)
+            if versions is None or (self._snap is not None and versions == self._snap.versions):
+                if self._snap is not None:
+                    self._snap = replace(self._snap, taken=time.time())
+                return False
+            self._snap = self._take(versions)
+            self.index.store, self.index._searcher = self._snap.store, self._snap.searcher
+            return True
+
+    def _take(self, versions: dict) -> Snapshot:
+        from ..search.engine import Searcher
+
+        store = PinnedStore(self.db, versions)
+        files = {}
+        tbl = store.table(FILES)
+        if tbl is not None:
+            cols = ["path", "kind", "status", "duration", "size", "mtime", "info", "reason", "segments"]
+            for r in tbl.to_arrow().select(cols).to_pylist():
+                if r["status"] == "indexed":
+                    files[r["path"]] = r
+        searcher = Searcher(store, models=self._search_models(store))
+        roots = self.explicit_roots or tuple(sorted({os.path.realpath(os.path.dirname(p)) for p in files}))
+        return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
+
+    def _search_models(self, store):
+        """Query encoders matching the store's spaces (kept while the spaces do not change)."""
+        from ..ingest.models import Models
+        from ..search.engine import Searcher
+
+        cfg = Searcher._config_from_store(_Probe(store), self.index.config.whisper_model)
+        if self._models is None or self._models.cfg != cfg:
+            self._models = Models(cfg)
+        return self._models
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot (refreshed when older than ``refresh_s``)."""
+        snap = self._snap
+        if snap is None or time.time() - snap.taken > self.refresh_s:
+            with self._lock:
+                if self._snap is snap:  # nobody refreshed while this reader waited for the lock
+                    try:
+                        self.refresh()
+                    except Exception:  # noqa: BLE001 - a failed refresh keeps the last good snapshot
+                        pass
+                snap = self._snap
+        return snap
+
+    def ingest_config(self) -> IndexConfig:
+        """The ingest configuration of index jobs (see the ``config`` argument)."""
+        if self.config is not None:
+            return self.config
+        store = self.snapshot().store
+        visual, text = store.space_spec("visual"), store.space_spec("text")
+        if visual is None and text is None:
+            return IndexConfig()
+        clip = dict(visual.kwargs).get("model") if visual else None
+        return IndexConfig(clip_model=clip, text_encoder=text.name if text else "minilm")
+
+    @property
+    def roots(self) -> tuple:
+        """Real paths of the folders media is served from."""
+        return self.snapshot().roots
+
+    # ----- ids and paths -------------------------------------------------------------------------
+    def file_id(self, path: str) -> str:
+        """The id of an indexed path (see :func:`file_id`)."""
+        return file_id(path)
+
+    def path_of(self, file_id: str) -> str:
+        """The indexed path with this id.
+
+        Raises:
+            KeyError: no indexed file has this id.
+        """
+        snap = self.snapshot()
+        if not isinstance(file_id, str) or file_id not in snap.ids:
+            raise KeyError(f"no indexed file with id {file_id!r}")
+        return snap.ids[file_id]
+
+    def resolve(self, file_id: str) -> Path:
+        """The real path of an indexed file, checked to lie inside a root.
+
+        Raises:
+            KeyError: unknown id.
+            PermissionError: the file (or a symlink on its way) leads outside the roots.
+            FileNotFoundError: indexed but gone from disk (or not a regular file any more).
+        """
+        path = self.path_of(file_id)
+        real = os.path.realpath(path)
+        if not any(_inside(real, root) for root in self.snapshot().roots):
+            raise PermissionError(f"file {file_id} lies outside the served roots")
+        if not os.path.isfile(real):
+            raise FileNotFoundError(f"{path}: indexed but no longer a readable file")
+        return Path(real)
+
+    def allowed(self, path: str | Path) -> bool:
+        """Whether ``path`` may be indexed: inside a root (``--root``, or else a folder already indexed).
+
+        Without explicit roots nothing new can be indexed through the server outside what is already
+        served: otherwise a request could index ``~/.ssh`` and then download it.
+        """
+        real = os.path.realpath(os.path.expanduser(str(path)))
+        return any(_inside(real, root) for root in (self.explicit_roots or self.snapshot().roots))
+
+    def _guarded(self, file_id: str) -> str:
+        """The indexed path of ``file_id`` after checking it lies inside the roots (it may be gone from disk).
+
+        Raises:
+            KeyError: unknown id. PermissionError: outside the roots.
+        """
+        path = self.path_of(file_id)
+        if not any(_inside(os.path.realpath(path), root) for root in self.snapshot().roots):
+            raise PermissionError(f"file {file_id} lies outside the served roots")
+        return path
+
+    # ----- search -----------------------------------------------------------------------------
+    def search(self, text=None, *, image=None, audio=None, top_k: int = 10, modality=(), path_glob=None,
+               in_id=None) -> list[dict]:
+        """Ranked moments as HIT dicts (``Hit.to_dict()`` plus id, name, kind, thumb_url, media_url).
+
+        Args:
+            text: words to look for.
+            image: query image (a path, or the file's bytes).
+            audio: query recording (a path, or bytes); transcribed and searched as text.
+            top_k: moments to return (1..200).
+            modality: file kinds / sources to keep: a comma string or a list.
+            path_glob: keep only paths matching this glob.
+            in_id: search within the file with this id.
+        Returns:
+            Hits, best first; only files of the current committed snapshot.
+        Raises:
+            KeyError: unknown ``in_id``. OmnidexError: no query, unknown modality, bad glob.
+        """
+        snap = self.snapshot()
+        cfg = self._search_config(snap, top_k, modality, path_glob, in_id)
+        text = text.strip() if isinstance(text, str) else text
+        with _as_file(image, ".img") as img, _as_file(audio, ".audio") as aud:
+            if not text and img is None and aud is None:
+                raise OmnidexError("give a text query (q), an image or an audio file")
+            hits = snap.searcher.search(text=text or None, image=img, audio=aud, cfg=cfg)
+        return [self._hit_dict(h, snap) for h in hits if h.path in snap.files and self._served(h.path, snap)]
+
+    @staticmethod
+    def _served(path: str, snap: "Snapshot") -> bool:
+        """Whether an indexed path lies inside the snapshot's roots (hits elsewhere are not shown)."""
+        real = os.path.realpath(path)
+        return any(_inside(real, root) for root in snap.roots)
+
+    def _search_config(self, snap: Snapshot, top_k, modality, path_glob, in_id) -> SearchConfig:
+        from ..search.engine import KINDS as KIND_NAMES, SOURCES
+
+        if isinstance(modality, str):
+            modality = [m for m in modality.split(",")]
+        modality = tuple(m.strip() for m in (modality or ()) if m and m.strip())
+        bad = [m for m in modality if m not in KIND_NAMES and m not in SOURCES]
+        if bad:
+            raise OmnidexError(f"unknown modality {bad}; choose from {list(KIND_NAMES) + list(SOURCES)}")
+        if path_glob is not None and (len(path_glob) > MAX_GLOB or any(ord(c) < 32 for c in path_glob)):
+            raise OmnidexError(f"path glob must be at most {MAX_GLOB} printable characters")
+        in_path = snap.ids.get(in_id) if in_id else None
+        if in_id and in_path is None:
+            raise KeyError(f"no indexed file with id {in_id!r}")
+        top_k = int(top_k)
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise OmnidexError(f"top_k must be between 1 and {MAX_TOP_K}")
+        return replace(SearchConfig(), top_k=top_k, modality=modality, path_glob=_safe_glob(path_glob),
+                       in_path=in_path)
+
+    def _hit_dict(self, hit, snap: Snapshot) -> dict:
+        d = hit.to_dict()
+        fid = file_id(hit.path)
+        t = hit.frame_time if hit.frame_time is not None else hit.start
+        kind = snap.files[hit.path]["kind"]
+        if kind in ("image", "text"):
+            t = 0.0
+        d.update(id=fid, name=os.path.basename(hit.path), kind=kind,
+                 thumb_url=f"/api/thumb/{fid}?t={round(float(t), 3):g}", media_url=f"/media/{fid}")
+        return d
+
+    # ----- items -----------------------------------------------------------------------------
+    def describe(self, file_id: str) -> dict:
+        """Everything known about one indexed file (the ``/api/items/{id}`` object).
+
+        Raises:
+            KeyError: unknown id. PermissionError: outside the roots.
+        """
+        snap = self.snapshot()
+        path = self._guarded(file_id)
+        row = snap.files[path]
+        info = json.loads(row["info"]) if row.get("info") else {}
+        rows = _rows_of(snap.store, "text", path)
+        transcript = [_window(r) for r in rows if r["source"] == "speech"]
+        ocr = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows if r["source"] == "ocr"]
+        chunks = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows if r["source"] == "chunk"]
+        segments = {s: snap.store.table(s).count_rows(f"path = {sql_str(path)}") for s in snap.store.spaces()}
+        out = {"id": file_id, "path": path, "name": os.path.basename(path), "kind": row["kind"],
+               "duration": row["duration"], "size": row["size"], "note": row.get("reason") or "",
+               "info": info, "probe": None, "transcript": transcript, "ocr": ocr, "text": chunks,
+               "segments": segments, "media_url": f"/media/{file_id}", "thumb_url": f"/api/thumb/{file_id}"}
+        if row["kind"] in ("video", "audio"):
+            out["probe"], err = self._probe(path, row)
+            if err:
+                out["probe_error"] = err
+        out["summary"] = _summary(out)
+        return out
+
+    def _probe(self, path: str, row: dict) -> tuple[dict | None, str]:
+        key = (path, row["mtime"], row["size"])
+        if key not in self._probe_cache:
+            from ..media.probe import probe_file
+
+            try:
+                self._probe_cache[key] = (probe_file(self.resolve(file_id(path))), "")
+            except (OmnidexError, OSError) as exc:
+                return None, str(exc)
+        return self._probe_cache[key]
+
+    def transcript(self, file_id: str, start=None, end=None) -> list[dict]:
+        """Transcript windows of a file overlapping ``[start, end]`` (seconds; None = open).
+
+        Raises:
+            KeyError: unknown id. PermissionError: outside the roots.
+        """
+        snap = self.snapshot()
+        path = self._guarded(file_id)
+        lo = float("-inf") if start is None else float(start)
+        hi = float("inf") if end is None else float(end)
+        return [_window(r) for r in _rows_of(snap.store, "text", path)
+                if r["source"] == "speech" and r["end"] >= lo and r["start"] <= hi]
+
+    def thumbnail(self, file_id: str, t: float | None = None, width: int = 320) -> bytes:
+        """JPEG thumbnail of a file at ``t`` (cached).
+
+        Raises:
+            KeyError / PermissionError / FileNotFoundError: as :meth:`resolve`.
+        """
+        real = self.resolve(file_id)
+        row = self.snapshot().files[self.path_of(file_id)]
+        st = real.stat()
+        t = None if t is None else round(max(0.0, float(t)), 1)
+        key = (str(real), st.st_mtime_ns, st.st_size, t, int(width))
+        data = self.thumbs.get(key)
+        if data is None:
+            data = render_thumbnail(real, row["kind"], t, int(width), row["duration"] or 0.0)
+            self.thumbs.put(key, data)
+        return data
+
+    def export_clip(self, file_id: str, start: float, end: float, out_dir) -> Path:
+        """Cut ``[start, end)`` of an indexed video into ``out_dir`` (stream copy when possible).
+
+        Returns:
+            The written clip's path.
+        Raises:
+            KeyError / PermissionError: as :meth:`resolve`. MediaError: bad times or not a video.
+        """
+        from ..media.clip import export_clip
+
+        src = self.resolve(file_id)
+        kind = self.snapshot().files[self.path_of(file_id)]["kind"]
+        if kind != "video":
+            raise MediaError(f"{src}: clips are cut from videos, this file is {kind or 'not a video'}")
+        out_dir = Path(out_dir).expanduser()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        suffix = src.suffix.lower() if src.suffix.lower() in (".mp4", ".m4v", ".mov", ".mkv", ".webm") else ".mp4"
+        out = out_dir / f"{src.stem}_{float(start):.1f}-{float(end):.1f}{suffix}"
+        return Path(export_clip(src, float(start), float(end), out).path)
+
+    def classify(self, image_or_id, labels: list[str], top_k: int = 5) -> list[dict]:
+        """Zero-shot labels for an indexed file (by id) or an image/video (path or bytes).
+
+        Returns:
+            ``[{"label", "p"}]``, most likely first.
+        Raises:
+            ValueError: no labels. OmnidexError: unreadable file or no image-text encoder.
+        """
+        from ..classify import classify
+
+        labels = [str(x).strip() for x in labels if str(x).strip()]
+        if not labels:
+            raise ValueError("give at least one label")
+        encoder = self._visual_encoder()
+        if isinstance(image_or_id, str) and image_or_id in self.snapshot().ids:
+            image_or_id = self.resolve(image_or_id)
+        with _as_file(image_or_id, ".img") as path:
+            result = classify([path], labels, encoder, top_k=max(1, int(top_k)))[0]
+        if "error" in result:
+            raise OmnidexError(result["error"])
+        return [{"label": label, "p": p} for label, p in result["top"]]
+
+    def _visual_encoder(self):
+        snap = self.snapshot()
+        enc = snap.searcher._encoder("visual") if snap.store.space_spec("visual") else None
+        if enc is None:
+            from ..train.evaluate import encoder_from_spec
+
+            enc = encoder_from_spec(None)
+        return enc
+
+    def warm(self) -> None:
+        """Load the query encoders now (a first search otherwise pays for it); errors are ignored."""
+        try:
+            self.snapshot().searcher.search(text="warm up", cfg=replace(SearchConfig(), top_k=1))
+        except Exception:  # noqa: BLE001 - warming is best effort
+            pass
+
+    def health(self) -> dict:
+        """Counts per table and the encoder of every space (the ``/api/health`` object)."""
+        from .. import __version__
+
+        store = self.snapshot().store
+        spaces = {}
+        for space in store.spaces():
+            spec = store.space_spec(space)
+            spaces[space] = {"rows": store.count(space), "encoder": spec.identity, "dim": spec.dim}
+        return {"status": "ok", "version": __version__, "db": str(self.db),
+                "files": len(self.snapshot().files), "spaces": spaces}
+
+
+class _Probe:
+    """Adapter so ``Searcher._config_from_store`` can read specs of a store."""
+
+    def __init__(self, store):
+        self.store = store
+
+
+def _upgrade_tables(store) -> None:
+    """Let the normal store add columns older tables lack, before readers pin versions."""
+    try:
+        for name in store.spaces():
+            store.table(name)
+        store._files()
+    except Exception:  # noqa: BLE001 - a read-only database still serves what it has
+        pass
+
+
+def _safe_glob(glob: str | None) -> str | None:
+    """The glob as the engine takes it: quoted into SQL by ``sql_str`` and checked again by fnmatch,
+    so LIKE wildcards (``%``, ``_``) or escapes in it can only narrow the rows, never add any."""
+    return glob or None
+
+
+def _rows_of(store, space: str, path: str) -> list[dict]:
+    tbl = store.table(space)
+    if tbl is None:
+        return []
+    cols = ["source", "start", "end", "text", "words"]
+    rows = tbl.search().where(f"path = {sql_str(path)}").select(cols).limit(None).to_list()
+    return sorted(rows, key=lambda r: (r["start"], r["end"]))
+
+
+def _window(r: dict) -> dict:
+    words = json.loads(r["words"]) if r.get("words") else []
+    return {"start": r["start"], "end": r["end"], "text": r["text"],
+            "words": [{"w": w[2], "s": w[0], "e": w[1]} for w in words]}
+
+
+def _summary(item: dict) -> str:
+    """One line a person (or an agent) reads first."""
+    from ..types import format_time
+
+    parts = [item["kind"] or "file"]
+    if item["kind"] in ("video", "audio") and item["duration"]:
+        parts.append(format_time(item["duration"]))
+    if item["info"].get("shots"):
+        parts.append(f"{len(item['info']['shots'])} shots")
+    if item["transcript"]:
+        lang = item["info"].get("language")
+        words = " ".join(w["text"] for w in item["transcript"])
+        parts.append(f"speech{f' ({lang})' if lang else ''}: “{words[:160]}”")
+    if item["ocr"]:
+        parts.append("on screen: " + " | ".join(dict.fromkeys(o["text"] for o in item["ocr"]))[:120])
+    if item["text"]:
+        parts.append(" ".join(item["text"][0]["text"].split())[:160])
+    return " · ".join(parts)
+
+
+class _as_file:
+    """Context manager: a path stays a path; bytes become a temporary file (deleted after)."""
+
+    def __init__(self, value, suffix: str):
+        self.value, self.suffix, self.tmp = value, suffix, None
+
+    def __enter__(self):
+        if isinstance(self.value, (bytes, bytearray, memoryview)):
+            fd, name = tempfile.mkstemp(prefix="omnidex-query-", suffix=self.suffix)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(bytes(self.value))
+            self.tmp = name
+            return name
+        return None if self.value is None else str(self.value)
+
+    def __exit__(self, *exc):
+        if self.tmp:
+            os.unlink(self.tmp)
+        return False

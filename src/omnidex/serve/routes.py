@@ -1,0 +1,301 @@
+"""Endpoints of the HTTP API (the contract is docs/http-api.md)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import tempfile
+import time
+from email.utils import formatdate
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ..errors import MediaError
+from .security import TOKEN_COOKIE, RangeNotSatisfiable, UPLOAD_KINDS, parse_range
+
+ID_RE = re.compile(r"^[0-9a-f]{16}$")
+CHUNK = 256 * 1024
+SSE_POLL_S = 5.0  # seconds between keep-alive comments while a job is quiet
+JSON_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class IndexRequest(BaseModel):
+    """Body of ``POST /api/index``."""
+
+    paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(min_length=1, max_length=1000)
+    prune: bool = False
+
+
+def _json(data, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=JSON_NO_STORE)
+
+
+def _check_id(file_id: str) -> None:
+    if not ID_RE.match(file_id):
+        raise KeyError(f"no indexed file with id {file_id!r} (ids are 16 hex digits)")
+
+
+def register(app) -> None:
+    """Attach every endpoint to ``app``."""
+    from fastapi.staticfiles import StaticFiles
+
+    from .app import MEDIA_TYPES, PLACEHOLDER, STATIC_DIR
+
+    lib = app.state.library
+    jobs = app.state.jobs
+
+    @app.get("/api/health", tags=["status"])
+    def health():
+        """Status, version, database, file count and the vector spaces with their encoders."""
+        return _json(lib.health())
+
+    @app.get("/api/search", tags=["search"])
+    def search_get(q: Annotated[str | None, Query(max_length=2000, description="text query")] = None,
+                   top_k: Annotated[int, Query(ge=1, le=200)] = 10,
+                   modality: Annotated[str, Query(max_length=200, description="comma list: image,video,audio,text,speech,ocr")] = "",
+                   path: Annotated[str | None, Query(max_length=512, description="path glob")] = None,
+                   in_: Annotated[str | None, Query(alias="in", max_length=64, description="file id to search within")] = None):
+        """Text search: ranked moments with evidence."""
+        return _do_search(lib, q, None, None, top_k, modality, path, in_)
+
+    @app.post("/api/search", tags=["search"])
+    async def search_post(q: Annotated[str | None, Form(max_length=2000)] = None,
+                          image: Annotated[UploadFile | None, File(description="query image")] = None,
+                          audio: Annotated[UploadFile | None, File(description="query recording")] = None,
+                          top_k: Annotated[int, Form(ge=1, le=200)] = 10,
+                          modality: Annotated[str, Form(max_length=200)] = "",
+                          path: Annotated[str | None, Form(max_length=512)] = None,
+                          in_: Annotated[str | None, Form(alias="in", max_length=64)] = None):
+        """Search by text and/or an uploaded image or recording (multipart form)."""
+        img = await _upload(app, image, "image") if _given(image) else None
+        aud = await _upload(app, audio, "audio") if _given(audio) else None
+        try:
+            return await run_in_threadpool(_do_search, lib, q, img, aud, top_k, modality, path, in_)
+        finally:
+            for f in (img, aud):
+                if f:
+                    os.unlink(f)
+
+    @app.get("/api/items/{file_id}", tags=["items"])
+    def item(file_id: str):
+        """Details of one indexed file: probe info, shots, transcript with words, OCR, text."""
+        _check_id(file_id)
+        return _json(lib.describe(file_id))
+
+    @app.get("/api/items/{file_id}/transcript", tags=["items"])
+    def transcript(file_id: str, start: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+                   end: Annotated[float | None, Query(ge=0, le=1e9)] = None):
+        """Transcript windows overlapping [start, end] seconds."""
+        _check_id(file_id)
+        return _json({"id": file_id, "start": start, "end": end, "windows": lib.transcript(file_id, start, end)})
+
+    @app.get("/api/thumb/{file_id}", tags=["media"], response_class=Response,
+             responses={200: {"content": {"image/jpeg": {}}}})
+    def thumb(request: Request, file_id: str, t: Annotated[float | None, Query(ge=0, le=1e9)] = None,
+              w: Annotated[int, Query(ge=16, le=1920)] = 320):
+        """JPEG thumbnail: a video frame at t, the image, a waveform, or a text card (cached)."""
+        _check_id(file_id)
+        data = lib.thumbnail(file_id, t, w)
+        etag = '"' + hashlib.sha1(data).hexdigest()[:20] + '"'
+        headers = {"Cache-Control": "private, max-age=3600", "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="image/jpeg", headers=headers)
+
+    @app.head("/media/{file_id}", include_in_schema=False)
+    @app.get("/media/{file_id}", tags=["media"], response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial"},
+                        416: {"description": "range not satisfiable"}})
+    def media(request: Request, file_id: str):
+        """The file's bytes; honours ``Range: bytes=...`` (206) so players can seek."""
+        _check_id(file_id)
+        real = lib.resolve(file_id)
+        return _ranged(request, real, MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream"))
+
+    @app.post("/api/index", tags=["index"], status_code=202)
+    def start_index(req: IndexRequest):
+        """Start an index job (one runs at a time; searches go on meanwhile)."""
+        return _json({"job_id": jobs.start(req.paths, prune=req.prune)}, status=202)
+
+    @app.get("/api/jobs/{job_id}", tags=["index"])
+    def job(job_id: str):
+        """Progress of an index job."""
+        return _json(_public(jobs.status(job_id)))
+
+    @app.get("/api/jobs/{job_id}/events", tags=["index"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}}}})
+    async def job_events(job_id: str):
+        """Server-sent events: the job's state at every change, until done or failed."""
+        first = jobs.status(job_id)  # KeyError -> 404 before the stream starts
+        return StreamingResponse(_events(jobs, job_id, first), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/classify", tags=["classify"])
+    async def classify(labels: Annotated[str, Form(min_length=1, max_length=10000, description='"cat,dog,pizza"')],
+                       file: Annotated[UploadFile | None, File(description="image or video")] = None,
+                       id: Annotated[str | None, Form(max_length=64, description="indexed file id")] = None,
+                       top_k: Annotated[int, Form(ge=1, le=100)] = 5):
+        """Zero-shot labels for an uploaded image/video or an indexed file."""
+        names = [x.strip() for x in labels.split(",") if x.strip()]
+        if not names:
+            raise ValueError("labels: give a comma list such as 'cat,dog,pizza'")
+        if _given(file):
+            path = await _upload(app, file, "file")
+            try:
+                out = await run_in_threadpool(lib.classify, path, names, top_k)
+            finally:
+                os.unlink(path)
+        elif id:
+            _check_id(id)
+            lib.resolve(id)
+            out = await run_in_threadpool(lib.classify, id, names, top_k)
+        else:
+            raise ValueError("give a file upload or the id of an indexed file")
+        return _json({"labels": out})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page(request: Request):
+        index = STATIC_DIR / "index.html"
+        html = index.read_text(encoding="utf-8") if index.is_file() else PLACEHOLDER
+        resp = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+        token, want = request.query_params.get("token"), app.state.token
+        if token and want and hmac.compare_digest(token.encode("utf-8", "replace"), want.encode()):
+            resp.set_cookie(TOKEN_COOKIE, token, httponly=False, samesite="strict", path="/")
+        return resp
+
+    app.mount("/static", _Static(directory=str(STATIC_DIR), check_dir=False), name="static")
+
+
+def _given(upload) -> bool:
+    """An upload was sent (a browser sends an empty, unnamed part for an empty file input)."""
+    return upload is not None and not isinstance(upload, str) and bool(upload.filename or upload.size)
+
+
+def _public(job: dict) -> dict:
+    return {k: v for k, v in job.items() if k != "seq"}
+
+
+def _do_search(lib, q, image, audio, top_k, modality, path, in_):
+    if in_:
+        _check_id(in_)
+    t0 = time.perf_counter()
+    hits = lib.search(q, image=image, audio=audio, top_k=top_k, modality=modality, path_glob=path or None,
+                      in_id=in_ or None)
+    query = {"q": q, "image": image is not None, "audio": audio is not None, "top_k": top_k,
+             "modality": modality, "path": path, "in": in_}
+    return _json({"query": query, "took_ms": round((time.perf_counter() - t0) * 1000, 2), "hits": hits})
+
+
+async def _upload(app, upload: UploadFile, field: str) -> str:
+    """Copy an upload to a temporary file after size and content checks; returns its path.
+
+    Raises:
+        HTTPException: 413 too large, 415 unsupported content, 400 empty.
+    """
+    from ..media.sniff import sniff
+
+    limit = app.state.upload_limit
+    suffix = Path(upload.filename or "").suffix.lower()
+    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+    fd, path = tempfile.mkstemp(prefix="omnidex-upload-", suffix=suffix)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await upload.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"{field}: upload larger than {limit // (1024 * 1024)} MB")
+                out.write(chunk)
+        if size == 0:
+            raise HTTPException(400, f"{field}: empty upload")
+        try:
+            kind = await run_in_threadpool(sniff, path)
+        except (MediaError, OSError) as exc:
+            raise HTTPException(415, f"{field}: unreadable content ({getattr(exc, 'reason', exc)})") from exc
+        if kind not in UPLOAD_KINDS[field]:
+            raise HTTPException(415, f"{field}: {kind} content is not accepted here "
+                                     f"(expected {' or '.join(UPLOAD_KINDS[field])})")
+        return path
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def _ranged(request: Request, real: Path, media_type: str) -> Response:
+    """200 with the whole file, or 206 with one byte range, or 416."""
+    st = real.stat()
+    size = st.st_size
+    etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+    headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate",
+               "Last-Modified": formatdate(st.st_mtime, usegmt=True)}
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if if_range and if_range != etag and if_range != headers["Last-Modified"]:
+        range_header = None  # the client's copy is stale: send the whole new file
+    try:
+        span = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    if span is None:
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        start, end, status = 0, size - 1, 200
+    else:
+        (start, end), status = span, 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(max(0, end - start + 1))
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(_read_span(real, start, end), status_code=status, headers=headers,
+                             media_type=media_type)
+
+
+def _read_span(path: Path, start: int, end: int):
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = fh.read(min(CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+async def _events(jobs, job_id: str, state: dict):
+    """SSE frames of a job's state until it ends (a comment line keeps idle connections open)."""
+    yield _frame(state)
+    while state["state"] not in ("done", "failed"):
+        new = await run_in_threadpool(jobs.changed, job_id, state["seq"], SSE_POLL_S)
+        if new["seq"] == state["seq"]:
+            yield ": keep-alive\n\n"
+        else:
+            state = new
+            yield _frame(state)
+
+
+def _frame(state: dict) -> str:
+    return f"id: {state['seq']}\ndata: {json.dumps(_public(state))}\n\n"
+
+
+class _Static:
+    """StaticFiles with a no-cache policy (the page changes with the server)."""
+
+    def __new__(cls, **kwargs):
+        from fastapi.staticfiles import StaticFiles
+
+        class NoCacheStatic(StaticFiles):
+            def file_response(self, *args, **kw):
+                resp = super().file_response(*args, **kw)
+                resp.headers["Cache-Control"] = "no-cache"
+                return resp
+
+        return NoCacheStatic(**kwargs)
