@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-moments bench-train model setup clean
+.PHONY: demo test test-fast bench bench-moments bench-train bench-serve model setup clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ model: $(STAMP)
 
 bench-train: $(STAMP)
 	$(BIN)/python -m bench.train.run --out bench/results/train
+
+bench-serve: $(STAMP)
+	$(BIN)/python -m bench.serve.run --out bench/results/serve
 
 clean:
 	rm -rf demo-data omnidex-data .pytest_cache
