@@ -412,7 +412,10 @@ def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainCo
     val = Batcher(val_pairs, cfg.eval_batch_size, cfg.seed, loader=loader) if val_pairs else None
     prepare = getattr(model, "prepare_texts", None)
     if prepare is not None:
-        prepare(sorted(set(batcher.captions) | set(val.captions if val else [])))
+        captions = sorted(set(batcher.captions) | set(val.captions if val else []))
+        if progress:
+            print(f"embedding {len(captions)} distinct captions with the locked text tower ...", flush=True)
+        prepare(captions)
 
     max_scale = math.log(cfg.max_logit_scale)
     opt = torch.optim.AdamW(_param_groups(model.trainable_parameters(), cfg.weight_decay), lr=cfg.lr,
