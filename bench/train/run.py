@@ -43,12 +43,15 @@ def measure(encoder, rows: list[dict]) -> dict:
     from omnidex.train.evaluate import retrieval_metrics
     from omnidex.train.synth import COLOURS, SHAPES
 
+    from .consistency import ambiguity
+
     images = [Image.open(r["file"]).convert("RGB") for r in rows]
     img = encoder.encode_image(images)
     txt = encoder.encode_text([r["caption"] for r in rows])
     t2i = retrieval_metrics(img, txt)["text_to_item"]
     out = {"R@1": t2i["R@1"], "R@5": t2i["R@5"], "median_rank": t2i["median_rank"],
            "chance_R@1": t2i["chance"]["R@1"], "chance_R@5": t2i["chance"]["R@5"]}
+    out.update(ambiguity(rows, txt @ img.T))
     for attr, labels, templates in (("colour", list(COLOURS), COLOUR_TEMPLATES), ("shape", list(SHAPES), SHAPE_TEMPLATES)):
         lab = label_embeddings(labels, encoder, templates)
         pred = np.argmax(img @ lab.T, axis=1)
@@ -107,6 +110,10 @@ def _table(res: dict) -> None:
         t.add_row(f"text->image {m}", f"{tr[m]:.3f}", f"{un[m]:.3f}", f"{tr['chance_' + m]:.3f}",
                   f">= {TARGETS[m]}", "[green]PASS[/]" if ok else "[red]FAIL[/]")
     t.add_row("median rank", str(tr["median_rank"]), str(un["median_rank"]), "", "", "")
+    for m in ("R@1", "R@5"):
+        t.add_row(f"semantic {m} (any image the caption is true of)", f"{tr['semantic_' + m]:.3f}",
+                  f"{un['semantic_' + m]:.3f}", "", "", "info")
+        t.add_row(f"ceiling of {m} (caption ambiguity)", f"{tr['ceiling_' + m]:.3f}", "", "", "", "info")
     for a in ("colour", "shape"):
         t.add_row(f"zero-shot {a} accuracy", f"{tr[a + '_accuracy']:.3f}", f"{un[a + '_accuracy']:.3f}",
                   f"{tr[a + '_chance']:.3f}", "", "info")
