@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-moments bench-train bench-serve model setup clean
+.PHONY: demo test test-fast bench bench-moments bench-train bench-serve bench-series bench-algebra bench-audio model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,21 @@ model: $(STAMP)
 
 bench-train: $(STAMP)
 	$(BIN)/python -m bench.train.run --out bench/results/train
+
+model-series: $(STAMP)
+	$(BIN)/python -m omnidex.series.make_model
+
+bench-series: $(STAMP)
+	$(BIN)/python -m bench.series.run --out bench/results/series
+
+model-audio: $(STAMP)
+	$(BIN)/python -m omnidex.audio.make_model
+
+bench-audio: $(STAMP)
+	$(BIN)/python -m bench.audio.run --out bench/results/audio
+
+bench-algebra: $(STAMP)
+	$(BIN)/python -m bench.algebra.run
 
 bench-serve: $(STAMP)
 	$(BIN)/python -m bench.serve.run --out bench/results/serve

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from omnidex import Index, IndexConfig
+from omnidex.config import SearchConfig
 from omnidex.errors import StoreMismatch
 
 pytestmark = pytest.mark.slow
@@ -18,7 +19,7 @@ def tiny_clips(tmp_path_factory):
     return save_tiny_clip(root / "a", seed=0), save_tiny_clip(root / "b", seed=1)
 
 
-def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp_path):
+def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp_path, capsys):
     from omnidex.testing.mediagen import text_image
 
     media = tmp_path / "m"
@@ -39,6 +40,15 @@ def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp
     assert image_hits[0].path.endswith("c1.png") and image_hits[0].signals["clip"] > 0.5
     with pytest.raises(StoreMismatch, match="built with"):
         Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)).add([media])
+    # searching with another encoder (e.g. a rebuilt bundled model) skips that signal with a warning, once
+    from omnidex.ingest.models import Models
+    from omnidex.search.engine import Searcher
+
+    other = Searcher(idx.store, models=Models(IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)))
+    for _ in range(2):
+        hits = other.search(image=media / "c1.png", cfg=SearchConfig(top_k=1))
+        assert hits[0].path.endswith("c1.png") and "clip" not in hits[0].signals and "phash" in hits[0].signals
+    assert capsys.readouterr().err.count("table 'visual' was built with") == 1
 
 
 def _photos(tmp_path):

@@ -53,15 +53,24 @@ class Index:
 
     def search(self, text: str | None = None, *, image=None, audio=None, video=None, top_k: int = 10,
                modality: tuple[str, ...] | list[str] | str = (), path_glob: str | None = None,
-               in_path: str | Path | None = None, **options) -> list[Hit]:
-        """Ranked moments for a text, image and/or audio query.
+               in_path: str | Path | None = None, parts=None, series=None, **options) -> list[Hit]:
+        """Ranked moments for a text, image and/or audio query, or an arithmetic / weighted one.
 
         Args:
-            text: words to look for (matched against speech, OCR, documents and pixels).
+            text: words to look for (matched against speech, OCR, documents and pixels), or an
+                arithmetic query such as ``"zebra.jpg - 'stripes' + 'spots'"``.
             image: path of a query image (near-duplicates and visually similar content).
             audio: path of a query recording (transcribed, then searched as text).
             video: path of a video clip: where it occurs inside indexed videos, near-duplicates.
+            series: windows shaped like this example: ``"FILE[:COLUMN[:START:END]]"`` (a CSV,
+                Parquet or .npy file; START:END in its time unit or sample indices) or a 1-D array.
+                Exact top-k by z-normalised Euclidean distance with SAX/MINDIST pruning
+                (``series_exact=False``: the vector index). Answered on its own.
             in_path: search within this one file only.
+            parts: weighted query parts combined into one vector per space: ``Term`` objects,
+                ``(kind, value, weight)`` tuples or ``"KIND:VALUE[:WEIGHT]"`` strings, e.g.
+                ``[("text", "a red car", 0.7), ("image", "a.jpg", 0.3)]``. How an arithmetic or
+                weighted query was combined is then in :attr:`last_explanation`.
             top_k: moments to return.
             modality: keep only these file kinds or sources (image, video, audio, text, speech, ocr).
             path_glob: keep only paths matching this glob.
@@ -77,7 +86,42 @@ class Index:
                       in_path=str(in_path) if in_path else None, **options)
         if self._searcher is None:
             self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
-        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video)
+        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video, parts=parts,
+                                     series=series)
+
+    @property
+    def last_explanation(self) -> dict | None:
+        """How the last arithmetic or weighted query was combined (terms, weights, spaces, cosines)."""
+        return None if self._searcher is None else self._searcher.last_explanation
+
+    def ask(self, question: str, file: str | Path | None = None, llm=None, **options):
+        """Answer a question from the index with a vision-language model, citing timestamps.
+
+        Args:
+            question: what to ask.
+            file: only look inside this file.
+            llm: an :class:`omnidex.ask.LLMConfig` (default: OMNIDEX_LLM_URL / _MODEL / _API_KEY).
+            options: ``top_k``, ``max_frames``, ``retry``, ``backend`` of :func:`omnidex.ask.ask`.
+        Returns:
+            An :class:`omnidex.ask.Answer` whose citations exist in the evidence.
+        """
+        from .ask import ask
+
+        return ask(self, question, file=str(file) if file else None, llm=llm, **options)
+
+    def caption(self, paths=None, llm=None, **options) -> list[dict]:
+        """Caption indexed images and video shots; the captions become searchable text (source "caption").
+
+        Args:
+            paths: only files under these paths (default: all indexed images and videos).
+            llm: an :class:`omnidex.ask.LLMConfig` (default: the environment).
+            options: ``prompt``, ``progress``, ``backend`` of :func:`omnidex.ask.caption`.
+        Returns:
+            One dict per caption: path, start, end, caption.
+        """
+        from .ask import caption
+
+        return caption(self, paths, llm=llm, **options)
 
     def duplicates(self, min_score: float = 0.5, progress=None) -> list[dict]:
         """Videos that are near-duplicates of, or contained in, other indexed videos.

@@ -19,6 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("paths", nargs="+", help="files or folders")
     ix.add_argument("--db", default=str(DEFAULT_DB), help="database directory (default ./omnidex-data)")
     ix.add_argument("--clip", default=DEFAULT_CLIP, help="CLIP/SigLIP hub id or local dir; 'none' to disable")
+    ix.add_argument("--clap", default=None, help="sound encoder: CLAP hub id or local dir (e.g. laion/clap-htsat-unfused), "
+                    "audio-lit:DIR, or 'none' to disable sound search (default: the bundled offline model)")
     ix.add_argument("--whisper", default="tiny.en", help="Whisper size or dir (tiny.en is bundled)")
     ix.add_argument("--fps", type=float, default=0.5, help="video frames sampled per second")
     ix.add_argument("--no-speech", action="store_true", help="do not transcribe sound")
@@ -26,12 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--no-ocr", action="store_true", help="do not read text in images/frames")
     ix.add_argument("--prune", action="store_true", help="remove rows of deleted files")
     ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
+    ix.add_argument("--video-model", dest="video_model", default=None,
+                    help="X-CLIP or VideoMAE dir / hub id: one vector per shot in the 'video' space")
     ix.add_argument("--json", action="store_true", help="print the report as JSON")
     se = sub.add_parser("search", help="search the index")
-    se.add_argument("query", nargs="?", default=None, help="text query")
+    se.add_argument("query", nargs="?", default=None,
+                    help="text query, or arithmetic over quoted texts and files: \"zebra.jpg - 'stripes' + 0.5*'spots'\"")
+    se.add_argument("--part", dest="parts", action="append", default=None, metavar="KIND:VALUE[:WEIGHT]",
+                    help="weighted query part, repeatable: --part 'text:a red car:0.7' --part image:a.jpg:0.3")
     se.add_argument("--image", help="query image file")
-    se.add_argument("--audio", help="query audio file (transcribed)")
+    se.add_argument("--audio", help="query audio file (transcribed, and matched against indexed sounds)")
     se.add_argument("--video", help="query video clip: where it occurs in indexed videos, near-duplicates")
+    se.add_argument("--series", help="windows shaped like this series: FILE[:COLUMN[:START:END]] (CSV, Parquet, .npy)")
     se.add_argument("--in", dest="in_path", default=None, help="search within this one file")
     se.add_argument("--top", type=int, default=10, help="number of moments")
     se.add_argument("--modality", default="", help="comma list: image,video,audio,text,speech,ocr")
@@ -111,8 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     from .serve.app import add_serve_parser
     from .serve.mcp_server import add_mcp_parser
 
+    from .ask.cli import add_ask_parsers
+
     add_serve_parser(sub)
     add_mcp_parser(sub)
+    add_ask_parsers(sub)
     return p
 
 
@@ -124,10 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"index": _index, "search": _search, "stats": _stats, "probe": _probe, "clip": _clip,
                 "contact": _contact, "thumb": _thumb, "duplicates": _duplicates, "synth": _synth, "train": _train,
-                "eval": _eval, "classify": _classify, "serve": _serve, "mcp": _mcp}[args.cmd](args)
+                "eval": _eval, "classify": _classify, "serve": _serve, "mcp": _mcp,
+                "ask": _ask, "caption": _caption}[args.cmd](args)
     except OmnidexError as exc:
         print(f"omnidex: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _ask(args) -> int:
+    from .ask.cli import main_ask
+
+    return main_ask(args)
+
+
+def _caption(args) -> int:
+    from .ask.cli import main_caption
+
+    return main_caption(args)
 
 
 def _serve(args) -> int:
@@ -150,7 +174,9 @@ def _index(args) -> int:
     cfg = IndexConfig(clip_model=None if args.clip.lower() == "none" else args.clip,
                       whisper_model=args.whisper, frame_fps=args.fps, speech=not args.no_speech,
                       shots=not args.no_shots,
-                      ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks)
+                      ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks, video_model=args.video_model,
+                      sound=(args.clap or "").lower() != "none",
+                      clap_model=None if (args.clap or "").lower() in ("", "none") else args.clap)
     with ProgressReporter(enabled=not args.json) as progress:
         report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress)
     if args.json:
@@ -164,13 +190,21 @@ def _search(args) -> int:
     from .api import Index
     from .render import print_hits
 
-    hits = Index(args.db).search(args.query, image=args.image, audio=args.audio, video=args.video,
-                                 top_k=args.top, modality=args.modality, path_glob=args.path_glob,
-                                 in_path=args.in_path)
+    index = Index(args.db)
+    hits = index.search(args.query, image=args.image, audio=args.audio, video=args.video,
+                        top_k=args.top, modality=args.modality, path_glob=args.path_glob,
+                        in_path=args.in_path, parts=args.parts, series=args.series)
+    explanation = index.last_explanation  # set for arithmetic and weighted queries only
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2))
+        found = [h.to_dict() for h in hits]
+        print(json.dumps({"query": explanation, "hits": found} if explanation else found, indent=2))
     else:
-        print_hits(hits, args.query or args.image or args.audio or args.video)
+        if explanation:
+            from .search.algebra import describe
+
+            print(describe(explanation))
+        print_hits(hits, (explanation or {}).get("expression") or args.query or args.image or args.audio or args.video
+                   or args.series)
     return 0
 
 

@@ -16,6 +16,10 @@ class IndexConfig:
     whisper_model: str = "tiny.en"  # "tiny.en" is bundled offline; other sizes come from the hub
     text_encoder: str = "minilm"  # registry name of the text encoder (transcripts, OCR, documents)
     speech: bool = True  # transcribe audio and video sound tracks
+    sound: bool = True  # embed sound windows (audio files, video sound tracks) into the "sound" space
+    clap_model: str | None = None  # sound encoder: None = the bundled offline model; a CLAP hub id or dir
+    sound_window_s: float = 3.0  # length of one embedded sound window (seconds; windows overlap by half)
+    video_model: str | None = None  # X-CLIP / VideoMAE dir or hub id: one vector per shot in the "video" space
     ocr: bool = True  # read text in images and video frames
     phash: bool = True  # near-duplicate descriptor for images and frames (no weights needed)
     shots: bool = True  # detect shots and pick frames per shot by content (else a fixed-rate grid)
@@ -31,6 +35,12 @@ class IndexConfig:
     batch_files: int = 8  # files buffered before one atomic write to the store
     follow_symlinks: bool = False  # follow symlinks while walking folders
     include_hidden: bool = False  # index dot-files and dot-folders
+    series: bool = True  # index CSV/Parquet/.npy numeric columns as time series windows
+    series_window: int = 128  # samples per series window (also the length shapes are compared at)
+    series_stride: int = 64  # samples between consecutive series window starts
+    sax_word: int = 16  # SAX word length (PAA segments) of each series window
+    sax_alphabet: int = 8  # SAX alphabet size (3..20)
+    series_max_rows: int = 10_000_000  # longer series are cut (and the ingest note says so)
 
 
 @dataclass(frozen=True)
@@ -45,3 +55,4 @@ class SearchConfig:
     modality: tuple[str, ...] = field(default_factory=tuple)  # keep only these file kinds/sources
     path_glob: str | None = None  # keep only paths matching this glob
     in_path: str | None = None  # search within this one file only
+    series_exact: bool = True  # series query by example: exact SAX/MINDIST-pruned search (else the vector index)

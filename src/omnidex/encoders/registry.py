@@ -31,7 +31,9 @@ def register(name: str):
 
 def _ensure_builtin() -> None:
     """Import the built-in encoder modules so their @register lines run (they import nothing heavy)."""
-    from . import clip, lit, minilm, phash  # noqa: F401
+    from . import clap, clip, lit, minilm, phash, videomae, xclip  # noqa: F401
+    from ..audio import encoder as _audio  # noqa: F401  (audio-lit, the bundled sound model)
+    from ..series import encoders as _series  # noqa: F401  (series-shape, series-lit)
 
 
 def available() -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 from .extract import Extracted, words_json
 from .models import Models
 
-TEXT_SOURCES = ("chunk", "ocr", "speech")
+TEXT_SOURCES = ("chunk", "ocr", "speech", "caption")
 IMAGE_SOURCES = ("image", "frame")
 
 
@@ -28,6 +28,20 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
     for space in ("visual", "phash"):
         if images and (enc := models.encoder(space)) is not None:
             out[space] = _rows(images, _encode_images(enc, [p.image for p in images]), base)
+    sounds = [p for p in ext.pieces if p.source == "sound"]
+    if sounds and (enc := models.encoder("sound")) is not None:
+        out["sound"] = _rows(sounds, enc.encode_audio([p.audio for p in sounds]), base)
+    series = [p for p in ext.pieces if p.source == "series"]
+    if series:
+        from ..series.ingest import series_rows
+
+        out.update(series_rows(series, base, models, _rows))
+    shots = [p for p in ext.pieces if p.source == "shot"]
+    if shots:  # video-model vectors per shot; a classifier's labels join the text space
+        from .video_shots import embed_shots
+
+        for space, rows in embed_shots(shots, base, models, _rows).items():
+            out.setdefault(space, []).extend(rows)
     return out
 
 

@@ -30,6 +30,8 @@ class Piece:
     words: list = field(default_factory=list)  # [[start, end, word], ...] for speech
     image: object = None  # PIL image for visual pieces
     at: float | None = None  # the instant the evidence was taken (a frame's time); None = start
+    values: object = None  # numeric samples (np.ndarray) of a "series" window piece
+    audio: object = None  # mono float32 samples (np.ndarray) of a "sound" window piece
 
 
 @dataclass
@@ -133,9 +135,13 @@ def _window(words) -> Piece:
 
 
 def extract_audio_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
-    """Audio file -> transcript windows."""
+    """Audio file -> transcript windows and sound windows (the "sound" space)."""
+    from ..audio.windows import sound_pieces
+
     pieces, note, duration, lang = speech_pieces(transcribe_track(path, models), cfg)
-    return Extracted(pieces, duration=duration, note=note, info={"language": lang} if lang else {})
+    sounds, sound_note = sound_pieces(path, cfg, models)
+    note = "; ".join(n for n in (note, sound_note) if n)
+    return Extracted(pieces + sounds, duration=duration, note=note, info={"language": lang} if lang else {})
 
 
 def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
@@ -153,6 +159,10 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
         spans = frame_spans(frames, shots, info)
         pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t) for f, (a, b) in zip(frames, spans)]
         pieces += ocr_spans(frames, spans, models)
+        if cfg.video_model:  # one clip of frames per shot for the video model (X-CLIP, VideoMAE)
+            from .video_shots import shot_pieces
+
+            pieces += shot_pieces(path, shots, models)
         notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
         if info.declared_duration > info.duration + 1.0:
             notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
@@ -169,6 +179,11 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
                 speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
             pieces += speech
             notes.append(note)
+            from ..audio.windows import sound_pieces
+
+            sounds, sound_note = sound_pieces(path, cfg, models)
+            pieces += sounds
+            notes.append(sound_note)
             if lang:
                 meta["language"] = lang
     return Extracted(pieces, duration=info.duration, note="; ".join(n for n in notes if n), info=meta)

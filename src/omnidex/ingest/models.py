@@ -68,6 +68,32 @@ class Models:
                              "(OCR text and near-duplicate image search still work). ")
         if space == "phash" and not self.cfg.phash:
             return None
+        if space == "video":
+            if not self.cfg.video_model:
+                return None
+            from .video_shots import video_encoder
+
+            def make_video():
+                name, model = video_encoder(self.cfg.video_model)
+                return build(name, model=model)
+
+            return self._get("video", make_video, "shots were NOT embedded with the video model. ")
+        if space == "sound":
+            if not self.cfg.sound:
+                return None
+            from ..audio.encoder import sound_encoder
+
+            name, model = sound_encoder(self.cfg.clap_model)
+            return self._get("sound", lambda: build(name, model=model),
+                             "sounds were NOT embedded for text-to-sound and sound-example search "
+                             "(speech is still transcribed). ")
+        if space in ("series", "series_text"):
+            if not self.cfg.series:
+                return None
+            from ..series.ingest import series_encoder
+
+            return self._get(space, lambda: series_encoder(space, self.cfg),
+                             "series windows were NOT embedded for text->series search. ")
         name = self.cfg.text_encoder if space == "text" else SPACE_ENCODERS[space]
         return self._get(space, lambda: build(name))
 
@@ -91,7 +117,8 @@ class Models:
         enc = self.encoder(space)
         if enc is None:
             return None
-        kwargs = (("model", self.visual_spec or self.cfg.clip_model),) if space == "visual" else ()
+        kwargs = (("model", self.visual_spec or self.cfg.clip_model),) if space == "visual" else \
+            tuple(getattr(enc, "spec_kwargs", ()))  # e.g. the series encoders' window/SAX settings
         return EncoderSpec(enc.name, kwargs, enc.identity, enc.dim)
 
     def transcriber(self):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import IndexConfig
 from ..errors import MediaError, OmnidexError
+from ..series.ingest import extract_series_file
 from ..store import Store
 from ..types import FileOutcome, IngestReport
 from .embed import embed_pieces
@@ -21,7 +22,7 @@ from .models import Models
 from .walk import iter_files, sha256_file
 
 EXTRACTORS = {"image": extract_image_file, "video": extract_video_file,
-              "audio": extract_audio_file, "text": extract_text_file}
+              "audio": extract_audio_file, "text": extract_text_file, "series": extract_series_file}
 
 
 class Ingestor:

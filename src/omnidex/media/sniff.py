@@ -43,7 +43,7 @@ def read_head(path: str | Path, n: int = HEAD_BYTES) -> bytes:
 
 
 def sniff(path: str | Path) -> str:
-    """Classify a file as "image", "video", "audio", "text" or "unknown" from its content.
+    """Classify a file as "image", "video", "audio", "text", "series" or "unknown" from its content.
 
     Magic bytes decide images and simple audio formats; containers that can hold either audio or
     video (MP4/MOV, Matroska/WebM, Ogg, AVI, MPEG-TS, FLV, ASF) are probed with PyAV, and a file
@@ -52,11 +52,13 @@ def sniff(path: str | Path) -> str:
     Args:
         path: the file.
     Returns:
-        One of "image", "video", "audio", "text", "unknown".
+        One of "image", "video", "audio", "text", "series" (.npy, Parquet, numeric CSV), "unknown".
     Raises:
         MediaError: zero-byte, missing or unreadable file.
     """
     head = read_head(path)
+    if head.startswith((b"\x93NUMPY", b"PAR1")):  # NumPy .npy array, Parquet table
+        return "series"
     if head.startswith(_TEXT_BOMS):  # before magic: a UTF-16 BOM looks like an MPEG frame sync
         return "text" if looks_like_text(head) else "unknown"
     kind = _magic_kind(head)
@@ -65,7 +67,9 @@ def sniff(path: str | Path) -> str:
     if kind is not None:
         return kind
     if looks_like_text(head, Path(path).suffix.lower() in TEXT_HINT_EXTENSIONS):
-        return "text"
+        from ..series.detect import text_is_series
+
+        return "series" if text_is_series(head) else "text"  # a table of mostly numeric columns is a series
     return "unknown"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ from ..types import Hit
 from .calibrate import background_stats, calibrate, fts_probability
 from .moments import Candidate, merge_moments, snap_to_shots
 
-KINDS = ("image", "video", "audio", "text")
-SOURCES = ("speech", "ocr", "frame", "chunk", "image")
+KINDS = ("image", "video", "audio", "text", "series")
+SOURCES = ("speech", "ocr", "frame", "chunk", "image", "series", "caption", "sound", "shot", "label")
 
 
 class Searcher:
@@ -31,20 +32,30 @@ class Searcher:
         self.store = store
         self.models = models or Models(self._config_from_store(whisper_model))
         self.last_query_text = ""
+        self.last_explanation: dict | None = None  # how the last arithmetic query was combined
+        self.query_files = True  # arithmetic text may name local files; network front ends turn this off
+        self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
 
     def _config_from_store(self, whisper_model: str) -> IndexConfig:
         visual = self.store.space_spec("visual")
         text = self.store.space_spec("text")
-        return IndexConfig(clip_model=dict(visual.kwargs).get("model") if visual else None,
-                           text_encoder=text.name if text else "minilm", whisper_model=whisper_model)
+        sound = self.store.space_spec("sound")
+        video = self.store.space_spec("video")
+        return IndexConfig(video_model=dict(video.kwargs).get("model") if video else None,
+                           clip_model=dict(visual.kwargs).get("model") if visual else None,
+                           text_encoder=text.name if text else "minilm", whisper_model=whisper_model,
+                           sound=sound is not None, clap_model=dict(sound.kwargs).get("model") if sound else None)
 
     def search(self, text: str | None = None, image: str | Path | None = None,
                audio: str | Path | None = None, cfg: SearchConfig = SearchConfig(),
-               video: str | Path | None = None) -> list[Hit]:
+               video: str | Path | None = None, parts=None, series=None) -> list[Hit]:
         """Ranked moments for a text, image, audio or video-clip query.
 
         A ``video`` query finds where that clip occurs inside indexed videos (and near-duplicate
-        videos); it is answered on its own, not fused with the other query kinds.
+        videos); it is answered on its own, not fused with the other query kinds. An arithmetic
+        ``text`` (``"zebra.jpg - 'stripes' + 'spots'"``) or weighted ``parts`` (see
+        :mod:`omnidex.search.algebra`) are combined into one vector per space; how is kept in
+        ``last_explanation``.
 
         Returns:
             At most ``cfg.top_k`` hits, best first.
@@ -53,22 +64,45 @@ class Searcher:
             from .video_query import find_clip
 
             return find_clip(self.store, video, cfg, _where(cfg), self._encoder("phash"))
+        if series is not None:  # windows shaped like an example series (FILE[:COLUMN[:START:END]] or an array)
+            from ..series.search import search_by_example
+
+            return search_by_example(self.store, series, cfg, _where(cfg))
+        example, typed = None, text  # an audio query's samples, matched against indexed sound windows
         if audio is not None:
-            spoken = self._transcribe(audio)
-            text = f"{text} {spoken}".strip() if text else spoken
-        if not text and image is None:
+            example = self._sound_example(audio)
+            spoken = self._transcribe(audio, required=example is None)
+            text = (f"{text} {spoken}".strip() if text else spoken) or None
+        from . import algebra
+
+        terms = algebra.query_terms(text, parts, files=self.query_files)
+        if not text and image is None and terms is None and example is None:
             raise OmnidexError("give a text query, --image FILE or --audio FILE")
         self.last_query_text = text or ""
+        self.last_explanation = None
         where = _where(cfg)
         cands: list[Candidate] = []
-        if text:
+        if terms is not None:
+            cands, expl = algebra.candidates(self, terms, where, cfg)
+            self.last_explanation = expl.to_dict()
+            text = self.last_query_text = algebra.positive_text(terms)
+        elif text:
             cands += self._vector("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
             cands += self._vector("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg)
             cands += self._fts(text, where, cfg)
+            if typed:  # described sounds; a query recording's transcript is not a description of it
+                cands += self._vector("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg)
+            if "text" in getattr(self._encoder("video"), "modalities", ()):  # shots by a video-text model
+                cands += self._vector("video", "video", lambda e: e.encode_text([text])[0], where, cfg)
+            from ..series.search import text_candidates
+
+            cands += text_candidates(self.store, text, cfg, where)  # text->series windows (gated to shape talk)
         if image is not None:
             img = _load_query_image(image)
             cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
             cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
+        if example is not None:
+            cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
         hits = merge_moments(cands, cfg, text or "")
         info = self.store.file_info(sorted({h.path for h in hits if h.unit == "s"}))
@@ -84,7 +118,14 @@ class Searcher:
         return enc
 
     def _vector(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig) -> list[Candidate]:
-        enc = self._encoder(space)
+        try:
+            enc = self._encoder(space)
+        except StoreMismatch as exc:  # e.g. a bundled model was rebuilt since indexing: the other signals still answer
+            if space not in self._warned:
+                self._warned.add(space)
+                print(f"omnidex: warning: {exc}; this signal is skipped until the files are re-indexed "
+                      f"(omnidex index ... with the same --db)", file=sys.stderr)
+            return []
         if enc is None:
             return []
         q = np.asarray(encode(enc), dtype=np.float32)
@@ -97,17 +138,29 @@ class Searcher:
         out = [Candidate("fts", fts_probability(text, r["text"]), r) for r in rows]
         return [c for c in out if c.p > 0]
 
-    def _transcribe(self, audio) -> str:
+    def _transcribe(self, audio, required: bool = True) -> str:
+        """What is said in a query recording; "" when nothing is and ``required`` is False."""
         from ..media.audio import load_audio
 
         tr = self.models.transcriber()
         if tr is None:
+            if not required:
+                return ""
             raise OmnidexError("an audio query needs the speech extra: " + "; ".join(self.models.notices))
         transcript = tr.transcribe(load_audio(audio, sr=16000))
         spoken = " ".join(s.text.strip() for s in transcript.segments).strip()
-        if not spoken:
+        if not spoken and required:
             raise OmnidexError(f"{audio}: no speech found in the query audio")
         return spoken
+
+    def _sound_example(self, audio):
+        """A query recording's samples at the sound encoder's rate, or None when no sound space exists."""
+        enc = self._encoder("sound")
+        if enc is None:
+            return None
+        from ..media.audio import load_audio
+
+        return load_audio(audio, sr=enc.sample_rate)
 
 
 def _load_query_image(image):

@@ -109,6 +109,7 @@ class Library:
                 if r["status"] == "indexed":
                     files[r["path"]] = r
         searcher = Searcher(store, models=self._search_models(store))
+        searcher.query_files = False  # a query from the network never reads files of this machine
         roots = self.explicit_roots or tuple(sorted({os.path.realpath(os.path.dirname(p)) for p in files}))
         return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
 

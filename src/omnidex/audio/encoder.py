@@ -1,0 +1,91 @@
+"""The ``sound`` space's encoders: the bundled offline audio-lit model (registered as "audio-lit") and
+the resolver from an ``IndexConfig.clap_model`` value to a registry name.
+
+A sound encoder provides, beside the usual ``name``/``identity``/``dim``/``encode_text``:
+``sample_rate`` (the rate its clips must have) and ``encode_audio(clips)`` (mono float32 clips ->
+float32 (n, dim) unit rows).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._require import require
+from ..encoders.base import dir_fingerprint, empty, l2_normalise, unsupported
+from ..encoders.registry import register
+from ..errors import EncoderUnavailable
+
+BUNDLED_SOUND = "audio-lit:bundled"  # the offline model shipped in omnidex/models/audio-lit
+
+
+def bundled_sound_dir() -> Path:
+    """Directory of the bundled offline audio model (absent until ``python -m omnidex.audio.make_model``)."""
+    return Path(__file__).resolve().parent.parent / "models" / "audio-lit"
+
+
+def sound_encoder(spec: str | None) -> tuple[str, str]:
+    """(registry name, model) for a ``--clap`` value.
+
+    None or ``audio-lit:bundled`` is the bundled offline model, ``audio-lit:DIR`` a model written by
+    ``AudioLitModel.save``; anything else is a CLAP hub id or local directory (``clap``).
+    """
+    if not spec or spec == BUNDLED_SOUND:
+        return "audio-lit", str(bundled_sound_dir())
+    if spec.startswith("audio-lit:"):
+        return "audio-lit", spec[len("audio-lit:"):]
+    return "clap", spec
+
+
+@register("audio-lit")
+class AudioLitEncoder:
+    """Sounds and text in MiniLM's 384-d space (text goes through the bundled MiniLM unchanged).
+
+    Args:
+        model: directory of a saved audio-lit model.
+        batch_size: clips per forward pass.
+        device: torch device.
+    """
+
+    name = "audio-lit"
+    modalities = frozenset({"text", "audio"})
+
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu"):
+        path = Path(str(model or bundled_sound_dir())).expanduser()
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise EncoderUnavailable(f"audio model directory '{path}' not found or incomplete: build the bundled "
+                                     f"one with `python -m omnidex.audio.make_model`, or pass --clap with a CLAP "
+                                     f"hub id or directory")
+        require("torch", "text")
+        from .model import load_audio_lit
+
+        try:
+            self._model = load_audio_lit(path, device=device)
+        except Exception as exc:  # noqa: BLE001 - name the directory and the cause
+            raise EncoderUnavailable(f"cannot load the audio model from {path}: {exc}") from exc
+        self.path = path.resolve()
+        self.identity = "audio-lit:" + dir_fingerprint(path)
+        self.dim = int(self._model.cfg.embed_dim)
+        self.sample_rate = int(self._model.cfg.sr)
+        self.batch_size = batch_size
+        # what the store records, so a search rebuilds this encoder (Models.spec reads it)
+        self.spec_kwargs = (("model", BUNDLED_SOUND if self.path == bundled_sound_dir().resolve()
+                             else f"audio-lit:{self.path}"),)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """Embed texts with the locked MiniLM tower: float32 (n, 384) unit rows."""
+        if isinstance(texts, str):
+            raise TypeError("encode_text takes a list of strings, not one string")
+        if not texts:
+            return empty(self.dim)
+        return l2_normalise(self._model.text_tower.encode(list(texts)))
+
+    def encode_audio(self, clips: list[np.ndarray]) -> np.ndarray:
+        """Embed mono clips sampled at ``sample_rate``: float32 (n, 384) unit rows."""
+        if not len(clips):
+            return empty(self.dim)
+        return l2_normalise(self._model.encode_clips([np.asarray(c, np.float32) for c in clips],
+                                                     self.sample_rate, self.batch_size))
+
+    def encode_image(self, images: list) -> np.ndarray:
+        raise unsupported(self.name, "images")
