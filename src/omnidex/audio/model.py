@@ -16,14 +16,14 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..train.lit import TEXT_MODEL, _TextTower
+from ..train.lit import TEXT_MODEL, LockedText, save_weights
 from .frontend import FrontendConfig, load_log_mel, log_mel
 
 FORMAT = "omnidex-audio-lit"
@@ -106,7 +106,7 @@ class SoundTower(nn.Module):
         return self.head(torch.cat([what, steady, rhythm], dim=1))
 
 
-class AudioLitModel(nn.Module):
+class AudioLitModel(LockedText, nn.Module):
     """Locked-text contrastive model: ``embed(batch)`` -> (sound_emb, cached MiniLM text_emb), unit rows.
 
     Args:
@@ -124,26 +124,7 @@ class AudioLitModel(nn.Module):
         else:
             self.sound = SoundTower(self.cfg)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / self.cfg.init_temperature)))
-        self._text: _TextTower | None = None
-        self._text_cache: dict[str, torch.Tensor] = {}
-
-    # ---- text (locked)
-    @property
-    def text_tower(self) -> _TextTower:
-        """The frozen MiniLM (loaded on first use)."""
-        if self._text is None:
-            self._text = _TextTower(self.cfg.text_model)
-        return self._text
-
-    def prepare_texts(self, captions: Iterable[str]) -> None:
-        """Embed (once) every caption not yet cached."""
-        missing = sorted({c for c in captions if c not in self._text_cache})
-        if missing:
-            self._text_cache.update(zip(missing, torch.from_numpy(self.text_tower.encode(missing))))
-
-    def embed_texts(self, captions: list[str]) -> torch.Tensor:
-        self.prepare_texts(captions)
-        return torch.stack([self._text_cache[c] for c in captions]).to(self.logit_scale.device)
+        self._init_locked_text()  # MiniLM, locked: text_tower / prepare_texts / embed_texts
 
     # ---- sound (trainable)
     def features(self, samples: np.ndarray, sr: int | None = None) -> torch.Tensor:
@@ -226,15 +207,9 @@ class AudioLitModel(nn.Module):
     # ---- export
     def save(self, directory: str | Path, half: bool = False) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (fp16 weights when ``half``)."""
-        from safetensors.torch import save_file
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        state = {}
-        for k, v in self.state_dict().items():
-            v = v.detach().cpu().contiguous()
-            state[k] = v.half() if half and v.is_floating_point() and k != "logit_scale" else v
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
         meta = {"format": FORMAT, "version": VERSION, "architecture": "audio-lit-cnn1d-mod",
                 "config": asdict(self.cfg), "embed_dim": self.cfg.embed_dim, "sample_rate": self.cfg.sr,
                 "text_model": self.cfg.text_model, "temperature": float(1.0 / self.logit_scale.detach().exp()),

@@ -11,13 +11,13 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..train.lit import LockedText, save_weights
 from .vq import Codebook, shapes
 
 FORMAT = "omnidex-series-lit"
@@ -71,7 +71,7 @@ class SeriesTower(nn.Module):
         return self.net(torch.cat([z, spec, hist], dim=1))
 
 
-class SeriesLitModel(nn.Module):
+class SeriesLitModel(LockedText, nn.Module):
     """Locked-text contrastive model for series: ``embed(batch)`` -> (series_emb, MiniLM text_emb).
 
     Args:
@@ -91,8 +91,7 @@ class SeriesLitModel(nn.Module):
                 torch.manual_seed(seed)
             self.tower = SeriesTower(self.cfg)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / self.cfg.init_temperature)))
-        self._text = None
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self._init_locked_text()  # MiniLM, locked: text_tower / prepare_texts / embed_texts
 
     # ---- inputs
     def features(self, windows: list) -> torch.Tensor:
@@ -111,28 +110,10 @@ class SeriesLitModel(nn.Module):
         L = self.cfg.input_length
         return F.normalize(self.tower(feats[:, :L], feats[:, L:]).float(), dim=-1)
 
-    # ---- text (locked MiniLM, outside the module tree)
-    @property
-    def text_tower(self):
-        """The frozen MiniLM (loaded on first use)."""
-        if self._text is None:
-            from ..train.lit import _TextTower
-
-            self._text = _TextTower(self.cfg.text_model)
-        return self._text
-
-    def prepare_texts(self, captions: Iterable[str]) -> None:
-        """Embed (once) every caption not yet cached."""
-        missing = sorted({c for c in captions if c not in self._text_cache})
-        if missing:
-            self._text_cache.update(zip(missing, torch.from_numpy(self.text_tower.encode(missing))))
-
     def embed(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(series_emb, text_emb) of a trainer batch (``batch.images`` holds feature rows)."""
         feats = batch.images if isinstance(batch.images, torch.Tensor) else torch.stack(list(batch.images))
-        self.prepare_texts(batch.captions)
-        text = torch.stack([self._text_cache[c] for c in batch.captions]).to(self.logit_scale.device)
-        return self.embed_series(feats), text
+        return self.embed_series(feats), self.embed_texts(batch.captions)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The series tower and the temperature; MiniLM is not a member."""
@@ -153,13 +134,9 @@ class SeriesLitModel(nn.Module):
     # ---- export
     def save(self, directory: str | Path, half: bool = False) -> Path:
         """Write config.json, model.safetensors (fp16 when ``half``) and codebook.npz."""
-        from safetensors.torch import save_file
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        state = {k: (v.detach().cpu().half() if half and v.is_floating_point() and k != "logit_scale"
-                     else v.detach().cpu()).contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
         self.codebook.save(out / CODEBOOK_FILE)
         n_params = sum(p.numel() for p in self.trainable_parameters())
         meta = {"format": FORMAT, "version": VERSION, "config": asdict(self.cfg), "parameters": n_params,

@@ -162,7 +162,48 @@ class _TextTower:
             self.encoder.batch_size = old
 
 
-class LitModel(nn.Module):
+class LockedText:
+    """The locked-text half of a LiT model (image, sound or series tower against a frozen text tower).
+
+    Needs ``self.cfg.text_model`` and ``self.logit_scale``; call ``_init_locked_text()`` in ``__init__``.
+    Every caption is embedded once and cached; the text tower stays outside the module tree.
+    """
+
+    def _init_locked_text(self) -> None:
+        self._text: _TextTower | None = None
+        self._text_cache: dict[str, torch.Tensor] = {}
+
+    @property
+    def text_tower(self) -> _TextTower:
+        """The frozen text tower (loaded on first use)."""
+        if self._text is None:
+            self._text = _TextTower(self.cfg.text_model)
+        return self._text
+
+    def prepare_texts(self, captions: Iterable[str]) -> None:
+        """Embed (once) every caption not yet cached."""
+        missing = sorted({c for c in captions if c not in self._text_cache})
+        if missing:
+            self._text_cache.update(zip(missing, torch.from_numpy(self.text_tower.encode(missing))))
+
+    def embed_texts(self, captions: list[str]) -> torch.Tensor:
+        """(n, dim) unit rows from the cache (filled on demand), on the model's device."""
+        self.prepare_texts(captions)
+        return torch.stack([self._text_cache[c] for c in captions]).to(self.logit_scale.device)
+
+
+def save_weights(module: nn.Module, path: Path, fmt: str, half: bool) -> None:
+    """Write ``module``'s state as safetensors: fp16 when ``half``, except ``logit_scale`` (kept exact)."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for k, v in module.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        state[k] = v.half() if half and v.is_floating_point() and k != "logit_scale" else v
+    save_file(state, str(path), metadata={"format": fmt})
+
+
+class LitModel(LockedText, nn.Module):
     """Locked-text contrastive model: ``embed(batch)`` -> (image_emb, cached MiniLM text_emb), both unit rows.
 
     Args:
@@ -183,28 +224,7 @@ class LitModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / self.cfg.init_temperature)))
         self.register_buffer("pixel_mean", torch.tensor(self.cfg.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.cfg.std).view(1, 3, 1, 1), persistent=False)
-        self._text: _TextTower | None = None
-        self._text_cache: dict[str, torch.Tensor] = {}
-
-    # ---- text (locked)
-    @property
-    def text_tower(self) -> _TextTower:
-        """The frozen MiniLM (loaded on first use)."""
-        if self._text is None:
-            self._text = _TextTower(self.cfg.text_model)
-        return self._text
-
-    def prepare_texts(self, captions: Iterable[str]) -> None:
-        """Embed (once) every caption not yet cached."""
-        missing = sorted({c for c in captions if c not in self._text_cache})
-        if missing:
-            vecs = torch.from_numpy(self.text_tower.encode(missing))
-            self._text_cache.update(zip(missing, vecs))
-
-    def embed_texts(self, captions: list[str]) -> torch.Tensor:
-        """(n, 384) unit rows from the cache (filled on demand), on the model's device."""
-        self.prepare_texts(captions)
-        return torch.stack([self._text_cache[c] for c in captions]).to(self.logit_scale.device)
+        self._init_locked_text()  # MiniLM, locked: text_tower / prepare_texts / embed_texts
 
     # ---- images (trainable)
     def load_image(self, source: Any) -> torch.Tensor:
@@ -282,15 +302,9 @@ class LitModel(nn.Module):
         Returns:
             The directory, loadable with ``load_lit`` or ``build("lit", model=dir)``.
         """
-        from safetensors.torch import save_file
-
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        state = {}
-        for k, v in self.state_dict().items():
-            v = v.detach().cpu().contiguous()
-            state[k] = v.half() if half and v.is_floating_point() and k != "logit_scale" else v
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
         meta = {"format": FORMAT, "version": VERSION, "architecture": "lit-resnet-coord",
                 "config": asdict(self.cfg), "input_size": self.cfg.input_size, "text_model": self.cfg.text_model,
                 "embed_dim": self.cfg.embed_dim, "mean": list(self.cfg.mean), "std": list(self.cfg.std),
@@ -321,4 +335,4 @@ def load_lit(directory: str | Path, device: str = "cpu") -> LitModel:
     return model.to(device).eval()
 
 
-__all__ = ["LitConfig", "LitModel", "ImageTower", "load_lit", "TEXT_MODEL"]
+__all__ = ["LitConfig", "LitModel", "ImageTower", "LockedText", "load_lit", "save_weights", "TEXT_MODEL"]
