@@ -80,17 +80,38 @@ def _segment_schema(spec: EncoderSpec):
     return pa.schema(fields, metadata=spec.meta())
 
 
-class Store:
-    """The on-disk index. Args: root: database directory (created if missing)."""
+def _local_state(uri: str) -> Path:
+    """A local folder for the lock and index parameters of a database that lives at a URI."""
+    import hashlib
 
-    def __init__(self, root: str | Path):
+    base = Path(os.environ.get("OMNIDEX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "omnidex")
+    return base.expanduser() / "remote" / hashlib.sha256(uri.encode()).hexdigest()[:16]
+
+
+class Store:
+    """The index: a LanceDB database.
+
+    Args:
+        root: database directory (created if missing), or an object-store URI LanceDB understands
+            (``s3://bucket/path``, ``gs://...``, ``az://...``); then the writer lock and tuned index
+            parameters are kept in a local folder (one writer per machine is enforced).
+        policy: when spaces get an ANN index (see :mod:`omnidex.store.vindex`).
+    """
+
+    def __init__(self, root: str | Path, policy=None):
         import lancedb
 
-        self.root = Path(root)
+        from .vindex import IndexPolicy
+
+        self.uri = str(root)
+        remote = "://" in self.uri
+        self.root = _local_state(self.uri) if remote else Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(str(self.root))
+        self.db = lancedb.connect(self.uri if remote else str(self.root))
+        self.policy = policy or IndexPolicy()
         self._tables: dict = {}
         self._background: dict[str, np.ndarray] = {}
+        self._params: dict[str, dict | None] = {}
         self._lock_fd: int | None = None
 
     # ----- tables -------------------------------------------------------------------------
@@ -256,13 +277,31 @@ class Store:
                 out[space] = [{**r, **new} for r in rows if r["path"] == rows[0]["path"]]
         return out
 
-    def optimize(self) -> None:
-        """(Re)build the full-text index on transcript/OCR/document text."""
+    def optimize(self, log=None) -> dict[str, dict]:
+        """Keep the indexes up to date after a write: the full-text index on transcript/OCR/document
+        text, and per space exact search or a tuned, compacted ANN index (see :func:`vindex.maintain`).
+
+        Returns:
+            space -> what was done (action, rows, index kind, measured recall@10).
+        """
         from lancedb.index import FTS
+
+        from .vindex import maintain
 
         tbl = self.table("text")
         if tbl is not None and tbl.count_rows() > 0:
             tbl.create_index("text", config=FTS(with_position=False), replace=True)
+        done = {space: maintain(self.table(space), self.root, space, self.policy, log) for space in self.spaces()}
+        self._params.clear()
+        return done
+
+    def index_params(self, space: str) -> dict | None:
+        """The tuned ANN parameters of a space (None: searched exactly)."""
+        if space not in self._params:
+            from .vindex import load_params
+
+            self._params[space] = load_params(self.root, space)
+        return self._params[space]
 
     # ----- reading ---------------------------------------------------------------------------
     def vector_search(self, space: str, vector: np.ndarray, k: int, where: str | None = None) -> list[dict]:
@@ -270,7 +309,14 @@ class Store:
         tbl = self.table(space)
         if tbl is None:
             return []
+        params = self.index_params(space)
+        if params is None and tbl.count_rows() * len(vector) * 4 <= 4 * self.policy.exact_max_bytes:
+            from .vindex import exact_search
+
+            return exact_search(self.uri, space, tbl, vector, k, where, list(SEGMENT_FIELDS))
         q = tbl.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
+        if params is not None:
+            q = q.nprobes(int(params["nprobes"])).refine_factor(int(params["refine_factor"]))
         if where:
             q = q.where(where, prefilter=True)
         cols = [f for f in SEGMENT_FIELDS] + ["_distance"]

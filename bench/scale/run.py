@@ -1,0 +1,259 @@
+"""Query latency, recall@10 and memory at 10k, 100k and 1M segments (512-d): exact vs ANN.
+
+For each size a real omnidex store is written (segment rows with provenance, in 100k-row batches
+like an ingest), then ``Store.optimize()`` does what it does after every ingest: compaction and, for
+large spaces, an IVF index whose nprobes is tuned until recall@10 measured against an exact scan
+reaches 0.95. Then, on 200 held-out queries:
+
+* ``exact``: the in-memory exact path (one mat-vec over a float32 copy of the space);
+* ``flat``: LanceDB's own brute-force scan of the table (what an unindexed table costs);
+* ``ann``: the tuned IVF index with refine (re-ranking with full vectors);
+* ``search``: the whole ``Searcher.search("...")`` of a text query (CLIP ViT-B/32 text tower, random
+  weights: the same cost as trained ones; ANN; calibration; moment merging; provenance lookup).
+
+Recall@10 is measured against an exact numpy top-10. The vectors are synthetic 512-d unit vectors
+structured like a video archive (topics -> shots -> frames, near-duplicate frames within a shot);
+queries are new frames of existing shots. Memory: resident set size of the process after each path
+is warm, and index size on disk.
+
+Run: ``python -m bench.scale.run --out bench/results/scale`` (``--quick``: 10k only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import omnidex  # noqa: F401 - sets the OpenMP wait policy before torch loads
+
+DIM = 512
+PER_SHOT = 50
+QUERIES = 200
+TEXT_QUERIES = ["a red car drives past the harbour", "the speaker shows the quarterly results",
+                "a dog runs on the beach at sunset", "people walking in a crowded station"]
+
+
+def vectors(n: int, seed: int, shots_used: int, topics: int = 1000) -> np.ndarray:
+    """``n`` unit vectors: frames of the first ``shots_used`` shots around topic directions."""
+    base = np.random.default_rng(12345)
+    shots = max(1, 1_000_000 // PER_SHOT)  # the same shot set at every size: queries stay comparable
+    t = base.standard_normal((topics, DIM)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    s = base.standard_normal((shots, DIM)).astype(np.float32)
+    s = t[base.integers(0, topics, shots)] + 0.8 * s / np.linalg.norm(s, axis=1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIM), np.float32)
+    for i in range(0, n, 100_000):
+        m = min(100_000, n - i)
+        e = rng.standard_normal((m, DIM)).astype(np.float32)
+        x = s[rng.integers(0, min(shots, shots_used), m)] + 0.5 * e / np.linalg.norm(e, axis=1, keepdims=True)
+        out[i:i + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def text_clip_dir(path: Path) -> Path:
+    """A random-init CLIP whose text tower is the real ViT-B/32 one (12 layers, width 512, 49408 tokens)."""
+    if (path / "config.json").exists():
+        return path
+    import torch
+    import transformers as tf
+
+    from omnidex.encoders.clip import _tiny_tokenizer
+
+    tok = _tiny_tokenizer()
+    cfg = tf.CLIPConfig(text_config=dict(vocab_size=49408, bos_token_id=0, eos_token_id=1, pad_token_id=1),
+                        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                           num_attention_heads=2, image_size=32, patch_size=16),
+                        projection_dim=DIM)
+    torch.manual_seed(0)
+    path.mkdir(parents=True, exist_ok=True)
+    tf.CLIPModel(cfg).eval().save_pretrained(path)
+    images = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    tf.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(path)
+    return path
+
+
+def build_store(db: Path, data: np.ndarray, clip_dir: Path) -> dict:
+    """Write ``n`` segment rows in 100k batches and let ``optimize`` index them; returns timings."""
+    import pyarrow as pa
+
+    from omnidex.encoders.registry import build
+    from omnidex.store import Store
+    from omnidex.store.lance import EncoderSpec, _segment_schema
+
+    enc = build("clip", model=str(clip_dir))
+    spec = EncoderSpec("clip", (("model", str(clip_dir)),), enc.identity, enc.dim)
+    shutil.rmtree(db, ignore_errors=True)
+    store = Store(db)
+    store.ensure_space("visual", spec)
+    schema = _segment_schema(spec)
+    t0 = time.perf_counter()
+    for i in range(0, len(data), 100_000):
+        vec = data[i:i + 100_000]
+        m = len(vec)
+        idx = np.arange(i, i + m)
+        cols = {"id": [f"v{j}" for j in idx], "path": [f"/archive/cam{(j // PER_SHOT) % 500:03d}/{j // 5000}.mp4" for j in idx],
+                "sha256": [f"{j // 5000:064x}" for j in idx], "mtime": np.zeros(m), "kind": ["video"] * m,
+                "source": ["frame"] * m, "start": (idx % 5000).astype(float), "end": (idx % 5000).astype(float) + 1,
+                "at": (idx % 5000).astype(float), "unit": ["s"] * m, "text": [""] * m, "words": [""] * m,
+                "batch": [""] * m, "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.ravel()), DIM)}
+        store.table("visual").add(pa.table(cols, schema=schema))
+    write_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    done = store.optimize(log=lambda msg: print("  " + msg, flush=True))["visual"]
+    return {"write_s": round(write_s, 1), "optimize_s": round(time.perf_counter() - t0, 1), **done}
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def timed(fn, items) -> tuple[list[float], list]:
+    lat, out = [], []
+    for it in items:
+        t0 = time.perf_counter()
+        out.append(fn(it))
+        lat.append((time.perf_counter() - t0) * 1000)
+    return lat, out
+
+
+def stats(lat: list[float]) -> dict:
+    return {"p50_ms": round(statistics.median(lat), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+def measure(db: Path, data: np.ndarray, flat: bool) -> dict:
+    """Latency, recall and memory of each search path over an optimized store."""
+    from omnidex.search.engine import Searcher
+    from omnidex.store import Store
+    from omnidex.store.vindex import IndexPolicy, exact_topk
+
+    n = len(data)
+    queries = vectors(QUERIES, seed=99, shots_used=n // PER_SHOT)  # new frames of indexed shots
+    truth = exact_topk(data, queries, 10)
+    ids = lambda rows: [int(r["id"][1:]) for r in rows]  # noqa: E731
+    rec = lambda got: float(np.mean([len(set(g) & set(t.tolist())) / 10 for g, t in zip(got, truth)]))  # noqa: E731
+    out: dict = {"rows": n}
+    rss0 = rss_mb()
+    ann = Store(db)
+    params = ann.index_params("visual")
+    ann.vector_search("visual", queries[0], 10)
+    lat, got = timed(lambda q: ids(ann.vector_search("visual", q, 10)), queries)
+    out["ann" if params else "exact"] = {**stats(lat), "recall@10": rec(got), "rss_mb": round(rss_mb() - rss0, 1)}
+    if params:
+        out["ann"].update(nprobes=params["nprobes"], refine_factor=params["refine_factor"],
+                          tuned_recall=params["recall@10"], kind=params["kind"])
+        ex = Store(db, policy=IndexPolicy(exact_max_bytes=1 << 40))
+        ex._params["visual"] = None  # force the in-memory exact path over this large space
+        rss1 = rss_mb()
+        ex.vector_search("visual", queries[0], 10)
+        lat, got = timed(lambda q: ids(ex.vector_search("visual", q, 10)), queries[:50])
+        out["exact"] = {**stats(lat), "recall@10": float(np.mean([len(set(g) & set(t.tolist())) / 10
+                                                                    for g, t in zip(got, truth[:50])])),
+                        "rss_mb": round(rss_mb() - rss1, 1)}
+        del ex
+    if flat:
+        tbl = ann.table("visual")
+        lat, got = timed(lambda q: [int(i[1:]) for i in tbl.search(q, vector_column_name="vector").metric("cosine")
+                                    .bypass_vector_index().select(["id", "_distance"]).limit(10)
+                                    .to_arrow().column("id").to_pylist()], queries[:20])
+        out["flat"] = {**stats(lat), "recall@10": float(np.mean([len(set(g) & set(t.tolist())) / 10
+                                                                   for g, t in zip(got, truth[:20])]))}
+    searcher = Searcher(Store(db))
+    searcher.search(TEXT_QUERIES[0])
+    lat, _ = timed(lambda q: searcher.search(q), [TEXT_QUERIES[i % len(TEXT_QUERIES)] + f" {i}" for i in range(60)])
+    enc = searcher.models.encoder("visual")
+    lat_enc, _ = timed(lambda q: enc.encode_text([q]), [f"query number {i}" for i in range(60)])
+    out["search"] = {**stats(lat), "encode_p50_ms": stats(lat_enc)["p50_ms"]}
+    out["disk_mb"] = round(dir_mb(db), 1)
+    return out
+
+
+def table(results: list[dict]) -> str:
+    head = ("| segments | path | p50 ms | p99 ms | recall@10 | extra |\n|---:|---|---:|---:|---:|---|\n")
+    lines = []
+    for r in results:
+        for key in ("exact", "flat", "ann"):
+            if key in r:
+                m = r[key]
+                extra = (f"{m['kind']} nprobes={m['nprobes']} refine={m['refine_factor']}" if key == "ann" else "")
+                extra += f" RSS +{m['rss_mb']} MB" if "rss_mb" in m else ""
+                lines.append(f"| {r['rows']:,} | {key} | {m['p50_ms']} | {m['p99_ms']} | {m['recall@10']:.3f} | {extra.strip()} |")
+        s = r["search"]
+        lines.append(f"| {r['rows']:,} | search (text query, end to end) | {s['p50_ms']} | {s['p99_ms']} | | "
+                     f"encode p50 {s['encode_p50_ms']} ms; build {r['build']['optimize_s']} s; disk {r['disk_mb']} MB |")
+    return "Query latency and recall@10 at scale (512-d, 2 cores)\n\n" + head + "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, style in (("exact", "o-"), ("flat", "s--"), ("ann", "^-"), ("search", "d-")):
+        pts = [(r["rows"], r[key]["p50_ms"]) for r in results if key in r]
+        if pts:
+            a.plot(*zip(*pts), style, label=key)
+    a.axhline(50, color="grey", lw=0.8, ls=":", label="50 ms target")
+    a.set(xscale="log", yscale="log", xlabel="segments", ylabel="p50 latency (ms)", title="Query latency vs size")
+    a.legend()
+    for r in results:
+        curve = r["build"].get("recall_curve") or []
+        if curve:
+            b.plot([c["nprobes"] for c in curve], [c["recall@10"] for c in curve], "o-", label=f"{r['rows']:,}")
+    b.axhline(0.95, color="grey", lw=0.8, ls=":")
+    b.set(xscale="log", xlabel="nprobes (refine x5)", ylabel="recall@10", title="ANN tuning curve")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(out / "scale.png", dpi=110)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench/results/scale")
+    ap.add_argument("--quick", action="store_true", help="10k segments only")
+    ap.add_argument("--sizes", default=None, help="comma list of sizes (default 10000,100000,1000000)")
+    ap.add_argument("--work", default=None, help="where the databases go (default OUT/work)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work or out / "work")
+    sizes = [10_000] if args.quick else [int(s) for s in (args.sizes or "10000,100000,1000000").split(",")]
+    clip_dir = text_clip_dir(work / "clip-text-b32")
+    results = []
+    for n in sizes:
+        print(f"== {n:,} segments", flush=True)
+        data = vectors(n, seed=1, shots_used=n // PER_SHOT)
+        build = build_store(work / f"db-{n}", data, clip_dir)
+        r = measure(work / f"db-{n}", data, flat=n <= 100_000)
+        r["build"] = build
+        results.append(r)
+        print(json.dumps(r), flush=True)
+        del data
+    doc = {"bench": "scale", "cpu_count": os.cpu_count(), "queries": QUERIES, "dim": DIM, "results": results}
+    (out / "results.json").write_text(json.dumps(doc, indent=1))
+    md = table(results)
+    (out / "table.md").write_text(md)
+    plot(results, out)
+    print(md)
+    print(json.dumps(doc))
+    if not args.quick:
+        shutil.rmtree(work, ignore_errors=True)
+    return doc
+
+
+if __name__ == "__main__":
+    main()
