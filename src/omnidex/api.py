@@ -25,7 +25,7 @@ class Index:
     def __init__(self, path: str | Path = DEFAULT_DB, config: IndexConfig | None = None):
         from .store import Store
 
-        self.path = Path(path)
+        self.path = str(path) if "://" in str(path) else Path(path)  # a directory, or s3://, gs://, az://
         self.config = config or IndexConfig()
         self.store = Store(self.path)
         self._searcher = None
@@ -146,4 +146,9 @@ class Index:
         for space in self.store.spaces():
             spec = self.store.space_spec(space)
             out["spaces"][space] = {"rows": self.store.count(space), "encoder": spec.identity, "dim": spec.dim}
+            params = self.store.index_params(space)
+            out["spaces"][space]["search"] = ({"index": params["kind"], "nprobes": params["nprobes"],
+                                               "refine_factor": params["refine_factor"],
+                                               "measured_recall@10": params["recall@10"]}
+                                              if params else {"index": "exact (in memory)"})
         return out
