@@ -227,6 +227,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="10k segments only")
     ap.add_argument("--sizes", default=None, help="comma list of sizes (default 10000,100000,1000000)")
     ap.add_argument("--work", default=None, help="where the databases go (default OUT/work)")
+    ap.add_argument("--reuse", action="store_true", help="keep the databases, and reuse ones already built")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,7 +238,12 @@ def main(argv=None) -> dict:
     for n in sizes:
         print(f"== {n:,} segments", flush=True)
         data = vectors(n, seed=1, shots_used=n // PER_SHOT)
-        build = build_store(work / f"db-{n}", data, clip_dir)
+        saved = work / f"db-{n}" / "build.json"
+        if args.reuse and saved.exists():
+            build = json.loads(saved.read_text())
+        else:
+            build = build_store(work / f"db-{n}", data, clip_dir)
+            saved.write_text(json.dumps(build))
         r = measure(work / f"db-{n}", data, flat=n <= 100_000)
         r["build"] = build
         results.append(r)
@@ -250,7 +256,7 @@ def main(argv=None) -> dict:
     plot(results, out)
     print(md)
     print(json.dumps(doc))
-    if not args.quick:
+    if not args.quick and not args.reuse:
         shutil.rmtree(work, ignore_errors=True)
     return doc
 

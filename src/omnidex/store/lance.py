@@ -112,6 +112,7 @@ class Store:
         self._tables: dict = {}
         self._background: dict[str, np.ndarray] = {}
         self._params: dict[str, dict | None] = {}
+        self._specs: dict[str, EncoderSpec] = {}
         self._lock_fd: int | None = None
 
     # ----- tables -------------------------------------------------------------------------
@@ -142,8 +143,12 @@ class Store:
 
     def space_spec(self, space: str) -> EncoderSpec | None:
         """The encoder a space was built with, or None when the space does not exist."""
-        tbl = self.table(space)
-        return None if tbl is None else EncoderSpec.from_meta(tbl.schema.metadata)
+        if space not in self._specs:  # a space never changes encoder (ensure_space refuses): read once
+            tbl = self.table(space)
+            if tbl is None:
+                return None
+            self._specs[space] = EncoderSpec.from_meta(tbl.schema.metadata)
+        return self._specs[space]
 
     def ensure_space(self, space: str, spec: EncoderSpec) -> None:
         """Create a space for ``spec`` or check the existing one was built by the same encoder.
@@ -319,10 +324,18 @@ class Store:
             q = q.nprobes(int(params["nprobes"])).refine_factor(int(params["refine_factor"]))
         if where:
             q = q.where(where, prefilter=True)
-        cols = [f for f in SEGMENT_FIELDS] + ["_distance"]
-        rows = q.select(cols).limit(k).to_list()
-        for r in rows:
-            r["_sim"] = 1.0 - float(r.pop("_distance"))
+        # two steps: the index returns row ids only, then one take reads the columns of the k winners
+        # (asking the vector query for all 13 columns cost 60 ms at 1M rows, ids + take ~15 ms)
+        found = q.with_row_id(True).select(["_distance"]).limit(k).to_arrow()
+        if found.num_rows == 0:
+            return []
+        rowids = found.column("_rowid").to_pylist()
+        got = tbl.take_row_ids(rowids).with_row_id().select(list(SEGMENT_FIELDS)).to_arrow().to_pylist()
+        by_id = {r.pop("_rowid"): r for r in got}
+        rows = []
+        for rid, dist in zip(rowids, found.column("_distance").to_pylist()):
+            if rid in by_id:
+                rows.append({**by_id[rid], "_sim": 1.0 - float(dist)})
         return rows
 
     def fts_search(self, text: str, k: int, where: str | None = None) -> list[dict]:
