@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-moments bench-train bench-serve bench-series bench-algebra bench-audio model model-series model-audio setup clean
+.PHONY: demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-train bench-serve bench-series bench-algebra bench-audio model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,15 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not bench"
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.suite --out bench/results
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.suite --out bench/results --quick
+
+bench-clip bench-video_hour bench-scale bench-ray: bench-%: $(STAMP)
+	$(BIN)/python -m bench.$*.run --out bench/results/$*
+
+bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py --out bench/results
 
 bench-moments: $(STAMP)

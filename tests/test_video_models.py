@@ -83,7 +83,8 @@ def test_xclip_gives_one_vector_per_shot_in_the_index_and_answers_text(tmp_path,
     rows = idx.store.table("video").to_arrow().to_pylist()
     assert len(rows) == 2 and all(len(r["vector"]) == 16 and r["source"] == "shot" for r in rows)
     assert [round(r["start"], 1) for r in rows] == [0.0, 3.0] and rows[1]["end"] == pytest.approx(6.0, abs=0.1)
-    assert idx.stats()["spaces"]["video"] == {"rows": 2, "encoder": spec.identity, "dim": 16}
+    assert idx.stats()["spaces"]["video"] == {"rows": 2, "encoder": spec.identity, "dim": 16,
+                                              "search": {"index": "exact (in memory)"}}
     hits = idx.search("a red screen", top_k=5, min_score=0.0)  # a fresh searcher rebuilds X-CLIP from the store
     assert hits and all("video" in h.signals for h in hits)
 

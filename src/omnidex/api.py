@@ -31,13 +31,15 @@ class Index:
         self._searcher = None
         self._models = None
 
-    def add(self, paths, prune: bool = False, progress=None) -> IngestReport:
+    def add(self, paths, prune: bool = False, progress=None, log=None) -> IngestReport:
         """Index files and folders; unchanged files are skipped, changed ones re-indexed.
 
         Args:
             paths: a path or a list of paths (files or folders).
             prune: also delete rows of files under these paths that no longer exist.
             progress: optional callable ``(done, total, current_path)``.
+            log: optional callable receiving one-line messages about index maintenance
+                (an ANN index being built or extended after the run).
         Returns:
             What happened to every file.
         """
@@ -46,7 +48,7 @@ class Index:
 
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
         self._models = self._models or Models(self.config)
-        report = Ingestor(self.store, self.config, self._models, progress).run(
+        report = Ingestor(self.store, self.config, self._models, progress, log=log).run(
             [Path(p).expanduser() for p in paths], prune=prune)
         self._searcher = None  # tables changed: rebuild calibration samples
         return report

@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
     ix.add_argument("--video-model", dest="video_model", default=None,
                     help="X-CLIP or VideoMAE dir / hub id: one vector per shot in the 'video' space")
+    ix.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="where decoding and encoding run: this process, or a Ray Data pipeline (extra 'ray')")
+    ix.add_argument("--address", dest="ray_address", default=None,
+                    help="Ray cluster to join ('auto' or ray://head:10001; implies --engine ray); default a local Ray")
+    ix.add_argument("--runtime", dest="runtimes", action="append", default=None, metavar="SPACE=RUNTIME",
+                    help="how an encoder runs, repeatable: visual=torch (fp32, default), visual=onnx (ONNX "
+                         "Runtime fp32) or visual=onnx-int8 (int8 weights, fastest on CPU); vectors stay in "
+                         "the same space")
     ix.add_argument("--json", action="store_true", help="print the report as JSON")
     se = sub.add_parser("search", help="search the index")
     se.add_argument("query", nargs="?", default=None,
@@ -169,6 +177,7 @@ def _mcp(args) -> int:
 def _index(args) -> int:
     from .api import Index
     from .config import IndexConfig
+    from .encoders.fastpath import parse_runtimes
     from .render import ProgressReporter, print_report
 
     cfg = IndexConfig(clip_model=None if args.clip.lower() == "none" else args.clip,
@@ -176,9 +185,12 @@ def _index(args) -> int:
                       shots=not args.no_shots,
                       ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks, video_model=args.video_model,
                       sound=(args.clap or "").lower() != "none",
-                      clap_model=None if (args.clap or "").lower() in ("", "none") else args.clap)
+                      clap_model=None if (args.clap or "").lower() in ("", "none") else args.clap,
+                      engine="ray" if args.ray_address else args.engine, ray_address=args.ray_address,
+                      runtimes=parse_runtimes(args.runtimes))
     with ProgressReporter(enabled=not args.json) as progress:
-        report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress)
+        report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress,
+                                         log=lambda msg: print(f"omnidex: {msg}", file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

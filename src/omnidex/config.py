@@ -41,6 +41,11 @@ class IndexConfig:
     sax_word: int = 16  # SAX word length (PAA segments) of each series window
     sax_alphabet: int = 8  # SAX alphabet size (3..20)
     series_max_rows: int = 10_000_000  # longer series are cut (and the ingest note says so)
+    engine: str = "local"  # where per-file work runs: "local" (this process) or "ray" (a Ray Data pipeline)
+    ray_address: str | None = None  # --engine ray: None starts a local Ray; "auto" or "ray://head:10001" joins a cluster
+    device: str = "auto"  # where vector encoders run: "auto" (a CUDA GPU when torch sees one, else CPU), "cpu", "cuda"
+    prefetch: int = 1  # local engine: files decoded ahead while the encoder works (0 = sequential)
+    runtimes: tuple[tuple[str, str], ...] = ()  # (space, runtime) pairs, e.g. (("visual", "onnx-int8"),); default torch
 
 
 @dataclass(frozen=True)

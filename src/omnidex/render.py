@@ -64,6 +64,10 @@ def print_report(report: IngestReport) -> None:
               f"unchanged {report.count('unchanged')}, skipped {report.count('skipped')}, "
               f"failed {report.count('failed')}, pruned {report.pruned} in {report.wall_s:.1f}s"
               + (" [red](interrupted: re-run to continue)[/]" if report.interrupted else ""))
+    for space, done in report.indexes.items():
+        if done.get("kind"):
+            con.print(f"[dim]{space}: {done['rows']} vectors, {done['kind']} index ({done['action']}), "
+                      f"measured recall@10 {done['recall@10']:.3f}[/]")
 
 
 def print_hits(hits: list[Hit], query) -> None:

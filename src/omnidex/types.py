@@ -54,6 +54,7 @@ class IngestReport:
     wall_s: float = 0.0
     notices: list[str] = field(default_factory=list)  # once-per-run warnings (e.g. CLIP missing)
     interrupted: bool = False
+    indexes: dict = field(default_factory=dict)  # space -> index maintenance done after the run
 
     def count(self, status: str) -> int:
         """Number of files with this status."""
@@ -65,7 +66,7 @@ class IngestReport:
             "indexed": self.count("indexed"), "unchanged": self.count("unchanged"),
             "skipped": self.count("skipped"), "failed": self.count("failed"),
             "pruned": self.pruned, "wall_s": round(self.wall_s, 3), "notices": self.notices,
-            "interrupted": self.interrupted, "files": [asdict(o) for o in self.outcomes],
+            "interrupted": self.interrupted, "indexes": self.indexes, "files": [asdict(o) for o in self.outcomes],
         }
 
 

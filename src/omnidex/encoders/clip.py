@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .._require import require
-from ..errors import EncoderUnavailable
+from ..errors import EncoderUnavailable, OmnidexError
 from .base import batches, dir_fingerprint, empty, l2_normalise, quiet_transformers
 from .registry import register
 
@@ -141,12 +141,20 @@ class CLIP:
         model: hub id (e.g. ``"openai/clip-vit-base-patch32"``), hub-cache entry, or local directory.
         batch_size: inputs per forward pass.
         device: torch device.
+        runtime: how the image tower runs on CPU: "torch" (fp32), "onnx" (ONNX Runtime fp32) or
+            "onnx-int8" (int8 weights); the vectors stay in the same space (same identity) and text
+            always runs in torch. A runtime that cannot be had falls back to torch (``runtime_notice``).
     """
 
     name = "clip"
     modalities = frozenset({"text", "image"})
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"):
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
+                 runtime: str = "torch"):
+        from .fastpath import RUNTIMES, ImagePrep, set_torch_threads
+
+        if runtime not in RUNTIMES:
+            raise OmnidexError(f"unknown image runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
         path, self.identity = resolve_model(str(model))
         try:
             self._model, self._processor = _load_dir(path, device)
@@ -160,7 +168,26 @@ class CLIP:
         kind = getattr(self._model.config, "model_type", "")
         self._text_kwargs = ({"padding": "max_length", "max_length": 64} if "siglip" in kind
                              else {"padding": True})
+        if device == "cpu":
+            set_torch_threads()
+        self._prep = ImagePrep.from_processor(self._processor)  # None: the processor's own (slower) path
+        self.runtime, self.runtime_notice, self._images_fn = "torch", None, self._torch_images
+        if runtime != "torch":
+            self._use_runtime(runtime)
         self.dim = int(self.encode_text(["a photo"]).shape[1])
+
+    def _use_runtime(self, runtime: str) -> None:
+        """Run the image tower in ``runtime`` when it can be had; else keep torch and say why."""
+        from .fastpath import ort_image_tower
+
+        if self.device != "cpu" or self._prep is None:
+            self.runtime_notice = (f"runtime '{runtime}' needs device 'cpu' and a CLIP-style image processor "
+                                   f"(device is '{self.device}'); using torch")
+            return
+        tower, self.runtime_notice = ort_image_tower(self._model, self.identity, runtime, self._prep,
+                                                     self._torch_images)
+        if tower is not None:
+            self._images_fn, self.runtime = tower, runtime
 
     def _run(self, fn, inputs) -> np.ndarray:
         torch = require("torch", "clip")
@@ -186,20 +213,35 @@ class CLIP:
         return l2_normalise(np.concatenate(parts, axis=0))
 
     def encode_image(self, images: list) -> np.ndarray:
-        """Embed PIL images into the shared space (resized/cropped by the model's own processor).
+        """Embed images into the shared space (resized/cropped as the model's own processor does).
+
+        Batches of ``batch_size`` run in the chosen runtime while a thread decodes and preprocesses
+        the next batch; JPEG files are decoded at a reduced scale that keeps the model's input size.
 
         Args:
-            images: PIL images of any mode.
+            images: PIL images of any mode, and/or image file paths.
         Returns:
             float32 (n, dim), unit rows.
         """
+        from .fastpath import prefetched
+
         if not images:
             return empty(self.dim)
-        parts = []
-        for b in batches(list(images), self.batch_size):
-            pixels = self._processor(images=[im.convert("RGB") for im in b], return_tensors="pt")
-            parts.append(self._run(self._model.get_image_features, {"pixel_values": pixels["pixel_values"]}))
+        prepare = self._prep.batch if self._prep is not None else self._processor_pixels
+        parts = [self._images_fn(pixels) for pixels in prefetched(batches(list(images), self.batch_size), prepare)]
         return l2_normalise(np.concatenate(parts, axis=0))
+
+    def _processor_pixels(self, items: list) -> np.ndarray:
+        """float32 (n, 3, H, W) through the model's own processor (processors the fast path does not mirror)."""
+        from .fastpath import decode, to_rgb
+
+        images = [decode(i)[0] if isinstance(i, (str, os.PathLike)) else to_rgb(i) for i in items]
+        return self._processor(images=images, return_tensors="np")["pixel_values"].astype(np.float32)
+
+    def _torch_images(self, pixels: np.ndarray) -> np.ndarray:
+        """The torch fp32 image tower: float32 (n, 3, H, W) -> unit rows."""
+        torch = require("torch", "clip")
+        return l2_normalise(self._run(self._model.get_image_features, {"pixel_values": torch.from_numpy(pixels)}))
 
 
 def _tiny_tokenizer():
@@ -218,26 +260,59 @@ def _tiny_tokenizer():
     return tf.CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
 
-def save_tiny_clip(path: str | Path, seed: int = 0) -> Path:
+def save_tiny_clip(path: str | Path, seed: int = 0, image_size: int = 32) -> Path:
     """Save a tiny random-initialised CLIPModel with its tokenizer and image processor (tests, offline).
 
     Args:
         path: directory to write (created).
         seed: torch seed, so the same seed gives the same weights.
+        image_size: input side in pixels (a multiple of 8; the processor resizes the short side to it
+            and crops the centre square, as CLIP's does at 224).
     Returns:
         The directory, loadable with ``build("clip", model=str(path))``.
     """
-    tf, torch = require("transformers", "clip"), require("torch", "clip")
+    tf = require("transformers", "clip")
     tok = _tiny_tokenizer()
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     cfg = tf.CLIPConfig(text_config=dict(small, vocab_size=len(tok), max_position_embeddings=77,
                                          bos_token_id=0, eos_token_id=1, pad_token_id=1),
-                        vision_config=dict(small, image_size=32, patch_size=8), projection_dim=16)
+                        vision_config=dict(small, image_size=image_size, patch_size=8), projection_dim=16)
+    return _save_clip(path, cfg, tok, seed)
+
+
+def save_random_clip_b32(path: str | Path, seed: int = 0, layers: int = 12) -> Path:
+    """Save a random-initialised CLIP with the full ViT-B/32 image tower (benchmarks: same cost as trained).
+
+    The image tower is the real ViT-B/32 (224 px, patch 32, 12 layers, width 768, 12 heads, MLP 3072,
+    projection 512) with OpenAI's image processor settings; the text tower is small (2 layers, width
+    64) over the tiny tokenizer, so the directory loads through ``build("clip", model=DIR)`` offline.
+
+    Args:
+        path: directory to write (created).
+        seed: torch seed, so the same seed gives the same weights.
+        layers: image transformer layers (12 is ViT-B/32; fewer for quick plumbing runs).
+    Returns:
+        The directory.
+    """
+    tf = require("transformers", "clip")
+    tok = _tiny_tokenizer()
+    text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                vocab_size=len(tok), max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=layers, num_attention_heads=12,
+                  image_size=224, patch_size=32)
+    cfg = tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=512)
+    return _save_clip(path, cfg, tok, seed)
+
+
+def _save_clip(path: str | Path, cfg, tok, seed: int) -> Path:
+    """Write a random-initialised CLIPModel of ``cfg`` with ``tok`` and CLIP's image processor at its size."""
+    tf, torch = require("transformers", "clip"), require("torch", "clip")
+    side = cfg.vision_config.image_size
     torch.manual_seed(seed)
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     with quiet_transformers():
         tf.CLIPModel(cfg).eval().save_pretrained(out)
-        images = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        images = tf.CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
         tf.CLIPProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
     return out

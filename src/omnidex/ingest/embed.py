@@ -1,8 +1,11 @@
 """Embed extracted pieces into store rows, one list per vector space."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from . import timing
 from .extract import Extracted, words_json
 from .models import Models
 
@@ -24,10 +27,13 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
     texts = [p for p in ext.pieces if p.source in TEXT_SOURCES]
     images = [p for p in ext.pieces if p.source in IMAGE_SOURCES]
     if texts and (enc := models.encoder("text")) is not None:
-        out["text"] = _rows(texts, enc.encode_text([p.text for p in texts]), base)
-    for space in ("visual", "phash"):
-        if images and (enc := models.encoder(space)) is not None:
-            out[space] = _rows(images, _encode_images(enc, [p.image for p in images]), base)
+        with timing.stage("text", len(texts)):
+            out["text"] = _rows(texts, enc.encode_text([p.text for p in texts]), base)
+    if images and (enc := models.encoder("visual")) is not None:
+        out["visual"] = _rows(images, _visual_vectors(enc, images), base)
+    if images and (enc := models.encoder("phash")) is not None:
+        with timing.stage("phash", len(images)):
+            out["phash"] = _rows(images, _encode_images(enc, [p.image for p in images]), base)
     sounds = [p for p in ext.pieces if p.source == "sound"]
     if sounds and (enc := models.encoder("sound")) is not None:
         out["sound"] = _rows(sounds, enc.encode_audio([p.audio for p in sounds]), base)
@@ -43,6 +49,20 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
         for space, rows in embed_shots(shots, base, models, _rows).items():
             out.setdefault(space, []).extend(rows)
     return out
+
+
+def _visual_vectors(enc, pieces: list) -> np.ndarray:
+    """Visual vectors of image pieces: those embedded while decoding (``Piece.vector``) as they are,
+    the rest encoded here."""
+    vectors = [p.vector for p in pieces]
+    todo = [i for i, v in enumerate(vectors) if v is None]
+    if todo:
+        t0 = time.perf_counter()
+        fresh = _encode_images(enc, [pieces[i].image for i in todo])
+        timing.add("clip", time.perf_counter() - t0, len(todo))
+        for k, i in enumerate(todo):
+            vectors[i] = fresh[k]
+    return np.stack([np.asarray(v, np.float32) for v in vectors])
 
 
 def _encode_images(enc, images: list, batch: int = 32) -> np.ndarray:

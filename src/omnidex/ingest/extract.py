@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..config import IndexConfig
 from ..errors import MediaError
+from . import timing
 from .models import Models
 
 
@@ -32,6 +34,7 @@ class Piece:
     at: float | None = None  # the instant the evidence was taken (a frame's time); None = start
     values: object = None  # numeric samples (np.ndarray) of a "series" window piece
     audio: object = None  # mono float32 samples (np.ndarray) of a "sound" window piece
+    vector: object = None  # visual-space vector already computed (frames embedded while decoding)
 
 
 @dataclass
@@ -72,14 +75,16 @@ def transcribe_track(path: Path, models: Models) -> tuple[object, str, float]:
     """Decode and transcribe a sound track: (Transcript or None, note when None, duration s)."""
     from ..media.audio import load_audio
 
-    audio = load_audio(path, sr=16000)
+    with timing.stage("audio_decode"):
+        audio = load_audio(path, sr=16000)
     duration = audio.size / 16000.0
     transcriber = models.transcriber()
     if transcriber is None:
         return None, "speech off or unavailable", duration
     if audio.size < 1600 or float(np.abs(audio).max(initial=0.0)) < 1e-4:
         return None, "silent audio", duration
-    return transcriber.transcribe(audio), "", duration
+    with timing.stage("speech"):
+        return transcriber.transcribe(audio), "", duration
 
 
 def speech_pieces(transcribed: tuple, cfg: IndexConfig, cuts: tuple[float, ...] = ()) -> tuple[list[Piece], str, float, str]:
@@ -147,64 +152,105 @@ def extract_audio_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
 def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
     """Video -> shots, representative frames per shot (visual + OCR spans), and the transcript.
 
-    The sound track is transcribed in a second thread while the pictures are scanned (both
-    release the GIL), then cut into windows at the shots' boundaries.
+    Three things overlap: the sound track is transcribed in a second thread, the pictures are
+    scanned in this one, and (local engine) each picked frame is embedded by the visual encoder in
+    a third as soon as it is converted (all release the GIL in their native code). The transcript
+    is then cut into windows at the shots' boundaries.
     """
     from ..media.video import probe_video
 
-    info = probe_video(path)
+    with timing.stage("probe"):
+        info = probe_video(path)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        sound = pool.submit(transcribe_track, path, models) if info.has_audio else None
-        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
+        speech_on = info.has_audio and models.transcriber() is not None
+        sound = pool.submit(transcribe_track, path, models) if speech_on else None
+        shots, frames, strategy, errors, vectors = _frames_embedded(path, info, cfg, models)
         spans = frame_spans(frames, shots, info)
-        pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t) for f, (a, b) in zip(frames, spans)]
+        pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t, vector=v)
+                  for f, (a, b), v in zip(frames, spans, vectors)]
         pieces += ocr_spans(frames, spans, models)
         if cfg.video_model:  # one clip of frames per shot for the video model (X-CLIP, VideoMAE)
             from .video_shots import shot_pieces
 
             pieces += shot_pieces(path, shots, models)
-        notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
-        if info.declared_duration > info.duration + 1.0:
-            notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
-        if errors and frames:
-            notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s ({str(errors[0])[:80]})")
+        notes = _picture_notes(info, shots, frames, strategy, errors)
         meta = {"shots": [[round(s[0], 3), round(s[1], 3), s[2]] for s in shots], "strategy": strategy,
                 "frames": len(frames)}
-        if sound is None:
+        if not info.has_audio:
             notes.append("no audio track")
-        else:
-            try:
-                speech, note, _, lang = speech_pieces(sound.result(), cfg, tuple(s[0] for s in shots[1:]))
-            except MediaError as exc:
-                speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
-            pieces += speech
-            notes.append(note)
-            from ..audio.windows import sound_pieces
-
-            sounds, sound_note = sound_pieces(path, cfg, models)
-            pieces += sounds
-            notes.append(sound_note)
-            if lang:
-                meta["language"] = lang
+        else:  # speech off: the track is not decoded for it (the sound space decodes its own)
+            transcribed = sound.result if sound else lambda: (None, "speech off or unavailable", info.duration)
+            pieces += _sound_track(path, cfg, models, transcribed, shots, notes, meta)
     return Extracted(pieces, duration=info.duration, note="; ".join(n for n in notes if n), info=meta)
 
 
-def _shots_and_frames(path: Path, info, cfg: IndexConfig):
-    """(shots as (start, end, transition), frames, strategy, errors) by shot detection or a fixed grid."""
+def _frames_embedded(path: Path, info, cfg: IndexConfig, models: Models):
+    """:func:`_shots_and_frames` plus each frame's visual vector, embedded while decoding goes on when
+    this process embeds (the local engine; the Ray engine embeds in its encoder actors): else Nones."""
+    enc = models.encoder("visual") if getattr(cfg, "engine", "local") == "local" else None
+    if enc is None:
+        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
+        return shots, frames, strategy, errors, [None] * len(frames)
+    from .frame_stream import FrameStream
+
+    stream = FrameStream(enc)
+    try:
+        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg, on_frame=stream.put)
+        return shots, frames, strategy, errors, stream.finish(frames)
+    finally:
+        stream.abort()  # a no-op after finish; on failure the queued frames are dropped
+
+
+def _picture_notes(info, shots, frames, strategy: str, errors) -> list[str]:
+    """Ingest notes about the pictures: shots and frames found, truncation, damage."""
+    notes = [f"{len(shots)} shots, {len(frames)} frames by {strategy}"]
+    if info.declared_duration > info.duration + 1.0:
+        notes.append(f"truncated: the file declares {info.declared_duration:.1f}s but holds {info.duration:.1f}s")
+    if errors and frames:
+        notes.append(f"damaged or truncated: indexed what decoded up to {frames[-1].t:.1f}s ({str(errors[0])[:80]})")
+    return notes
+
+
+def _sound_track(path: Path, cfg: IndexConfig, models: Models, transcribed, shots, notes: list,
+                 meta: dict) -> list[Piece]:
+    """Speech windows (cut at shot boundaries) and sound windows of a video's track; notes and the
+    language go into ``notes`` / ``meta``. ``transcribed`` returns :func:`transcribe_track`'s result."""
+    try:
+        speech, note, _, lang = speech_pieces(transcribed(), cfg, tuple(s[0] for s in shots[1:]))
+    except MediaError as exc:
+        speech, note, lang = [], f"sound track not indexed: {exc.reason}", ""
+    notes.append(note)
+    from ..audio.windows import sound_pieces
+
+    sounds, sound_note = sound_pieces(path, cfg, models)
+    notes.append(sound_note)
+    if lang:
+        meta["language"] = lang
+    return speech + sounds
+
+
+def _shots_and_frames(path: Path, info, cfg: IndexConfig, on_frame=None):
+    """(shots as (start, end, transition), frames, strategy, errors) by shot detection or a fixed grid;
+    ``on_frame`` is called with each frame as soon as it is decoded and converted."""
     end = info.start_time + info.duration
+    stats: dict = {}
     if cfg.shots:
         from ..media.shots import detect_shots
 
         scan = detect_shots(path, info, max_side=cfg.frame_max_side, sample_fps=cfg.frame_fps,
-                            max_frames=cfg.max_frames)
+                            max_frames=cfg.max_frames, stats=stats, on_frame=on_frame)
+        timing.add("decode", stats["decode_s"], stats["decoded"])
+        timing.add("shots", stats["analyse_s"], len(scan.frames))
         shots = [(s.start, s.end, s.transition) for s in scan.shots]
         return shots, scan.frames, f"shots/{scan.strategy}", scan.errors
     from ..media.video import sample_frames
 
-    stats: dict = {}
+    t0 = time.perf_counter()
     strategy, frames = sample_frames(path, fps=cfg.frame_fps, max_frames=cfg.max_frames,
                                      strategy=cfg.frame_strategy, max_side=cfg.frame_max_side,
-                                     info=info, stats=stats)
+                                     info=info, stats=stats, on_frame=on_frame)
+    timing.add("decode", stats["decode_s"], stats["decoded"])
+    timing.add("frames", time.perf_counter() - t0 - stats["decode_s"], len(frames))
     return [(info.start_time, end, "start")], frames, strategy, stats.get("errors", [])
 
 

@@ -75,7 +75,7 @@ class Models:
 
             def make_video():
                 name, model = video_encoder(self.cfg.video_model)
-                return build(name, model=model)
+                return build(name, model=model, **self.device_kwargs())
 
             return self._get("video", make_video, "shots were NOT embedded with the video model. ")
         if space == "sound":
@@ -95,15 +95,29 @@ class Models:
             return self._get(space, lambda: series_encoder(space, self.cfg),
                              "series windows were NOT embedded for text->series search. ")
         name = self.cfg.text_encoder if space == "text" else SPACE_ENCODERS[space]
-        return self._get(space, lambda: build(name))
+        return self._get(space, lambda: build(name, **(self.device_kwargs() if space == "text" else {})))
+
+    def device_kwargs(self) -> dict:
+        """``{"device": "cuda"}`` when the config asks for (or "auto" finds) a GPU, else {} (CPU default)."""
+        dev = self.cfg.device
+        if dev == "auto":
+            try:
+                import torch
+
+                dev = "cuda" if torch.cuda.is_available() else "cpu"
+            except ImportError:
+                dev = "cpu"
+        return {} if dev == "cpu" else {"device": dev}
 
     def _build_visual(self):
         """The ``--clip`` encoder; when CLIP weights cannot be had, the bundled offline LiT model."""
         from ..encoders.registry import build
 
         name, model = visual_encoder(self.cfg.clip_model)
+        runtime = dict(self.cfg.runtimes).get("visual", "torch")  # how CLIP's image tower runs; same vectors
         try:
-            return build(name, model=model)
+            enc = build(name, model=model, **self.device_kwargs(),
+                        **({"runtime": runtime} if name == "clip" and runtime != "torch" else {}))
         except EncoderUnavailable as exc:
             if name != "clip" or not (bundled_visual_dir() / "config.json").exists():
                 raise
@@ -111,6 +125,10 @@ class Models:
                                 f"({BUNDLED_VISUAL}, trained on synthetic shapes and colours) instead")
             self.visual_spec = BUNDLED_VISUAL
             return build("lit", model=str(bundled_visual_dir()))
+        if getattr(enc, "runtime", "torch") != runtime:
+            why = getattr(enc, "runtime_notice", None) or f"runtime '{runtime}' is for CLIP models only; using torch"
+            self.notices.append(f"visual: {why}")
+        return enc
 
     def spec(self, space: str) -> EncoderSpec | None:
         """The store spec of the encoder behind ``space`` (None when unavailable)."""

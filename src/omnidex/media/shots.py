@@ -54,7 +54,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import MediaError
-from .video import Frame, VideoInfo, _frames, _open, _sar, _to_frame, _video_stream, probe_video
+from .video import Converter, Frame, VideoInfo, _frames, _open, _sar, _video_stream, probe_video
 
 THUMB_W, THUMB_H = 48, 27  # feature thumbnail (scaled by FFmpeg)
 HIST_BINS = 4  # soft histogram bins per RGB channel
@@ -148,7 +148,8 @@ def choose_scan_strategy(info: VideoInfo) -> tuple[str, int]:
 
 
 def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sample_fps: float = 0.5,
-                 max_frames: int = 900, min_shot_s: float = 0.4, stats: dict | None = None) -> ShotScan:
+                 max_frames: int = 900, min_shot_s: float = 0.4, stats: dict | None = None,
+                 on_frame=None) -> ShotScan:
     """Find shot boundaries and pick representative frames, decoding the video once.
 
     Args:
@@ -158,7 +159,11 @@ def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sa
         sample_fps: about how many representative frames per second overall (content decides where).
         max_frames: cap on the representative frames.
         min_shot_s: no cut closer than this to the previous boundary.
-        stats: if given, filled with {"decoded", "fps_decoded", "errors", "strategy"}.
+        stats: if given, filled with {"decoded", "fps_decoded", "errors", "strategy", "decode_s"
+            (seconds waiting on the decoder), "analyse_s" (features, decisions, picked-frame conversion)}.
+        on_frame: called with each representative Frame as soon as it is converted (mid-scan, so a
+            consumer can embed frames while decoding goes on); the result's frames are the same
+            objects, less any dropped later by the ``max_frames`` cap or a fade replacing a cut.
     Returns:
         A ShotScan; shots tile [first frame time, video end].
     Raises:
@@ -172,6 +177,7 @@ def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sa
     with _open(av, path) as container:
         stream = _video_stream(path, container)
         scanner = _Scanner(path, info, stream, max_side, sample_fps, max_frames, min_shot_s, errors)
+        scanner.convert.on_frame = on_frame
         scanner.run(container, stream, strategy, stride)
     if not scanner.n:
         raise MediaError(path, f"no video frame could be decoded ({'; '.join(errors[:2]) or 'empty stream'})")
@@ -181,7 +187,8 @@ def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sa
     seconds = time.perf_counter() - started
     if stats is not None:
         stats.update(decoded=scanner.decoded, fps_decoded=scanner.decoded / seconds if seconds > 0 else 0.0,
-                      errors=errors, strategy=strategy)
+                      errors=errors, strategy=strategy, decode_s=scanner.convert.wait_s,
+                      analyse_s=max(0.0, seconds - scanner.convert.wait_s))
     return ShotScan(shots=shots, frames=frames, strategy=strategy, decoded=scanner.decoded, errors=errors,
                     seconds=seconds)
 
@@ -288,9 +295,7 @@ class _Scanner:
         rate = max(1e-6, min(sample_fps, self.max_frames / duration))
         self.t_max, self.t_min = 2.0 / rate, 0.5 / rate
         self.features = _Features()
-        from av.video.reformatter import VideoReformatter
-
-        self._scaler = VideoReformatter()  # for the picked frames (another size than the features')
+        self.convert = Converter(max_side, self.sar)  # picked frames (its scaler is not the features')
         # per decoded frame (index i): time, pair score with i-1 (s = P + H), H, P, mean luma, black
         self.t: list[float] = []
         self.s: list[float] = []
@@ -343,7 +348,7 @@ class _Scanner:
         last_t = -math.inf
         damage: list[str] = []
         try:
-            for frame in _frames(container, stream, damage, keep):
+            for frame in self.convert.timed(_frames(container, stream, damage, keep)):
                 self.decoded += 1
                 self.decoded_main += 1
                 t = frame.time
@@ -632,13 +637,8 @@ class _Scanner:
             shot.fallback = None
 
     def _convert(self, vframe) -> Frame:
-        """``_to_frame`` of a picked frame, scaled to its display size first by a reused single-thread
-        scaler (``_to_frame`` alone builds a new threaded scaler per call: several times slower)."""
-        w, h = vframe.width * max(self.sar, 1.0), vframe.height / min(self.sar, 1.0)
-        scale = min(1.0, self.max_side / max(w, h))
-        size = max(1, round(w * scale)), max(1, round(h * scale))
-        small = self._scaler.reformat(vframe, size[0], size[1], "rgb24", interpolation="AREA", threads=1)
-        return _to_frame(small, self.max_side, 1.0)  # keeps time and rotation; nothing left to scale
+        """A picked frame as a Frame (scaled to ``max_side`` by the reused scaler; ``on_frame`` is told)."""
+        return self.convert(vframe)
 
     # -- result ------------------------------------------------------------------------------
     def result(self) -> tuple[list[Shot], list[Frame]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -254,6 +255,7 @@ def sample_frames(
     max_side: int = 512,
     info: VideoInfo | None = None,
     stats: dict | None = None,
+    on_frame: Callable | None = None,
 ) -> tuple[str, list[Frame]]:
     """Sample frames about every ``1/fps`` seconds, decoding as little as possible.
 
@@ -264,7 +266,10 @@ def sample_frames(
         strategy: "auto", "keyframes", "seek" or "decode".
         max_side: downscale so the longest side is at most this many pixels.
         info: a VideoInfo from probe_video, to avoid probing twice.
-        stats: if given, filled with {"decoded": frames decoded, "targets": n, "errors": [...]}.
+        stats: if given, filled with {"decoded": frames decoded, "targets": n, "errors": [...],
+            "decode_s": seconds waiting on the decoder}.
+        on_frame: called with each Frame as soon as it is converted, while decoding goes on (a
+            consumer can embed it meanwhile); the returned frames are the same objects.
     Returns:
         (strategy used, frames in time order; the first is near the start).
     Raises:
@@ -283,9 +288,10 @@ def sample_frames(
     errors: list[str] = []
     with _open(av, path) as container:
         stream = _video_stream(path, container)
-        frames, decoded = sampler(container, stream, info, targets, max_side, errors)
+        convert = Converter(max_side, _sar(stream), on_frame)
+        frames, decoded = sampler(container, stream, info, targets, convert, errors)
     if stats is not None:
-        stats.update(decoded=decoded, targets=len(targets), errors=errors)
+        stats.update(decoded=decoded, targets=len(targets), errors=errors, decode_s=convert.wait_s)
     if not frames:
         raise MediaError(path, f"no video frame could be decoded ({'; '.join(errors[:2]) or 'empty stream'})")
     return strategy, frames
@@ -305,13 +311,51 @@ def _to_frame(frame, max_side: int, sar: float) -> Frame:
     return Frame(float(frame.time), image)
 
 
+class Converter:
+    """Decoded VideoFrame -> Frame with one reused single-thread FFmpeg scaler (a new scaler per
+    frame, as ``to_image(width=...)`` builds, costs about twice as much CPU at 1080p).
+
+    Args:
+        max_side: longest side of the converted frames.
+        sar: the stream's sample aspect ratio (frames are scaled to their display shape).
+        on_frame: called with each converted Frame.
+    """
+
+    def __init__(self, max_side: int, sar: float = 1.0, on_frame: Callable | None = None):
+        from av.video.reformatter import VideoReformatter
+
+        self.max_side, self.sar, self.on_frame = max_side, sar, on_frame
+        self._scaler = VideoReformatter()
+        self.wait_s = 0.0  # seconds spent waiting on the decoder, filled by ``timed``
+
+    def __call__(self, vframe) -> Frame:
+        w, h = vframe.width * max(self.sar, 1.0), vframe.height / min(self.sar, 1.0)
+        scale = min(1.0, self.max_side / max(w, h))
+        size = max(1, round(w * scale)), max(1, round(h * scale))
+        small = self._scaler.reformat(vframe, size[0], size[1], "rgb24", interpolation="AREA", threads=1)
+        frame = _to_frame(small, self.max_side, 1.0)  # keeps time and rotation; nothing left to scale
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        return frame
+
+    def timed(self, frames: Iterator) -> Iterator:
+        """Yield from ``frames``, adding the seconds spent waiting for each to ``wait_s``."""
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            self.wait_s += time.perf_counter() - t0
+            if frame is None:
+                return
+            yield frame
+
+
 def _sar(stream) -> float:
     """Sample (pixel) aspect ratio of a stream, 1.0 when unknown."""
     sar = stream.sample_aspect_ratio
     return float(sar) if sar and float(sar) > 0 else 1.0
 
 
-def _sample_keyframes(container, stream, info, targets, max_side, errors) -> tuple[list[Frame], int]:
+def _sample_keyframes(container, stream, info, targets, convert, errors) -> tuple[list[Frame], int]:
     """Decode only the keyframes nearest the targets; other packets never reach the decoder."""
     keys = info.keyframe_times or (info.start_time,)
     wanted = {round(_nearest(keys, t), 6) for t in targets}
@@ -323,27 +367,27 @@ def _sample_keyframes(container, stream, info, targets, max_side, errors) -> tup
 
     out: list[Frame] = []
     decoded = 0
-    for frame in _frames(container, stream, errors, keep):
+    for frame in convert.timed(_frames(container, stream, errors, keep)):
         decoded += 1
         if frame.time is not None:
-            out.append(_to_frame(frame, max_side, _sar(stream)))
+            out.append(convert(frame))
         if len(out) == len(wanted):
             break
     return sorted(out, key=lambda f: f.t), decoded
 
 
-def _sample_decode(container, stream, info, targets, max_side, errors) -> tuple[list[Frame], int]:
+def _sample_decode(container, stream, info, targets, convert, errors) -> tuple[list[Frame], int]:
     """Decode every frame up to the last target; keep the first frame at or after each target."""
     stream.thread_type = "AUTO"
     half = 0.5 / info.fps
     out: list[Frame] = []
     decoded, i = 0, 0
-    for frame in _frames(container, stream, errors):
+    for frame in convert.timed(_frames(container, stream, errors)):
         decoded += 1
         t = frame.time
         if t is None or t < targets[i] - half:
             continue
-        out.append(_to_frame(frame, max_side, _sar(stream)))
+        out.append(convert(frame))
         while i < len(targets) and targets[i] - half <= t:
             i += 1
         if i == len(targets):
@@ -351,7 +395,7 @@ def _sample_decode(container, stream, info, targets, max_side, errors) -> tuple[
     return out, decoded
 
 
-def _sample_seek(container, stream, info, targets, max_side, errors) -> tuple[list[Frame], int]:
+def _sample_seek(container, stream, info, targets, convert, errors) -> tuple[list[Frame], int]:
     """Seek to the keyframe before each target (unless already past it) and decode forward."""
     keys = info.keyframe_times or (info.start_time,)
     half = 0.5 / info.fps
@@ -366,11 +410,11 @@ def _sample_seek(container, stream, info, targets, max_side, errors) -> tuple[li
                 container.seek(int(math.floor(t / tb)), stream=stream, backward=True)
             except Exception as exc:  # noqa: BLE001 - unseekable: fall through to forward decode
                 errors.append(f"seek failed: {exc}")
-            frames = _frames(container, stream, errors)
+            frames = convert.timed(_frames(container, stream, errors))
         for frame in frames:
             decoded += 1
             if frame.time is not None and frame.time >= t - half:
-                out.append(_to_frame(frame, max_side, _sar(stream)))
+                out.append(convert(frame))
                 pos = frame.time
                 break
         else:

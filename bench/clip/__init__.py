@@ -1,0 +1,1 @@
+"""CLIP ViT-B/32 image embedding throughput (``python -m bench.clip.run``)."""

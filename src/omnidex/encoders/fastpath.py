@@ -1,0 +1,403 @@
+"""Faster CPU inference for an image tower: ONNX Runtime (fp32 or int8 weights) and a lean image front end.
+
+A runtime changes how the image tower is computed, never which space its vectors live in: the
+encoder identity stays that of the weights, text still runs through torch, and a tower that
+cannot be exported or run falls back to torch with one notice (an ingest never stops for it).
+
+The front end decodes a JPEG at a reduced DCT scale that is still at least the size the
+processor resizes to, resizes only the region the processor's centre crop keeps (one pass, the
+processor's own filter) and normalises in NumPy; a thread prepares the next batch while the
+current one runs (Pillow decodes and resizes without holding the GIL).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._require import require
+from ..errors import OmnidexError
+
+RUNTIMES = ("torch", "onnx", "onnx-int8")  # torch fp32 | ONNX Runtime fp32 | ONNX Runtime, int8 weights (dynamic)
+RUNTIME_SPACES = ("visual",)  # vector spaces whose encoder takes a runtime
+EXPORT_VERSION = "1"  # part of the cache key: bump when the export recipe changes
+AGREEMENT = {"onnx": 0.999, "onnx-int8": 0.95}  # least cosine with torch on a probe batch before a session is used
+ONNX_EXTRA = "fast"
+
+
+def parse_runtimes(values) -> tuple[tuple[str, str], ...]:
+    """Validate ``SPACE=RUNTIME`` strings (the CLI's ``--runtime``).
+
+    Args:
+        values: e.g. ``["visual=onnx-int8"]``.
+    Returns:
+        ((space, runtime), ...) ready for ``IndexConfig.runtimes``.
+    Raises:
+        OmnidexError: malformed, an unknown space or an unknown runtime (the message lists the choices).
+    """
+    out: dict[str, str] = {}
+    for value in values or ():
+        space, sep, runtime = str(value).partition("=")
+        space, runtime = space.strip(), runtime.strip()
+        if not sep or space not in RUNTIME_SPACES or runtime not in RUNTIMES:
+            raise OmnidexError(f"--runtime '{value}': expected SPACE=RUNTIME with SPACE one of "
+                               f"{', '.join(RUNTIME_SPACES)} and RUNTIME one of {', '.join(RUNTIMES)}")
+        out[space] = runtime
+    return tuple(sorted(out.items()))
+
+
+def cores() -> int:
+    """Cores this process may run on (``OMP_NUM_THREADS`` when set, e.g. by Ray; else the affinity mask)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def set_torch_threads() -> int:
+    """Give torch one intra-op thread per usable core (containers often report the host's cores).
+
+    Returns:
+        The thread count now in use.
+    """
+    torch = require("torch", "clip")
+    n = cores()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def cache_dir() -> Path:
+    """Where exported models live: ``$OMNIDEX_CACHE``, else ``$XDG_CACHE_HOME/omnidex``, else ``~/.cache/omnidex``."""
+    if os.environ.get("OMNIDEX_CACHE"):
+        return Path(os.environ["OMNIDEX_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "omnidex"
+
+
+def onnx_path(identity: str, runtime: str, height: int, width: int) -> Path:
+    """Cache file of one (weights identity, runtime, input size)."""
+    key = f"{identity}|{runtime}|{height}x{width}|v{EXPORT_VERSION}"
+    return cache_dir() / "onnx" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.onnx"
+
+
+# ----------------------------------------------------------------------------- image front end
+
+@dataclass(frozen=True)
+class ImagePrep:
+    """A CLIP-style processor as plain numbers: resize, centre crop, rescale, normalise.
+
+    Built by ``from_processor``; equivalent to the processor's PIL path to within two grey levels
+    (with ``draft`` JPEG decoding, to within the DCT scaling's smoothing).
+    """
+
+    shortest_edge: int | None  # resize the short side to this, keeping the aspect (CLIP) ...
+    size_hw: tuple[int, int] | None  # ... or resize to exactly (height, width) (SigLIP)
+    crop_hw: tuple[int, int] | None  # centre crop after the resize
+    resample: int  # Pillow filter (3 = bicubic)
+    scale: tuple[float, ...]  # per channel: rescale / std
+    shift: tuple[float, ...]  # per channel: -mean / std
+
+    @classmethod
+    def from_processor(cls, processor) -> "ImagePrep | None":
+        """The prep of a transformers image processor, or None when it does something else (padding, tiling)."""
+        ip = getattr(processor, "image_processor", processor)
+        get = lambda obj, k: obj.get(k) if isinstance(obj, dict) else getattr(obj, k, None)  # noqa: E731
+        size, crop = getattr(ip, "size", None), getattr(ip, "crop_size", None)
+        if not getattr(ip, "do_resize", False) or getattr(ip, "do_pad", None) or size is None \
+                or get(size, "longest_edge") or not isinstance(getattr(ip, "resample", None), int):
+            return None
+        short, hw = get(size, "shortest_edge"), (get(size, "height"), get(size, "width"))
+        size_hw = hw if all(hw) and not short else None
+        crop_hw = (get(crop, "height"), get(crop, "width")) if getattr(ip, "do_center_crop", False) else None
+        if (not short and not size_hw) or (crop_hw and not all(crop_hw)):
+            return None
+        if crop_hw and max(crop_hw) > (short or min(size_hw)):
+            return None  # the processor would pad: not this path
+        rescale = float(ip.rescale_factor) if getattr(ip, "do_rescale", False) else 1.0
+        mean, std = (ip.image_mean, ip.image_std) if getattr(ip, "do_normalize", False) else ((0.0,) * 3, (1.0,) * 3)
+        mean, std = np.broadcast_to(np.asarray(mean, np.float64), 3), np.broadcast_to(np.asarray(std, np.float64), 3)
+        return cls(short, size_hw, crop_hw, int(ip.resample), tuple(map(float, rescale / std)),
+                   tuple(map(float, -mean / std)))
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """(height, width) of the model input."""
+        return self.crop_hw or self.size_hw or (self.shortest_edge, self.shortest_edge)
+
+    def resized(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the processor resizes a ``width`` x ``height`` image to (before cropping)."""
+        if self.size_hw:
+            return self.size_hw[1], self.size_hw[0]
+        s = self.shortest_edge
+        return (s, int(s * height / width)) if width <= height else (int(s * width / height), s)
+
+    def __call__(self, image, out: np.ndarray, size: tuple[int, int] | None = None) -> None:
+        """Write one RGB PIL image, preprocessed, into ``out`` (3, H, W).
+
+        Args:
+            image: RGB PIL image (possibly decoded at a reduced scale).
+            out: float32 destination.
+            size: (width, height) of the image before any reduced-scale decoding; default its size.
+        """
+        w, h = size or image.size
+        nw, nh = self.resized(w, h)
+        ch, cw = self.crop_hw or (nh, nw)
+        left, top = (nw - cw) // 2, (nh - ch) // 2
+        fx, fy = image.size[0] / nw, image.size[1] / nh  # resized -> actual pixel coordinates
+        box = (left * fx, top * fy, (left + cw) * fx, (top + ch) * fy)
+        pixels = np.asarray(image.resize((cw, ch), self.resample, box=box)).transpose(2, 0, 1)
+        np.multiply(pixels, np.asarray(self.scale, np.float32)[:, None, None], out=out)
+        out += np.asarray(self.shift, np.float32)[:, None, None]
+
+    def batch(self, items: list) -> np.ndarray:
+        """Preprocess PIL images and/or image file paths into one float32 (n, 3, H, W) array."""
+        h, w = self.out_hw
+        out = np.empty((len(items), 3, h, w), np.float32)
+        for i, item in enumerate(items):
+            if isinstance(item, (str, os.PathLike)):
+                image, size = decode(item, self)
+            else:
+                image, size = to_rgb(item), None
+            self(image, out[i], size)
+        return out
+
+
+def to_rgb(image):
+    """RGB view of a PIL image, transparency composited over white (as transformers' processors do)."""
+    Image = require("PIL.Image", "image")
+    if image.mode == "RGB":
+        return image
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode(path, prep: ImagePrep | None = None):
+    """Decode an image file upright and RGB; a JPEG at the smallest DCT scale that keeps ``prep``'s resize size.
+
+    Args:
+        path: image file.
+        prep: the model's prep (None: full-size decode).
+    Returns:
+        (image, (width, height) upright at full scale).
+    Raises:
+        MediaError: unreadable, or more pixels than the decompression-bomb limit.
+    """
+    Image, ImageOps = require("PIL.Image", "image"), require("PIL.ImageOps", "image")
+    from ..errors import MediaError
+    from ..media.image import DEFAULT_MAX_PIXELS
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > DEFAULT_MAX_PIXELS:
+                raise MediaError(path, f"{w}x{h} pixels: over the decompression-bomb limit")
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            if turned:
+                w, h = h, w
+            if prep is not None and im.format == "JPEG":
+                nw, nh = prep.resized(w, h)
+                im.draft("RGB", (nh, nw) if turned else (nw, nh))
+            im.load()
+            return to_rgb(ImageOps.exif_transpose(im)), (w, h)
+    except MediaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the file
+        raise MediaError(path, f"not a readable image: {exc}") from exc
+
+
+def prefetched(chunks, prepare):
+    """Yield ``prepare(chunk)`` for each chunk while a thread already prepares the next one.
+
+    Args:
+        chunks: an iterable of work items (e.g. batches of images).
+        prepare: the function run in the worker thread.
+    Returns:
+        An iterator of prepared chunks, in order.
+    """
+    it = iter(chunks)
+    with ThreadPoolExecutor(1, thread_name_prefix="omnidex-prep") as pool:
+        first = next(it, None)
+        pending = pool.submit(prepare, first) if first is not None else None
+        while pending is not None:
+            ready = pending.result()
+            nxt = next(it, None)
+            pending = pool.submit(prepare, nxt) if nxt is not None else None
+            yield ready
+
+
+# ----------------------------------------------------------------------------- ONNX Runtime image tower
+
+class OrtTower:
+    """The exported image tower in an ONNX Runtime session: float32 (n, 3, H, W) in, unit rows out."""
+
+    def __init__(self, path: Path):
+        ort = require("onnxruntime", ONNX_EXTRA)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = cores(), 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        # like torch's OpenMP threads (omnidex sets OMP_WAIT_POLICY=PASSIVE): no spinning on shared cores
+        passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0" if passive else "1")
+        self.path = path
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: np.ascontiguousarray(pixels, np.float32)})[0]
+
+
+def ort_image_tower(model, identity: str, runtime: str, prep: ImagePrep, reference):
+    """An ONNX Runtime image tower for ``runtime``, exported once and cached, checked against torch.
+
+    Args:
+        model: the transformers image-text model (``get_image_features``).
+        identity: the encoder identity (cache key, with runtime and input size).
+        runtime: "onnx" or "onnx-int8".
+        prep: the model's image front end (input size; the probe images of the agreement check).
+        reference: the torch image function, float32 pixels -> unit rows.
+    Returns:
+        (tower or None, notice or None): None and a notice saying why when torch must be used.
+    """
+    if runtime not in AGREEMENT:
+        raise OmnidexError(f"unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
+    path = onnx_path(identity, runtime, *prep.out_hw)
+    try:
+        if not path.exists():
+            export_image_tower(model, path, prep.out_hw, int8=runtime == "onnx-int8")
+        tower = OrtTower(path)
+        probe = _probe_pixels(prep)
+        agree = float(np.min(np.sum(tower(probe) * reference(probe), axis=1)))
+        if not agree >= AGREEMENT[runtime]:
+            raise RuntimeError(f"its vectors agree with torch at cosine {agree:.4f} < {AGREEMENT[runtime]}")
+        return tower, None
+    except Exception as exc:  # noqa: BLE001 - any failure: torch does the work, one notice says why
+        where = f"; delete {path} to export again" if path.exists() else ""
+        return None, f"runtime '{runtime}' unavailable for the image tower ({exc}{where}); using torch fp32 instead"
+
+
+def _probe_pixels(prep: ImagePrep) -> np.ndarray:
+    """Two smooth synthetic pictures (gradients, stripes, a disc), preprocessed: the agreement probe."""
+    h, w = prep.out_hw
+    y, x = np.mgrid[0:h, 0:w] / np.float32(max(h, w))
+    disc = ((x - 0.5) ** 2 + (y - 0.5) ** 2 < 0.08).astype(np.float32)
+    first = np.stack([230 * x, 200 * y, 60 + 150 * disc])
+    second = np.stack([128 + 100 * np.sin(12 * x), 90 + 80 * disc, 200 * (1 - y)])
+    scale, shift = (np.asarray(v, np.float32)[:, None, None] for v in (prep.scale, prep.shift))
+    return np.stack([first, second]).astype(np.float32) * scale + shift
+
+
+def _image_tower(model):
+    """The graph to export: pixels -> image embedding -> unit length (torch imported lazily)."""
+    torch = require("torch", "clip")
+
+    class ImageTower(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixel_values):
+            out = self.model.get_image_features(pixel_values=pixel_values)
+            emb = out if isinstance(out, torch.Tensor) else out.pooler_output
+            return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    return ImageTower().eval()
+
+
+def export_image_tower(model, path: Path, hw: tuple[int, int], int8: bool = False) -> Path:
+    """Export pixels -> unit embedding to ONNX, fuse attention, optionally quantise; write ``path`` atomically.
+
+    Args:
+        model: transformers image-text model.
+        path: destination ``.onnx``.
+        hw: input (height, width); the batch axis is dynamic.
+        int8: quantise MatMul/Attention weights to int8 (activations quantised per batch at run time).
+    Returns:
+        ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet():
+        raw, fused, final = Path(tmp) / "raw.onnx", Path(tmp) / "fused.onnx", Path(tmp) / "final.onnx"
+        _torch_export(model, raw, hw)
+        src = fused if _fuse(model, raw, fused) else raw
+        if int8:
+            _quantize(src, final)
+        else:
+            src.replace(final)
+        os.replace(final, path)
+    return path
+
+
+def _torch_export(model, out: Path, hw: tuple[int, int]) -> None:
+    """torch -> ONNX with eager attention (its pattern is what ORT fuses); the legacy exporter, else dynamo."""
+    torch = require("torch", "clip")
+    require("onnx", ONNX_EXTRA)
+    wrapper, dummy = _image_tower(model), torch.zeros(2, 3, *hw)
+    before = getattr(model.config, "_attn_implementation", None)
+    if before and before != "eager" and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
+    try:
+        names = dict(input_names=["pixel_values"], output_names=["embeds"])
+        try:
+            torch.onnx.export(wrapper, (dummy,), str(out), dynamo=False, opset_version=17, **names,
+                              dynamic_axes={"pixel_values": {0: "n"}, "embeds": {0: "n"}})
+        except Exception:  # noqa: BLE001 - the legacy exporter is going away: the dynamo one
+            batch = torch.export.Dim("n", min=1, max=4096)
+            torch.onnx.export(wrapper, (dummy,), str(out), dynamo=True, external_data=False, **names,
+                              dynamic_shapes={"pixel_values": {0: batch}})
+    finally:
+        if before and before != "eager" and hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation(before)
+
+
+def _fuse(model, src: Path, out: Path) -> bool:
+    """ORT's transformer fusions (attention, LayerNorm, QuickGelu) for a CLIP-like tower; False if not possible."""
+    try:
+        optimizer = require("onnxruntime.transformers.optimizer", ONNX_EXTRA)
+        vision = getattr(model.config, "vision_config", model.config)
+        fused = optimizer.optimize_model(str(src), model_type="clip", opt_level=0,
+                                         num_heads=int(getattr(vision, "num_attention_heads", 0)),
+                                         hidden_size=int(getattr(vision, "hidden_size", 0)))
+        fused.save_model_to_file(str(out))
+        return True
+    except Exception:  # noqa: BLE001 - an unfused graph is still a correct one
+        return False
+
+
+def _quantize(src: Path, out: Path) -> None:
+    """Dynamic int8: weights int8 per tensor, activations uint8 scaled per batch (no calibration set)."""
+    onnx = require("onnx", ONNX_EXTRA)
+    q = require("onnxruntime.quantization", ONNX_EXTRA)
+    q.quantize_dynamic(str(src), str(out), weight_type=q.QuantType.QInt8,
+                       op_types_to_quantize=["MatMul", "Attention"],
+                       extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+class _quiet:
+    """Silence exporter / quantiser chatter (tracer warnings, 'consider pre-processing' log lines)."""
+
+    def __enter__(self):
+        self._warn = warnings.catch_warnings()
+        self._warn.__enter__()
+        warnings.simplefilter("ignore")
+        self._level = logging.root.level
+        logging.root.setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        logging.root.setLevel(self._level)
+        self._warn.__exit__(*exc)
+        return False
