@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._env import cache_dir, cores, set_torch_threads  # noqa: F401 - re-exported
 from .._require import require
 from ..errors import OmnidexError
 
@@ -51,38 +52,6 @@ def parse_runtimes(values) -> tuple[tuple[str, str], ...]:
                                f"{', '.join(RUNTIME_SPACES)} and RUNTIME one of {', '.join(RUNTIMES)}")
         out[space] = runtime
     return tuple(sorted(out.items()))
-
-
-def cores() -> int:
-    """Cores this process may run on (``OMP_NUM_THREADS`` when set, e.g. by Ray; else the affinity mask)."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        return os.cpu_count() or 1
-
-
-def set_torch_threads() -> int:
-    """Give torch one intra-op thread per usable core (containers often report the host's cores).
-
-    Returns:
-        The thread count now in use.
-    """
-    torch = require("torch", "clip")
-    n = cores()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return n
-
-
-def cache_dir() -> Path:
-    """Where exported models live: ``$OMNIDEX_CACHE``, else ``$XDG_CACHE_HOME/omnidex``, else ``~/.cache/omnidex``."""
-    if os.environ.get("OMNIDEX_CACHE"):
-        return Path(os.environ["OMNIDEX_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "omnidex"
 
 
 def onnx_path(identity: str, runtime: str, height: int, width: int) -> Path:

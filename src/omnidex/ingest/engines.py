@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 import time
 import traceback
@@ -22,6 +21,7 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Iterable, Iterator
 
+from .._env import cores, set_torch_threads
 from ..config import IndexConfig
 from ..errors import MediaError, OmnidexError
 from ..series.ingest import extract_series_file
@@ -155,53 +155,7 @@ def process_file(item: WorkItem, cfg: IndexConfig, models: Models) -> FileResult
     return embed_file(decode_file(item, cfg, models), models)
 
 
-def available_cores() -> int:
-    """CPU cores this process may use: its CPU affinity, capped by a container's CPU quota."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    quota = _cgroup_cpus()
-    return max(1, min(cores, quota)) if quota else cores
-
-
-def _cgroup_cpus() -> int:
-    """CPUs allowed by a cgroup quota (``docker --cpus``), 0 when there is none."""
-    try:
-        quota, period = _read("/sys/fs/cgroup/cpu.max").split()[:2]  # cgroup v2
-    except (OSError, ValueError):
-        try:  # cgroup v1
-            quota = _read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").strip()
-            period = _read("/sys/fs/cgroup/cpu/cpu.cfs_period_us").strip()
-        except OSError:
-            return 0
-    try:
-        q, p = int(quota), int(period)
-    except ValueError:  # "max": no quota
-        return 0
-    return -(-q // p) if q > 0 and p > 0 else 0
-
-
-def _read(path: str) -> str:
-    with open(path) as fh:
-        return fh.read()
-
-
-def set_torch_threads(n: int | None = None) -> int:
-    """Give torch one intra-op thread per available core, unless the user pinned it.
-
-    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` in the environment win (a Ray worker gets its
-    reservation this way). Returns the thread count torch uses (0 when torch is absent).
-    """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch comes with every encoder extra
-        return 0
-    if n is None and not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
-        n = available_cores()
-    if n and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
+available_cores = cores  # the cores this process may use (see omnidex._env)
 
 
 class _Worker:

@@ -84,8 +84,9 @@ def _local_state(uri: str) -> Path:
     """A local folder for the lock and index parameters of a database that lives at a URI."""
     import hashlib
 
-    base = Path(os.environ.get("OMNIDEX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "omnidex")
-    return base.expanduser() / "remote" / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    from .._env import cache_dir
+
+    return cache_dir() / "remote" / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
 class Store:
