@@ -168,11 +168,35 @@ def _compact(tbl, policy: IndexPolicy) -> None:
         pass
 
 
-def _all_vectors(tbl) -> tuple[np.ndarray, np.ndarray]:
-    """(row ids, float32 matrix) of a whole table, read in batches."""
-    data = tbl.search().select(["id", "vector"]).limit(None).to_arrow()
-    mat = data.column("vector").combine_chunks().flatten().to_numpy().reshape(data.num_rows, -1)
-    return np.asarray(data.column("id").to_pylist(), dtype=object), np.ascontiguousarray(mat, dtype=np.float32)
+def _matrix(data) -> np.ndarray:
+    """The ``vector`` column of an Arrow table/batch as a float32 (n, d) array."""
+    col = data.column("vector")
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    return np.ascontiguousarray(col.flatten().to_numpy().reshape(len(data), -1), dtype=np.float32)
+
+
+def exact_truth(tbl, n_queries: int, k: int, batch: int = 65_536) -> tuple[list, np.ndarray, list[set]]:
+    """Rows of ``tbl`` used as queries (ids, vectors) and each one's exact top-``k`` ids, own row left
+    out, from one streaming pass over the table (memory stays at one batch, whatever the size)."""
+    rows = tbl.count_rows()
+    pick = np.random.default_rng(0).choice(rows, size=min(n_queries, rows), replace=False)
+    qt = tbl.take_offsets([int(x) for x in sorted(pick)]).select(["id", "vector"]).to_arrow()
+    qids, queries = qt.column("id").to_pylist(), _matrix(qt)
+    best_s = np.full((len(qids), 0), -np.inf, np.float32)
+    best_id = np.empty((len(qids), 0), dtype=object)
+    for rb in tbl.search().select(["id", "vector"]).limit(None).to_batches(batch):
+        if rb.num_rows == 0:
+            continue
+        sims = queries @ _matrix(rb).T
+        kk = min(k + 1, sims.shape[1])
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # this batch's best, then merge
+        ids = np.asarray(rb.column("id").to_pylist(), dtype=object)
+        best_s = np.concatenate([best_s, np.take_along_axis(sims, part, 1)], axis=1)
+        best_id = np.concatenate([best_id, ids[part]], axis=1)
+        keep = np.argsort(-best_s, axis=1)[:, :k + 1]
+        best_s, best_id = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_id, keep, 1)
+    truth = [set([i for i in row if i != q][:k]) for row, q in zip(best_id.tolist(), qids)]
+    return qids, queries, truth
 
 
 def exact_topk(mat: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_000) -> np.ndarray:
@@ -197,21 +221,17 @@ def tune(tbl, policy: IndexPolicy, k: int = 10) -> dict:
     Returns:
         nprobes, refine_factor, the recall reached and the whole nprobes -> recall curve.
     """
-    ids, mat = _all_vectors(tbl)
-    pick = np.random.default_rng(0).choice(len(ids), size=min(policy.probe_queries, len(ids)), replace=False)
-    queries = mat[pick].copy()
-    truth = [set(ids[[j for j in t if j != p][:k]].tolist()) for t, p in zip(exact_topk(mat, queries, k + 1), pick)]
-    del mat
+    qids, queries, truth = exact_truth(tbl, policy.probe_queries, k)
     curve = []
     for nprobes in NPROBES:
-        recall = float(np.mean([len(set(ann_ids(tbl, q, nprobes, policy.refine_factor, k + 1, skip=ids[p])[:k]) & t)
-                                / max(1, len(t)) for q, p, t in zip(queries, pick, truth)]))
+        recall = float(np.mean([len(set(ann_ids(tbl, q, nprobes, policy.refine_factor, k + 1, skip=qid)[:k]) & t)
+                                / max(1, len(t)) for q, qid, t in zip(queries, qids, truth)]))
         curve.append({"nprobes": nprobes, "recall@10": round(recall, 4)})
         if recall >= policy.target_recall + policy.recall_margin:
             break
     best = curve[-1]
     return {"nprobes": best["nprobes"], "refine_factor": policy.refine_factor, "recall@10": best["recall@10"],
-            "recall_curve": curve, "probe_queries": len(pick), "measured_at": time.time()}
+            "recall_curve": curve, "probe_queries": len(qids), "measured_at": time.time()}
 
 
 def ann_ids(tbl, vector: np.ndarray, nprobes: int, refine: int, k: int, skip: str | None = None) -> list[str]:
