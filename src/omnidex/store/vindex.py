@@ -130,7 +130,8 @@ def maintain(tbl, root, space: str, policy: IndexPolicy = IndexPolicy(), log=Non
     kind = choose_kind(rows, dim, policy)
     name, stats = _vector_index(tbl)
     params = load_params(root, space)
-    _compact(tbl, policy)
+    new_rows = stats.num_unindexed_rows if stats is not None else 0
+    _compact(tbl, policy)  # compaction, and LanceDB folds new rows into an existing index
     if kind is None:
         if name is not None:  # shrank below the threshold: exact search needs no index
             tbl.drop_index(name)
@@ -140,9 +141,10 @@ def maintain(tbl, root, space: str, policy: IndexPolicy = IndexPolicy(), log=Non
     stale = (name is None or params is None or params.get("kind") != kind
              or rows > policy.retrain_growth * trained or rows < (1 - policy.retrain_deleted) * trained)
     if not stale:
+        if new_rows:
+            say(f"{space}: added {new_rows} new rows to the {kind} index")
         name, stats = _vector_index(tbl)
-        if stats is not None and stats.num_unindexed_rows:
-            say(f"{space}: adding {stats.num_unindexed_rows} new rows to the {kind} index")
+        if stats is not None and stats.num_unindexed_rows:  # compaction failed above: index them now
             tbl.optimize(cleanup_older_than=timedelta(seconds=policy.keep_versions_s))
         if abs(rows - params.get("measured_rows", 0)) <= 0.1 * params.get("measured_rows", 0):
             return {"action": "kept", "rows": rows, "kind": kind, "recall@10": params["recall@10"]}
