@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._require import require
-from ..encoders.base import dir_fingerprint, empty, l2_normalise, unsupported
+from ..encoders.base import dir_fingerprint, embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 
@@ -74,11 +74,7 @@ class AudioLitEncoder:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Embed texts with the locked MiniLM tower: float32 (n, 384) unit rows."""
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        return l2_normalise(self._model.text_tower.encode(list(texts)))
+        return embed_texts(texts, self.dim, self._model.text_tower.encode)
 
     def encode_audio(self, clips: list[np.ndarray]) -> np.ndarray:
         """Embed mono clips sampled at ``sample_rate``: float32 (n, 384) unit rows."""

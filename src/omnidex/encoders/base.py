@@ -64,6 +64,16 @@ def empty(dim: int) -> np.ndarray:
     return np.zeros((0, dim), dtype=np.float32)
 
 
+def embed_texts(texts, dim: int, encode) -> np.ndarray:
+    """The shared edge of every ``encode_text``: refuse a bare string (it would embed its characters),
+    answer an empty list with (0, dim), else ``encode(list of str)`` as unit float32 rows."""
+    if isinstance(texts, str):
+        raise TypeError("encode_text takes a list of strings, not one string")
+    if not texts:
+        return empty(dim)
+    return l2_normalise(encode(list(texts)))
+
+
 def unsupported(encoder_name: str, modality: str) -> NotImplementedError:
     """The error an encoder raises for a modality it does not embed."""
     return NotImplementedError(f"encoder '{encoder_name}' does not embed {modality}")

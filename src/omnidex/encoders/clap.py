@@ -14,7 +14,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, dir_fingerprint, empty, l2_normalise, quiet_transformers, unsupported
+from .base import batches, dir_fingerprint, embed_texts, empty, l2_normalise, quiet_transformers, unsupported
 from .registry import register
 
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
@@ -99,14 +99,10 @@ class CLAP:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Embed texts: float32 (n, dim) unit rows."""
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(getattr(self, "dim", 0))
-        parts = [self._run(self._model.get_text_features,
-                           self._processor.tokenizer(list(b), padding=True, truncation=True, return_tensors="pt"))
-                 for b in batches(list(texts), self.batch_size)]
-        return l2_normalise(np.concatenate(parts, axis=0))
+        return embed_texts(texts, getattr(self, "dim", 0), lambda ts: np.concatenate([
+            self._run(self._model.get_text_features,
+                      self._processor.tokenizer(b, padding=True, truncation=True, return_tensors="pt"))
+            for b in batches(ts, self.batch_size)], axis=0))
 
     def encode_audio(self, clips: list[np.ndarray]) -> np.ndarray:
         """Embed mono clips sampled at ``sample_rate`` (48 kHz for LAION CLAP): float32 (n, dim) unit rows."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable, OmnidexError
-from .base import batches, dir_fingerprint, empty, l2_normalise, quiet_transformers
+from .base import batches, dir_fingerprint, embed_texts, empty, l2_normalise, quiet_transformers
 from .registry import register
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
@@ -203,14 +203,10 @@ class CLIP:
         Returns:
             float32 (n, dim), unit rows.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        parts = [self._run(self._model.get_text_features,
-                           self._processor(text=list(b), truncation=True, return_tensors="pt", **self._text_kwargs))
-                 for b in batches(list(texts), self.batch_size)]
-        return l2_normalise(np.concatenate(parts, axis=0))
+        return embed_texts(texts, getattr(self, "dim", 0), lambda ts: np.concatenate([
+            self._run(self._model.get_text_features,
+                      self._processor(text=b, truncation=True, return_tensors="pt", **self._text_kwargs))
+            for b in batches(ts, self.batch_size)], axis=0))
 
     def encode_image(self, images: list) -> np.ndarray:
         """Embed images into the shared space (resized/cropped as the model's own processor does).

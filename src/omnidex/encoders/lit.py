@@ -11,7 +11,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, dir_fingerprint, empty, l2_normalise
+from .base import batches, dir_fingerprint, embed_texts, empty, l2_normalise
 from .registry import register
 
 
@@ -57,11 +57,7 @@ class LitEncoder:
         Returns:
             float32 (n, 384), unit rows.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        return l2_normalise(self._text.encode(list(texts)))
+        return embed_texts(texts, self.dim, self._text.encode)
 
     def encode_image(self, images: list) -> np.ndarray:
         """Embed PIL images with the trained image tower (squashed to its input size, no crop).

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import dir_fingerprint, empty, l2_normalise, quiet_transformers, unsupported
+from .base import dir_fingerprint, embed_texts, quiet_transformers, unsupported
 from .registry import register
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -59,13 +59,8 @@ class MiniLM:
         Returns:
             float32 (n, dim), unit rows.
         """
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        out = self._model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 show_progress_bar=False)
-        return l2_normalise(out)
+        return embed_texts(texts, self.dim, lambda ts: self._model.encode(
+            ts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False))
 
     def encode_image(self, images: list) -> np.ndarray:
         """MiniLM embeds text only."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, empty, l2_normalise, quiet_transformers
+from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers
 from .registry import register
 
 
@@ -100,14 +100,10 @@ class XCLIP:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Embed texts: float32 (n, dim), unit rows."""
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        parts = [self._run(self._model.get_text_features,
-                           self._processor(text=list(b), padding=True, truncation=True, return_tensors="pt"))
-                 for b in batches(list(texts), 64)]
-        return l2_normalise(np.concatenate(parts, axis=0))
+        return embed_texts(texts, getattr(self, "dim", 0), lambda ts: np.concatenate([
+            self._run(self._model.get_text_features,
+                      self._processor(text=b, padding=True, truncation=True, return_tensors="pt"))
+            for b in batches(ts, 64)], axis=0))
 
     def encode_video(self, clips: list) -> np.ndarray:
         """Embed clips (lists of PIL frames, or video paths), each cut to ``num_frames`` frames.

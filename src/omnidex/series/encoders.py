@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoders.base import dir_fingerprint, empty, l2_normalise, unsupported
+from ..encoders.base import dir_fingerprint, embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 from .sax import symbols, to_word
@@ -149,11 +149,7 @@ class SeriesLitEncoder:
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Texts -> float32 (n, 384) unit rows with the locked MiniLM."""
-        if isinstance(texts, str):
-            raise TypeError("encode_text takes a list of strings, not one string")
-        if not texts:
-            return empty(self.dim)
-        return l2_normalise(self._model.text_tower.encode(list(texts)))
+        return embed_texts(texts, self.dim, self._model.text_tower.encode)
 
     def encode_image(self, images: list) -> np.ndarray:
         raise unsupported(self.name, "images")
