@@ -1,5 +1,5 @@
-"""The CPU fast path of the CLIP image tower: runtimes (ONNX Runtime fp32 / int8), the lean image front
-end, the export cache, the torch fallback, and the CLIP throughput benchmark's smoke run.
+"""The CPU fast path of CLIP's towers: runtimes (ONNX Runtime fp32 / int8) for images and query texts, the
+lean image front end, the export cache, the torch fallback, and the CLIP throughput benchmark's smoke run.
 
 Tiny random-initialised CLIPs of the real architecture: plumbing and numerical agreement, not quality.
 """
@@ -75,10 +75,11 @@ def test_runtimes_are_parsed_and_bad_ones_list_the_choices():
     assert fastpath.parse_runtimes(["visual=onnx-int8"]) == (("visual", "onnx-int8"),)
     assert fastpath.parse_runtimes(["visual=onnx", "visual=torch"]) == (("visual", "torch"),)  # last wins
     assert fastpath.parse_runtimes(None) == ()
-    for bad in ("visual=tensorrt", "text=onnx", "visual", "=onnx"):
+    assert fastpath.parse_runtimes(["query=auto", "visual=onnx"]) == (("query", "auto"), ("visual", "onnx"))
+    for bad in ("visual=tensorrt", "text=onnx", "visual", "=onnx", "visual=auto", "query=fast"):
         with pytest.raises(OmnidexError, match="torch, onnx, onnx-int8") as err:
             fastpath.parse_runtimes([bad])
-        assert "visual" in str(err.value)
+        assert "visual" in str(err.value) and "query" in str(err.value)
 
 
 def test_cli_refuses_an_unknown_runtime_before_any_work(tmp_path, capsys):
@@ -206,6 +207,94 @@ def test_a_failed_export_falls_back_to_torch_with_one_notice(tiny, photos, tmp_p
     runtime_notes = [n for n in report.notices if "runtime 'onnx'" in n]
     assert len(runtime_notes) == 1 and "exporter exploded" in runtime_notes[0], report.notices
     clear_cache()
+
+
+TEXTS = ["a red car", "a dog running on the beach at sunset, seen from far away", "x", ""]
+
+
+@pytest.mark.slow
+def test_text_runtimes_agree_with_torch_and_are_exported_once(tiny, monkeypatch):
+    from omnidex.encoders.clip import CLIP
+
+    base = CLIP(str(tiny))  # text_runtime="torch"
+    ref = base.encode_text(TEXTS)
+    assert base.text_runtime == "torch"
+    # int8 on a width-32 tower is coarse (worst text ~0.97); the real-size ViT-B/32 text tower's agreement
+    # is measured by bench/scale (min cosine over its queries) and checked on probe texts at every load
+    for rt, least in (("onnx", 0.9999), ("onnx-int8", 0.95)):
+        enc = CLIP(str(tiny), text_runtime=rt)
+        assert enc.text_runtime == "torch"  # nothing exported until the first text
+        got = enc.encode_text(TEXTS)  # one padded batch of very different lengths, an empty string included
+        assert enc.text_runtime == rt and enc.text_runtime_notice is None
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cos = np.sum(got * ref, axis=1)
+        assert cos.min() >= least, (rt, cos)
+        one_by_one = np.concatenate([enc.encode_text([t]) for t in TEXTS])  # padding must not move a vector
+        # (int8 scales activations per batch, so the company a text keeps moves it a little)
+        assert np.sum(one_by_one * got, axis=1).min() >= (0.99999 if rt == "onnx" else 0.99)
+        assert enc.encode_text([]).shape == (0, enc.dim)
+        assert fastpath.onnx_path(enc.identity, "text-" + rt, 0, 0).exists()
+    auto = CLIP(str(tiny), text_runtime="auto")
+    auto.encode_text(["a"])
+    assert auto.text_runtime == "onnx"  # onnx and onnxruntime are installed here
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the cached export should have been reused")
+
+    monkeypatch.setattr(fastpath, "export_text_tower", no_export)
+    again = CLIP(str(tiny), text_runtime="onnx")
+    again.encode_text(["a red car"])
+    assert again.text_runtime == "onnx"
+    with pytest.raises(OmnidexError, match="unknown text runtime"):
+        CLIP(str(tiny), text_runtime="tensorrt")
+
+
+@pytest.mark.slow
+def test_a_failed_text_export_searches_with_torch_and_says_why(tiny, photos, tmp_path, monkeypatch, capsys):
+    from omnidex import Index, IndexConfig
+    from omnidex.encoders.clip import CLIP
+    from omnidex.encoders.registry import clear_cache
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("text exporter exploded")
+
+    monkeypatch.setenv("OMNIDEX_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(fastpath, "export_text_tower", broken)
+    enc = CLIP(str(tiny), text_runtime="onnx")
+    got = enc.encode_text(["a red car"])
+    assert enc.text_runtime == "torch" and "text exporter exploded" in enc.text_runtime_notice
+    assert np.array_equal(got, CLIP(str(tiny)).encode_text(["a red car"]))
+    assert "text exporter exploded" in capsys.readouterr().err
+    clear_cache()
+    try:
+        ix = Index(tmp_path / "db", IndexConfig(clip_model=str(tiny), speech=False, ocr=False, sound=False))
+        ix.add([photos[0].parent])
+        assert ix.search("a red circle", top_k=3, min_score=0.0)  # answered, by torch
+        assert ix._searcher.models.encoder("visual").text_runtime == "torch"
+    finally:
+        clear_cache()  # the fallen-back encoder must not serve later tests
+
+
+@pytest.mark.slow
+def test_search_encodes_queries_on_onnx_by_default_with_the_same_ranking(tiny, photos, tmp_path, capsys):
+    """Searches use ONNX Runtime's text tower unless told otherwise (``--runtime query=torch``); same answers."""
+    from omnidex import Index, IndexConfig
+    from omnidex.cli import main
+
+    cfg = IndexConfig(clip_model=str(tiny), speech=False, ocr=False, sound=False)
+    Index(tmp_path / "db", cfg).add([photos[0].parent])
+    fast, slow = Index(tmp_path / "db"), Index(tmp_path / "db", IndexConfig(runtimes=(("query", "torch"),)))
+    for q in ("a red circle", "stripes", "a photo of a dog"):
+        a, b = fast.search(q, top_k=5, min_score=0.0), slow.search(q, top_k=5, min_score=0.0)
+        assert [h.path for h in a] == [h.path for h in b]
+        assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-3)
+    assert fast._searcher.models.encoder("visual").text_runtime == "onnx"
+    assert slow._searcher.models.encoder("visual").text_runtime == "torch"
+    flags = ["--db", str(tmp_path / "db"), "--json", "--top", "3"]
+    assert main(["search", "a red circle", "--runtime", "query=torch"] + flags) == 0
+    assert main(["search", "a red circle", "--runtime", "query=turbo"] + flags) == 2
+    assert "query=turbo" in capsys.readouterr().err
 
 
 @pytest.mark.slow

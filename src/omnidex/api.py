@@ -87,7 +87,8 @@ class Index:
         cfg = replace(SearchConfig(), top_k=top_k, modality=tuple(modality), path_glob=path_glob,
                       in_path=str(in_path) if in_path else None, **options)
         if self._searcher is None:
-            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
+            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model,
+                                     runtimes=self.config.runtimes)
         return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video, parts=parts,
                                      series=series)
 
@@ -138,7 +139,8 @@ class Index:
         from .search.video_query import find_duplicates
 
         if self._searcher is None:
-            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model)
+            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model,
+                                     runtimes=self.config.runtimes)
         cfg = replace(SearchConfig(), min_score=min_score)
         return find_duplicates(self.store, self._searcher._encoder("phash"), cfg, progress)
 

@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="Ray cluster to join ('auto' or ray://head:10001; implies --engine ray); default a local Ray")
     ix.add_argument("--runtime", dest="runtimes", action="append", default=None, metavar="SPACE=RUNTIME",
                     help="how an encoder runs, repeatable: visual=torch (fp32, default), visual=onnx (ONNX "
-                         "Runtime fp32) or visual=onnx-int8 (int8 weights, fastest on CPU); vectors stay in "
-                         "the same space")
+                         "Runtime fp32) or visual=onnx-int8 (int8 weights, fastest on CPU) for CLIP's image "
+                         "tower; query=auto|torch|onnx|onnx-int8 for its text tower; vectors stay in the same space")
     ix.add_argument("--json", action="store_true", help="print the report as JSON")
     se = sub.add_parser("search", help="search the index")
     se.add_argument("query", nargs="?", default=None,
@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--modality", default="", help="comma list: image,video,audio,text,speech,ocr")
     se.add_argument("--path", dest="path_glob", default=None, help="only paths matching this glob")
     se.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
+    se.add_argument("--runtime", dest="runtimes", action="append", default=None, metavar="query=RUNTIME",
+                    help="how the query text tower runs: auto (default: ONNX Runtime fp32 where installed), "
+                         "torch, onnx or onnx-int8")
     se.add_argument("--json", action="store_true", help="print hits as JSON")
     st = sub.add_parser("stats", help="what the index holds")
     st.add_argument("--db", default=str(DEFAULT_DB), help="database directory")
@@ -200,9 +203,11 @@ def _index(args) -> int:
 
 def _search(args) -> int:
     from .api import Index
+    from .config import IndexConfig
+    from .encoders.fastpath import parse_runtimes
     from .render import print_hits
 
-    index = Index(args.db)
+    index = Index(args.db, IndexConfig(runtimes=parse_runtimes(args.runtimes)))
     hits = index.search(args.query, image=args.image, audio=args.audio, video=args.video,
                         top_k=args.top, modality=args.modality, path_glob=args.path_glob,
                         in_path=args.in_path, parts=args.parts, series=args.series)

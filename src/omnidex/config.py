@@ -45,7 +45,9 @@ class IndexConfig:
     ray_address: str | None = None  # --engine ray: None starts a local Ray; "auto" or "ray://head:10001" joins a cluster
     device: str = "auto"  # where vector encoders run: "auto" (a CUDA GPU when torch sees one, else CPU), "cpu", "cuda"
     prefetch: int = 1  # local engine: files decoded ahead while the encoder works (0 = sequential)
-    runtimes: tuple[tuple[str, str], ...] = ()  # (space, runtime) pairs, e.g. (("visual", "onnx-int8"),); default torch
+    # (what, runtime) pairs, e.g. (("visual", "onnx-int8"),): "visual" = CLIP's image tower (default torch),
+    # "query" = its text tower (default auto: ONNX Runtime fp32 where installed); see encoders.fastpath
+    runtimes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -142,19 +144,25 @@ class CLIP:
         batch_size: inputs per forward pass.
         device: torch device.
         runtime: how the image tower runs on CPU: "torch" (fp32), "onnx" (ONNX Runtime fp32) or
-            "onnx-int8" (int8 weights); the vectors stay in the same space (same identity) and text
-            always runs in torch. A runtime that cannot be had falls back to torch (``runtime_notice``).
+            "onnx-int8" (int8 weights); the vectors stay in the same space (same identity). A runtime
+            that cannot be had falls back to torch (``runtime_notice``).
+        text_runtime: the same for the text tower (queries), or "auto": ONNX fp32 on CPU when onnx
+            and onnxruntime are installed. Exported on the first text after loading (a few seconds,
+            once per model: cached) and checked against torch on probe texts; torch otherwise
+            (``text_runtime_notice`` says why).
     """
 
     name = "clip"
     modalities = frozenset({"text", "image"})
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
-                 runtime: str = "torch"):
-        from .fastpath import RUNTIMES, ImagePrep, set_torch_threads
+                 runtime: str = "torch", text_runtime: str = "torch"):
+        from .fastpath import RUNTIMES, ImagePrep, resolve_text_runtime, set_torch_threads
 
         if runtime not in RUNTIMES:
             raise OmnidexError(f"unknown image runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
+        if text_runtime not in RUNTIMES + ("auto",):
+            raise OmnidexError(f"unknown text runtime '{text_runtime}': use auto or one of {', '.join(RUNTIMES)}")
         path, self.identity = resolve_model(str(model))
         try:
             self._model, self._processor = _load_dir(path, device)
@@ -174,7 +182,11 @@ class CLIP:
         self.runtime, self.runtime_notice, self._images_fn = "torch", None, self._torch_images
         if runtime != "torch":
             self._use_runtime(runtime)
-        self.dim = int(self.encode_text(["a photo"]).shape[1])
+        # the text tower's runtime is set up on the first text after loading (ingests rarely embed text)
+        self.text_runtime, self.text_runtime_notice, self._texts_fn = "torch", None, None
+        self._want_text = resolve_text_runtime(text_runtime, device)
+        self._text_lock = threading.Lock()
+        self.dim = int(l2_normalise(self._torch_texts(["a photo"])).shape[1])
 
     def _use_runtime(self, runtime: str) -> None:
         """Run the image tower in ``runtime`` when it can be had; else keep torch and say why."""
@@ -203,10 +215,37 @@ class CLIP:
         Returns:
             float32 (n, dim), unit rows.
         """
-        return embed_texts(texts, getattr(self, "dim", 0), lambda ts: np.concatenate([
-            self._run(self._model.get_text_features,
-                      self._processor(text=b, truncation=True, return_tensors="pt", **self._text_kwargs))
-            for b in batches(ts, self.batch_size)], axis=0))
+        return embed_texts(texts, self.dim, lambda ts: np.concatenate(
+            [self._text_tower()(b) for b in batches(ts, self.batch_size)], axis=0))
+
+    def _text_tower(self):
+        """texts -> rows in the chosen text runtime (set up once, on first use; torch when it cannot be had)."""
+        if self._texts_fn is None:
+            with self._text_lock:
+                if self._texts_fn is None and self._want_text != "torch" and self.device == "cpu":
+                    from .fastpath import ort_text_tower
+
+                    reference = lambda ts: l2_normalise(self._torch_texts(ts))  # noqa: E731
+                    tower, self.text_runtime_notice = ort_text_tower(self._model, self.identity, self._want_text,
+                                                                     self._tokens, reference)
+                    if tower is not None:
+                        self.text_runtime = self._want_text
+                    else:
+                        print(f"omnidex: notice: {self.text_runtime_notice}", file=sys.stderr)
+                    self._texts_fn = tower or self._torch_texts
+                elif self._texts_fn is None:
+                    self._texts_fn = self._torch_texts
+        return self._texts_fn
+
+    def _tokens(self, texts: list[str]) -> dict:
+        """The tokenizer's arrays for ``texts`` (NumPy int64), as the text tower takes them."""
+        out = self._processor(text=list(texts), truncation=True, return_tensors="np", **self._text_kwargs)
+        return {k: np.asarray(v, np.int64) for k, v in out.items() if k in ("input_ids", "attention_mask")}
+
+    def _torch_texts(self, texts: list[str]) -> np.ndarray:
+        """The torch fp32 text tower: texts -> (not yet normalised) rows."""
+        return self._run(self._model.get_text_features,
+                         self._processor(text=list(texts), truncation=True, return_tensors="pt", **self._text_kwargs))
 
     def encode_image(self, images: list) -> np.ndarray:
         """Embed images into the shared space (resized/cropped as the model's own processor does).

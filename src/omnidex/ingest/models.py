@@ -114,10 +114,11 @@ class Models:
         from ..encoders.registry import build
 
         name, model = visual_encoder(self.cfg.clip_model)
-        runtime = dict(self.cfg.runtimes).get("visual", "torch")  # how CLIP's image tower runs; same vectors
+        runtimes = dict(self.cfg.runtimes)
+        runtime = runtimes.get("visual", "torch")  # how CLIP's image tower runs; same vectors
+        towers = {"runtime": runtime, "text_runtime": runtimes.get("query", "auto")} if name == "clip" else {}
         try:
-            enc = build(name, model=model, **self.device_kwargs(),
-                        **({"runtime": runtime} if name == "clip" and runtime != "torch" else {}))
+            enc = build(name, model=model, **self.device_kwargs(), **towers)
         except EncoderUnavailable as exc:
             if name != "clip" or not (bundled_visual_dir() / "config.json").exists():
                 raise

@@ -26,17 +26,22 @@ class Searcher:
     Args:
         store: the open store.
         models: encoders; by default rebuilt from what each space was built with.
+        whisper_model: the speech model for audio queries.
+        runtimes: ``(("query", "onnx-int8"),)`` style choices of how query towers run (see
+            :data:`omnidex.encoders.fastpath.RUNTIME_SPACES`); default: text queries through ONNX
+            Runtime fp32 where it is installed.
     """
 
-    def __init__(self, store: Store, models: Models | None = None, whisper_model: str = "tiny.en"):
+    def __init__(self, store: Store, models: Models | None = None, whisper_model: str = "tiny.en",
+                 runtimes: tuple[tuple[str, str], ...] = ()):
         self.store = store
-        self.models = models or Models(self._config_from_store(whisper_model))
+        self.models = models or Models(self._config_from_store(whisper_model, runtimes))
         self.last_query_text = ""
         self.last_explanation: dict | None = None  # how the last arithmetic query was combined
         self.query_files = True  # arithmetic text may name local files; network front ends turn this off
         self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
 
-    def _config_from_store(self, whisper_model: str) -> IndexConfig:
+    def _config_from_store(self, whisper_model: str, runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
         visual = self.store.space_spec("visual")
         text = self.store.space_spec("text")
         sound = self.store.space_spec("sound")
@@ -44,7 +49,8 @@ class Searcher:
         return IndexConfig(video_model=dict(video.kwargs).get("model") if video else None,
                            clip_model=dict(visual.kwargs).get("model") if visual else None,
                            text_encoder=text.name if text else "minilm", whisper_model=whisper_model,
-                           sound=sound is not None, clap_model=dict(sound.kwargs).get("model") if sound else None)
+                           sound=sound is not None, clap_model=dict(sound.kwargs).get("model") if sound else None,
+                           runtimes=tuple(r for r in runtimes if r[0] == "query"))  # ingest-only runtimes dropped
 
     def search(self, text: str | None = None, image: str | Path | None = None,
                audio: str | Path | None = None, cfg: SearchConfig = SearchConfig(),

@@ -118,7 +118,8 @@ class Library:
         from ..ingest.models import Models
         from ..search.engine import Searcher
 
-        cfg = Searcher._config_from_store(_Probe(store), self.index.config.whisper_model)
+        cfg = Searcher._config_from_store(_Probe(store), self.index.config.whisper_model,
+                                         self.index.config.runtimes)
         if self._models is None or self._models.cfg != cfg:
             self._models = Models(cfg)
         return self._models

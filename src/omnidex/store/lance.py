@@ -22,6 +22,10 @@ os.environ.setdefault("LANCE_LOG", "error")
 
 FILES = "files"
 JOURNAL = "journal"
+# Lance file format of new tables. 2.1 reads single rows ~6x faster than the "stable" default of
+# lancedb 0.40 (taking 10 random rows' 13 provenance columns at 1M rows: 3.5 ms vs 23 ms) at the same
+# scan speed; every search ends with such a take. Existing tables keep the format they were made with.
+TABLE_FORMAT = "2.1"
 SEGMENT_FIELDS = ("id", "path", "sha256", "mtime", "kind", "source", "start", "end", "at", "unit",
                   "text", "words", "batch")
 
@@ -47,6 +51,12 @@ class EncoderSpec:
              for k, v in (meta or {}).items()}
         kwargs = tuple(sorted(json.loads(m.get("omnidex.kwargs", "{}")).items()))
         return cls(m["omnidex.encoder"], kwargs, m["omnidex.identity"], int(m["omnidex.dim"]))
+
+
+def refine_for(refine_factor: int, k: int) -> int:
+    """Refine factor for a top-``k`` query: the pool re-ranked with full vectors is never smaller than
+    the ``refine_factor`` x 10 the recall tuner measured, and no larger (100 candidates: x1, not x5)."""
+    return max(1, -(-refine_factor * 10 // max(1, k)))
 
 
 def sql_str(value: str) -> str:
@@ -108,7 +118,8 @@ class Store:
         remote = "://" in self.uri
         self.root = _local_state(self.uri) if remote else Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(self.uri if remote else str(self.root))
+        self.db = lancedb.connect(self.uri if remote else str(self.root),
+                                  storage_options={"new_table_data_storage_version": TABLE_FORMAT})
         self.policy = policy or IndexPolicy()
         self._tables: dict = {}
         self._background: dict[str, np.ndarray] = {}
@@ -322,7 +333,7 @@ class Store:
             return exact_search(self.uri, space, tbl, vector, k, where, list(SEGMENT_FIELDS))
         q = tbl.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector").metric("cosine")
         if params is not None:
-            q = q.nprobes(int(params["nprobes"])).refine_factor(int(params["refine_factor"]))
+            q = q.nprobes(int(params["nprobes"])).refine_factor(refine_for(int(params["refine_factor"]), k))
         if where:
             q = q.where(where, prefilter=True)
         # two steps: the index returns row ids only, then one take reads the columns of the k winners

@@ -7,7 +7,8 @@ Nobody runs a maintenance command. After every ingest :func:`maintain` looks at 
 * large: an IVF index is built (IVF_SQ up to ``pq_min_rows`` rows of dimension <= 1024, else
   IVF_PQ, or IVF_HNSW_SQ when asked), then its recall@10 is **measured** against an exact scan
   on rows of the table and ``nprobes`` raised until it reaches ``target_recall``; every query
-  re-ranks ``refine_factor`` x k candidates with the full vectors;
+  re-ranks at least ``refine_factor`` x 10 candidates with the full vectors (the pool the recall
+  was measured with; a query for 100 candidates re-ranks those 100);
 * appended rows are folded into the index by LanceDB's incremental optimize (rows not yet indexed
   are still scanned exactly, so nothing is missed); when a space has grown past
   ``retrain_growth`` x the size it was trained at, or many rows were deleted, the index is
