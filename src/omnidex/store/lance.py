@@ -122,6 +122,7 @@ class Store:
                                   storage_options={"new_table_data_storage_version": TABLE_FORMAT})
         self.policy = policy or IndexPolicy()
         self._tables: dict = {}
+        self._missing: dict[str, float] = {}  # table name -> until when "does not exist" is believed
         self._background: dict[str, np.ndarray] = {}
         self._params: dict[str, dict | None] = {}
         self._specs: dict[str, EncoderSpec] = {}
@@ -134,7 +135,10 @@ class Store:
     def table(self, name: str):
         """Open a table (cached), or None when it does not exist."""
         if name not in self._tables:
+            if self._missing.get(name, 0.0) > time.monotonic():
+                return None  # looked for within the last second (each search asks for every space)
             if name not in self._names():
+                self._missing[name] = time.monotonic() + 1.0
                 return None
             tbl = self.db.open_table(name)
             if name not in (FILES, JOURNAL) and "at" not in tbl.schema.names:
@@ -143,6 +147,7 @@ class Store:
         return self._tables[name]
 
     def _ensure(self, name: str, schema):
+        self._missing.pop(name, None)
         tbl = self.table(name)
         if tbl is None:
             tbl = self.db.create_table(name, schema=schema, exist_ok=True)
