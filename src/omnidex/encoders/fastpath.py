@@ -272,18 +272,27 @@ def ort_image_tower(model, identity: str, runtime: str, prep: ImagePrep, referen
     if runtime not in AGREEMENT:
         raise OmnidexError(f"unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
     path = onnx_path(identity, runtime, *prep.out_hw)
+    return _verified(path, lambda: export_image_tower(model, path, prep.out_hw, int8=runtime == "onnx-int8"),
+                     lambda tower: tower, _probe_pixels(prep), reference, AGREEMENT[runtime], runtime, "image")
+
+
+def _verified(path: Path, export, wrap, probe, reference, least: float, runtime: str, what: str):
+    """Export to ``path`` unless cached, open it, and keep it only if it agrees with torch on ``probe``.
+
+    Returns:
+        (``wrap(session)``, None), or (None, notice) when anything failed: torch then does the work.
+    """
     try:
         if not path.exists():
-            export_image_tower(model, path, prep.out_hw, int8=runtime == "onnx-int8")
-        tower = OrtTower(path)
-        probe = _probe_pixels(prep)
-        agree = float(np.min(np.sum(tower(probe) * reference(probe), axis=1)))
-        if not agree >= AGREEMENT[runtime]:
-            raise RuntimeError(f"its vectors agree with torch at cosine {agree:.4f} < {AGREEMENT[runtime]}")
-        return tower, None
+            export()
+        fn = wrap(OrtTower(path))
+        agree = float(np.min(np.sum(fn(probe) * reference(probe), axis=1)))
+        if not agree >= least:
+            raise RuntimeError(f"its vectors agree with torch at cosine {agree:.4f} < {least}")
+        return fn, None
     except Exception as exc:  # noqa: BLE001 - any failure: torch does the work, one notice says why
         where = f"; delete {path} to export again" if path.exists() else ""
-        return None, f"runtime '{runtime}' unavailable for the image tower ({exc}{where}); using torch fp32 instead"
+        return None, f"runtime '{runtime}' unavailable for the {what} tower ({exc}{where}); using torch fp32 instead"
 
 
 def _probe_pixels(prep: ImagePrep) -> np.ndarray:
@@ -395,19 +404,10 @@ def ort_text_tower(model, identity: str, runtime: str, tokenize, reference):
     if runtime not in TEXT_AGREEMENT:
         raise OmnidexError(f"unknown runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
     path = onnx_path(identity, "text-" + runtime, 0, 0)
-    try:
-        probe = list(PROBE_TEXTS)  # different lengths: the padded batch path is what gets checked
-        if not path.exists():
-            export_text_tower(model, path, tokenize(probe), int8=runtime == "onnx-int8")
-        tower = OrtTower(path)
-        run = lambda texts: tower.run(tokenize(texts))  # noqa: E731
-        agree = float(np.min(np.sum(run(probe) * reference(probe), axis=1)))
-        if not agree >= TEXT_AGREEMENT[runtime]:
-            raise RuntimeError(f"its vectors agree with torch at cosine {agree:.4f} < {TEXT_AGREEMENT[runtime]}")
-        return run, None
-    except Exception as exc:  # noqa: BLE001 - any failure: torch does the work, one notice says why
-        where = f"; delete {path} to export again" if path.exists() else ""
-        return None, f"runtime '{runtime}' unavailable for the text tower ({exc}{where}); using torch fp32 instead"
+    probe = list(PROBE_TEXTS)  # different lengths: the padded batch path is what gets checked
+    return _verified(path, lambda: export_text_tower(model, path, tokenize(probe), int8=runtime == "onnx-int8"),
+                     lambda tower: (lambda texts: tower.run(tokenize(texts))), probe, reference,
+                     TEXT_AGREEMENT[runtime], runtime, "text")
 
 
 def export_text_tower(model, path: Path, tokens: dict, int8: bool = False) -> Path:
