@@ -243,9 +243,10 @@ class CLIP:
         return {k: np.asarray(v, np.int64) for k, v in out.items() if k in ("input_ids", "attention_mask")}
 
     def _torch_texts(self, texts: list[str]) -> np.ndarray:
-        """The torch fp32 text tower: texts -> (not yet normalised) rows."""
+        """The torch fp32 text tower: texts -> (not yet normalised) rows, from the same tokens ONNX gets."""
+        torch = require("torch", "clip")
         return self._run(self._model.get_text_features,
-                         self._processor(text=list(texts), truncation=True, return_tensors="pt", **self._text_kwargs))
+                         {k: torch.from_numpy(v) for k, v in self._tokens(texts).items()})
 
     def encode_image(self, images: list) -> np.ndarray:
         """Embed images into the shared space (resized/cropped as the model's own processor does).

@@ -316,11 +316,26 @@ def _image_tower(model):
             self.model = model
 
         def forward(self, pixel_values):
-            out = self.model.get_image_features(pixel_values=pixel_values)
-            emb = out if isinstance(out, torch.Tensor) else out.pooler_output
-            return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            return _unit_rows(self.model.get_image_features(pixel_values=pixel_values))
 
     return ImageTower().eval()
+
+
+def _unit_rows(out):
+    """A tower's output (tensor, or v5 output object with ``pooler_output``) at unit length, in the graph."""
+    torch = require("torch", "clip")
+    emb = out if isinstance(out, torch.Tensor) else out.pooler_output
+    return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _publish(src: Path, path: Path, int8: bool) -> None:
+    """Quantise ``src`` to int8 (or take it as it is) beside it, then move the result to ``path`` in one rename."""
+    final = src.with_name("final.onnx")
+    if int8:
+        _quantize(src, final)
+    else:
+        src.replace(final)
+    os.replace(final, path)
 
 
 def export_image_tower(model, path: Path, hw: tuple[int, int], int8: bool = False) -> Path:
@@ -336,14 +351,9 @@ def export_image_tower(model, path: Path, hw: tuple[int, int], int8: bool = Fals
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet():
-        raw, fused, final = Path(tmp) / "raw.onnx", Path(tmp) / "fused.onnx", Path(tmp) / "final.onnx"
+        raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fused.onnx"
         _torch_export(model, raw, hw)
-        src = fused if _fuse(model, raw, fused) else raw
-        if int8:
-            _quantize(src, final)
-        else:
-            src.replace(final)
-        os.replace(final, path)
+        _publish(fused if _fuse(model, raw, fused) else raw, path, int8)
     return path
 
 
@@ -432,21 +442,15 @@ def export_text_tower(model, path: Path, tokens: dict, int8: bool = False) -> Pa
             self.model = model
 
         def forward(self, *inputs):
-            out = self.model.get_text_features(**dict(zip(names, inputs)))
-            emb = out if isinstance(out, torch.Tensor) else out.pooler_output
-            return emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            return _unit_rows(self.model.get_text_features(**dict(zip(names, inputs))))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet(), _eager(model):
-        raw, final = Path(tmp) / "raw.onnx", Path(tmp) / "final.onnx"
+        raw = Path(tmp) / "raw.onnx"
         axes = {n: {0: "n", 1: "t"} for n in names}
         torch.onnx.export(TextTower().eval(), example, str(raw), dynamo=False, opset_version=17, input_names=names,
                           output_names=["embeds"], dynamic_axes={**axes, "embeds": {0: "n"}})
-        if int8:
-            _quantize(raw, final)
-        else:
-            raw.replace(final)
-        os.replace(final, path)
+        _publish(raw, path, int8)
     return path
 
 

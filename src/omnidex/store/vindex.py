@@ -190,14 +190,8 @@ def exact_truth(tbl, n_queries: int, k: int, batch: int = 65_536) -> tuple[list,
     for rb in tbl.search().select(["id", "vector"]).limit(None).to_batches(batch):
         if rb.num_rows == 0:
             continue
-        sims = queries @ _matrix(rb).T
-        kk = min(k + 1, sims.shape[1])
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # this batch's best, then merge
         ids = np.asarray(rb.column("id").to_pylist(), dtype=object)
-        best_s = np.concatenate([best_s, np.take_along_axis(sims, part, 1)], axis=1)
-        best_id = np.concatenate([best_id, ids[part]], axis=1)
-        keep = np.argsort(-best_s, axis=1)[:, :k + 1]
-        best_s, best_id = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_id, keep, 1)
+        best_s, best_id = _fold_topk(best_s, best_id, queries @ _matrix(rb).T, ids, k + 1)
     truth = [set([i for i in row if i != q][:k]) for row, q in zip(best_id.tolist(), qids)]
     return qids, queries, truth
 
@@ -207,14 +201,22 @@ def exact_topk(mat: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_00
     best_s = np.full((len(queries), 0), -np.inf, np.float32)
     best_i = np.zeros((len(queries), 0), np.int64)
     for s in range(0, len(mat), chunk):
-        sims = queries @ mat[s:s + chunk].T
-        kk = min(k, sims.shape[1])
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        best_s = np.concatenate([best_s, np.take_along_axis(sims, part, 1)], axis=1)
-        best_i = np.concatenate([best_i, part + s], axis=1)
-        keep = np.argsort(-best_s, axis=1)[:, :k]
-        best_s, best_i = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_i, keep, 1)
+        block = mat[s:s + chunk]
+        best_s, best_i = _fold_topk(best_s, best_i, queries @ block.T, np.arange(s, s + len(block)), k)
     return best_i
+
+
+def _fold_topk(best_s: np.ndarray, best_x: np.ndarray, sims: np.ndarray, labels: np.ndarray, k: int):
+    """Merge one block's similarities (queries x block) into the running top-``k`` of each query.
+
+    ``labels`` names the block's columns (row indices, ids); returns the new (scores, labels), best first.
+    """
+    kk = min(k, sims.shape[1])
+    part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # the block's best, then merge
+    best_s = np.concatenate([best_s, np.take_along_axis(sims, part, 1)], axis=1)
+    best_x = np.concatenate([best_x, labels[part]], axis=1)
+    keep = np.argsort(-best_s, axis=1)[:, :k]
+    return np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_x, keep, 1)
 
 
 def tune(tbl, policy: IndexPolicy, k: int = 10) -> dict:
