@@ -67,8 +67,9 @@ def test_fusion_and_term_coverage():
 
 def test_moments_merge_adjacent_hits_and_keep_files_apart():
     cands = [Candidate("text", 0.9, _row("/a.mp4", 10, 14, text="revenue grew")),
-             Candidate("clip", 0.6, _row("/a.mp4", 14.5, 16.5, source="frame")),
-             Candidate("clip", 0.7, _row("/a.mp4", 40, 42, source="frame")),
+             Candidate("clip", 0.6, {**_row("/a.mp4", 14.5, 16.5, source="frame"), "at": 15.0}),
+             Candidate("clip", 0.5, {**_row("/a.mp4", 11, 13, source="frame"), "at": 12.0}),
+             Candidate("clip", 0.7, {**_row("/a.mp4", 40, 42, source="frame"), "at": 41.0}),
              Candidate("text", 0.8, _row("/b.mp4", 10, 12))]
     hits = merge_moments(cands, SearchConfig(top_k=10), "revenue")
     a = [h for h in hits if h.path == "/a.mp4"]
@@ -77,8 +78,24 @@ def test_moments_merge_adjacent_hits_and_keep_files_apart():
     # both signals score the moment, but its boundaries come from the stronger (spoken) evidence
     assert first.start == 10 and first.end == 14 and set(first.signals) == {"text", "clip"}
     assert first.source == "speech" and first.score > 0.9
-    assert first.matched_words == ("revenue",) and first.frame_time == 14.5
+    # the picture it shows is the best frame INSIDE the moment, not the stronger one just after it
+    assert first.matched_words == ("revenue",) and first.frame_time == 12.0
     assert hits[0] is first or hits[0].score >= first.score
+
+
+def test_overlapping_windows_do_not_chain_and_other_slides_stay_apart():
+    # 3 s sound windows overlapping by half across 30 s, all weakly matching, one strongly
+    cands = [Candidate("sound", 0.2 + (0.6 if i == 6 else 0.0), _row("/v.mp4", 1.5 * i, 1.5 * i + 3, source="sound"))
+             for i in range(20)]
+    hits = merge_moments(cands, SearchConfig(top_k=50), "")
+    assert max(h.end - h.start for h in hits) <= 6.0  # never one 30 s group
+    top = hits[0]
+    assert (top.start, top.end) == (9.0, 12.0)
+    # two adjacent slides with different text are two pieces of evidence: the top moment keeps its own text
+    slides = [Candidate("text", 0.3, {**_row("/s.mp4", 0, 5, source="ocr", text="OMNIDEX DEMO"), "at": 1.0}),
+              Candidate("text", 0.9, {**_row("/s.mp4", 5, 12, source="ocr", text="Q3 REVENUE"), "at": 6.0})]
+    top = merge_moments(slides, SearchConfig(top_k=5), "revenue")[0]
+    assert (top.start, top.end, top.evidence, top.frame_time) == (5.0, 12.0, "Q3 REVENUE", 6.0)
 
 
 def test_snap_to_shots_widens_visual_moments_to_shots_and_spoken_ones_to_near_cuts():

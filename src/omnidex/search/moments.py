@@ -1,4 +1,10 @@
-"""Merge per-signal candidates of one file into moments with evidence."""
+"""Build moments from evidence: each moment grows around its best piece of evidence.
+
+A moment starts at its strongest candidate (the anchor). Other candidates of the same file that
+touch it support it (they add their signal to the score) but only evidence of the same kind that
+says the same thing widens it, so overlapping windows never chain a file into one long group.
+Everything a hit shows (frame, words) is taken from inside its span.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +13,10 @@ from dataclasses import dataclass, field, replace
 from ..config import SearchConfig
 from ..types import Hit
 from .calibrate import fuse, term_coverage
+
+TEXT_SOURCES = frozenset({"speech", "ocr", "chunk", "caption", "label"})
+PICTURE_SOURCES = ("frame", "image", "shot", "ocr", "label")  # rows that stand for a picture at ``at``
+EXTEND_SHARE = 0.7  # same-kind evidence at least this share of the anchor's score may widen a moment
 
 
 @dataclass
@@ -19,62 +29,132 @@ class Candidate:
 
 
 @dataclass
-class _Group:
+class _Moment:
     path: str
     unit: str
     start: float
     end: float
+    anchor: Candidate
     members: list[Candidate] = field(default_factory=list)
 
 
 def merge_moments(cands: list[Candidate], cfg: SearchConfig, query_text: str = "") -> list[Hit]:
-    """Cluster candidates by file and time, score clusters by fused evidence, rank them."""
-    groups: list[_Group] = []
-    for c in sorted(cands, key=lambda c: (c.row["path"], c.row["unit"], c.row["start"])):
-        r, g = c.row, (groups[-1] if groups else None)
-        if g and g.path == r["path"] and g.unit == r["unit"] and _joins(g, r, cfg):
-            g.end = max(g.end, r["end"])
-            g.members.append(c)
-        else:
-            groups.append(_Group(r["path"], r["unit"], r["start"], r["end"], [c]))
-    hits = [_to_hit(g, query_text) for g in groups]
+    """Group candidates into moments around their strongest evidence, score them, rank them.
+
+    Args:
+        cands: rows from every signal, each with a calibrated probability.
+        cfg: ``merge_gap_s`` (how near supporting evidence may lie), ``max_moment_s``, ``min_score``, ``top_k``.
+        query_text: the query's words (matched words are highlighted from the evidence).
+    Returns:
+        At most ``cfg.top_k`` hits, best first.
+    """
+    files: dict[tuple[str, str], list[Candidate]] = {}
+    for c in cands:
+        files.setdefault((c.row["path"], c.row["unit"]), []).append(c)
+    hits = [_to_hit(m, query_text) for group in files.values() for m in _moments(group, cfg)]
     hits = [h for h in hits if h.score >= cfg.min_score]
-    return sorted(hits, key=lambda h: -h.score)[: cfg.top_k]
+    return sorted(hits, key=lambda h: (-h.score, h.path, h.start))[: cfg.top_k]
 
 
-def _joins(g: _Group, r: dict, cfg: SearchConfig) -> bool:
-    if g.unit == "none":
+def _moments(cands: list[Candidate], cfg: SearchConfig) -> list[_Moment]:
+    """Strongest first: a candidate joins the first moment it touches, or anchors a new one."""
+    moments: list[_Moment] = []
+    for c in sorted(cands, key=lambda c: (-c.p, c.row["start"])):
+        s, e = _row_span(c.row)
+        home = next((m for m in moments if _touches(m, s, e, cfg)), None)
+        if home is None:
+            moments.append(_Moment(c.row["path"], c.row["unit"], s, e, c, [c]))
+            continue
+        home.members.append(c)
+        if _widens(home, c, s, e, cfg):
+            home.start, home.end = min(home.start, s), max(home.end, e)
+    return moments
+
+
+def _touches(m: _Moment, s: float, e: float, cfg: SearchConfig) -> bool:
+    """Whether a row lies on (or, for timed media, within ``merge_gap_s`` of) a moment."""
+    if m.unit == "none":
         return True
-    gap = cfg.merge_gap_s if g.unit == "s" else 0.0
-    return r["start"] <= g.end + gap and max(g.end, r["end"]) - g.start <= cfg.max_moment_s
+    gap = cfg.merge_gap_s if m.unit == "s" else 0.0
+    return s <= m.end + gap and e >= m.start - gap
 
 
-def _to_hit(g: _Group, query_text: str) -> Hit:
-    """Score a group by fused evidence; its span is where the strongest kind of evidence is."""
+def _widens(m: _Moment, c: Candidate, s: float, e: float, cfg: SearchConfig) -> bool:
+    """Same-kind evidence that overlaps and says the same thing widens a moment (up to the cap)."""
+    a = m.anchor
+    if m.unit == "none" or c.row["source"] != a.row["source"] or c.p < EXTEND_SHARE * a.p:
+        return False
+    a0, a1 = _row_span(a.row)
+    if not (s < a1 and e > a0):  # overlapping the anchor itself: windows never chain along a file
+        return False
+    if a.row["source"] in TEXT_SOURCES and _norm(c.row.get("text")) != _norm(a.row.get("text")):
+        return False  # another slide, sentence or chunk is other evidence: its own moment
+    return max(m.end, e) - min(m.start, s) <= cfg.max_moment_s
+
+
+def _norm(text) -> str:
+    return " ".join(str(text or "").lower().split())
+
+
+def _to_hit(m: _Moment, query_text: str) -> Hit:
+    """Score a moment by fused evidence; show only evidence from inside its span."""
     best: dict[str, Candidate] = {}
-    for c in g.members:
+    for c in m.members:
         if c.signal not in best or c.p > best[c.signal].p:
             best[c.signal] = c
     signals = {s: round(c.p, 4) for s, c in best.items()}
-    top = max(g.members, key=lambda c: c.p)
-    # the moment's boundaries come from the best evidence and its strong neighbours of the same source;
-    # weaker or other-source evidence raises the score but does not stretch the moment
-    span = [c for c in g.members if c.row["source"] == top.row["source"] and c.p >= 0.5 * top.p]
-    start = min(_row_span(c.row)[0] for c in span)
-    end = max(_row_span(c.row)[1] for c in span)
-    text_c = max((c for c in g.members if c.row.get("text")), key=lambda c: c.p, default=None)
-    vis_c = max((c for c in g.members if c.row["source"] in ("frame", "image")), key=lambda c: c.p, default=None)
-    evidence, matched = "", ()
-    if text_c is not None:
-        evidence = text_c.row["text"]
-        matched = tuple(term_coverage(query_text, evidence)[1]) if query_text else ()
-    kind = g.members[0].row["kind"]
-    frame_time = None
-    if vis_c is not None and g.unit == "s":
-        frame_time = float(vis_c.row.get("at") if vis_c.row.get("at") is not None else vis_c.row["start"])
-    return Hit(path=g.path, start=float(start), end=float(end), unit=g.unit, score=round(fuse(signals), 4),
+    inside = [c for c in m.members if _inside(m, c.row)]
+    evidence, matched = _evidence(m, inside, query_text)
+    kind = m.anchor.row["kind"]
+    frame_time = pick_frame_time(m.start, m.end, inside) if m.unit == "s" and kind == "video" else None
+    return Hit(path=m.path, start=float(m.start), end=float(m.end), unit=m.unit, score=round(fuse(signals), 4),
                modality=kind, signals=signals, evidence=evidence[:400], matched_words=matched,
-               frame_time=frame_time, source=top.row["source"])
+               frame_time=frame_time, source=m.anchor.row["source"])
+
+
+def _inside(m: _Moment, row: dict) -> bool:
+    """A row shares more than an instant with the moment (instants must lie within it)."""
+    if m.unit == "none":
+        return True
+    s, e = _row_span(row)
+    if e <= s:
+        return m.start <= s <= m.end
+    return s < m.end and e > m.start
+
+
+def _evidence(m: _Moment, inside: list[Candidate], query_text: str) -> tuple[str, tuple[str, ...]]:
+    """The words of the strongest text evidence inside the moment (the anchor's when it has text)."""
+    texts = [c for c in inside if c.row.get("text")]
+    if not texts:
+        return "", ()
+    c = m.anchor if m.anchor.row.get("text") else max(texts, key=lambda c: c.p)
+    text = _text_within(c.row, m.start, m.end) if m.unit == "s" else str(c.row["text"])
+    matched = tuple(term_coverage(query_text, text)[1]) if query_text else ()
+    return text, matched
+
+
+def _text_within(row: dict, start: float, end: float) -> str:
+    """A spoken window's words that lie inside [start, end]; other rows' whole text."""
+    if row["source"] == "speech" and row.get("words"):
+        words = json.loads(row["words"])
+        kept = [w[2] for w in words if w[0] >= start - 0.05 and w[1] <= end + 0.05]
+        if kept:
+            return " ".join(kept)
+    return str(row["text"])
+
+
+def pick_frame_time(start: float, end: float, inside: list[Candidate]) -> float:
+    """The picture a timed hit shows: the best-scoring picture row inside it, else its middle.
+
+    Visual-signal rows win over text rows that carry a picture time (OCR), higher scores first;
+    the result always lies within ``[start, end]``.
+    """
+    pics = [c for c in inside if c.row["source"] in PICTURE_SOURCES and c.row.get("at") is not None
+            and start <= float(c.row["at"]) <= end]
+    if pics:
+        best = max(pics, key=lambda c: (c.row["source"] != "ocr", c.p))
+        return float(best.row["at"])
+    return round((start + end) / 2, 3)
 
 
 def _row_span(row: dict) -> tuple[float, float]:
