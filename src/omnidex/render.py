@@ -71,22 +71,44 @@ def print_report(report: IngestReport) -> None:
 
 
 def print_hits(hits: list[Hit], query) -> None:
-    """Rich table: score, file, moment, modality, signals, evidence."""
+    """Rich table: score, file, moment, modality, signals, evidence.
+
+    Confident hits come first; weak ones are dimmed below a divider, and when nothing clears the
+    threshold the output says so before showing them.
+    """
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from .types import format_time
-
+    con = Console()
+    if not hits:
+        con.print("no results")
+        return
+    sure = [h for h in hits if h.confident]
+    if not sure:
+        con.print(f"[bold]no confident match[/] for {escape(str(query))!s}: the closest weak hits follow")
     t = Table(title=escape(f"results for {query!s}"))
     for col in ("#", "score", "file", "moment", "from", "signals", "evidence"):
         t.add_column(col, overflow="fold")
-    for i, h in enumerate(hits, 1):
-        d = h.to_dict()
-        sig = " ".join(f"{k}={v:.2f}" for k, v in h.signals.items())
-        moment = d["moment"] + (f"\nframe {format_time(h.frame_time)}" if h.frame_time is not None else "")
-        t.add_row(str(i), f"{h.score:.3f}", escape(h.path), moment, h.source or h.modality, sig, _snippet(h))
-    Console().print(t if hits else "no results")
+    weak = [h for h in hits if not h.confident]
+    for i, h in enumerate(sure + weak, 1):
+        if sure and i == len(sure) + 1:
+            t.add_section()
+        t.add_row(*_hit_cells(i, h), style=None if h.confident else "dim")
+    con.print(t)
+
+
+def _hit_cells(i: int, h: Hit) -> list[str]:
+    from rich.markup import escape
+
+    from .types import format_time
+
+    d = h.to_dict()
+    sig = " ".join(f"{k}={v:.2f}" + (f"(x{h.reliability[k]:.2f})" if h.reliability.get(k, 1.0) < 1.0 else "")
+                   for k, v in h.signals.items())
+    moment = d["moment"] + (f"\nframe {format_time(h.frame_time)}" if h.frame_time is not None else "")
+    score = f"{h.score:.3f}" + ("" if h.confident else "\nweak")
+    return [str(i), score, escape(h.path), moment, h.source or h.modality, sig, _snippet(h)]
 
 
 def _snippet(h: Hit, width: int = 90) -> str:

@@ -24,6 +24,8 @@ class Hit:
     frame_time: float | None = None  # time of the best matching frame (video)
     source: str = ""  # what the moment's boundaries come from: speech, ocr, frame, chunk, image, clip
     shot: tuple[float, float] | None = None  # the shot(s) the moment lies in (video)
+    confident: bool = False  # the score clears the calibrated threshold (SearchConfig.confident_at)
+    reliability: dict[str, float] = field(default_factory=dict)  # signal -> weight its encoder earned for this query
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""

@@ -69,11 +69,11 @@ class Searcher:
         if video is not None:
             from .video_query import find_clip
 
-            return find_clip(self.store, video, cfg, _where(cfg), self._encoder("phash"))
+            return mark_confident(find_clip(self.store, video, cfg, _where(cfg), self._encoder("phash")), cfg)
         if series is not None:  # windows shaped like an example series (FILE[:COLUMN[:START:END]] or an array)
             from ..series.search import search_by_example
 
-            return search_by_example(self.store, series, cfg, _where(cfg))
+            return mark_confident(search_by_example(self.store, series, cfg, _where(cfg)), cfg)
         example, typed = None, text  # an audio query's samples, matched against indexed sound windows
         if audio is not None:
             example = self._sound_example(audio)
@@ -94,10 +94,10 @@ class Searcher:
             text = self.last_query_text = algebra.positive_text(terms)
         elif text:
             cands += self._vector("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
-            cands += self._vector("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg)
+            cands += self._vector("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg, gated=True)
             cands += self._fts(text, where, cfg)
             if typed:  # described sounds; a query recording's transcript is not a description of it
-                cands += self._vector("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg)
+                cands += self._vector("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg, gated=True)
             if "text" in getattr(self._encoder("video"), "modalities", ()):  # shots by a video-text model
                 cands += self._vector("video", "video", lambda e: e.encode_text([text])[0], where, cfg)
             from ..series.search import text_candidates
@@ -105,14 +105,17 @@ class Searcher:
             cands += text_candidates(self.store, text, cfg, where)  # text->series windows (gated to shape talk)
         if image is not None:
             img = _load_query_image(image)
-            cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
-            cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
+            visual = self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
+            from .neardup import image_candidates  # flips, crops, screenshots: verified by keypoints
+
+            cands += visual + image_candidates(self, img, where, cfg, visual)
         if example is not None:
             cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
         hits = merge_moments(cands, cfg, text or "")
         info = self.store.file_info(sorted({h.path for h in hits if h.unit == "s"}))
-        return [snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s) for h in hits]
+        return mark_confident([snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s)
+                               for h in hits], cfg)
 
     def _encoder(self, space: str):
         spec = self.store.space_spec(space)
@@ -123,7 +126,10 @@ class Searcher:
             raise StoreMismatch(f"table '{space}' was built with {spec.identity}, but {enc.identity} is loaded")
         return enc
 
-    def _vector(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+    def _vector(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig,
+                gated: bool = False) -> list[Candidate]:
+        """Candidates of one vector space, calibrated; a ``gated`` (text) query is weighted by how
+        near it lies to what the space's encoder was trained on (:mod:`omnidex.search.domain`)."""
         try:
             enc = self._encoder(space)
         except StoreMismatch as exc:  # e.g. a bundled model was rebuilt since indexing: the other signals still answer
@@ -135,9 +141,18 @@ class Searcher:
         if enc is None:
             return []
         q = np.asarray(encode(enc), dtype=np.float32)
+        weight = self._domain_weight(enc, q) if gated else 1.0
+        if weight <= 0.0:  # the query is outside what this encoder knows: it has no say
+            return []
         mean, sd = background_stats(q, self.store.background(space))
         rows = self.store.vector_search(space, q, cfg.candidates, where)
-        return [Candidate(signal, calibrate(r["_sim"], mean, sd), r) for r in rows]
+        return [Candidate(signal, weight * calibrate(r["_sim"], mean, sd), r, weight) for r in rows]
+
+    def _domain_weight(self, enc, q: np.ndarray) -> float:
+        from .domain import gate_for
+
+        gate = gate_for(enc)
+        return 1.0 if gate is None else gate.weight(q)
 
     def _fts(self, text: str, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         rows = self.store.fts_search(_fts_query(text), cfg.candidates, where)
@@ -167,6 +182,13 @@ class Searcher:
         from ..media.audio import load_audio
 
         return load_audio(audio, sr=enc.sample_rate)
+
+
+def mark_confident(hits: list[Hit], cfg: SearchConfig) -> list[Hit]:
+    """Flag the hits whose score clears the calibrated threshold (``cfg.confident_at``)."""
+    from dataclasses import replace
+
+    return [replace(h, confident=bool(h.score >= cfg.confident_at)) for h in hits]
 
 
 def _load_query_image(image):
@@ -212,4 +234,4 @@ def _glob_ok(path: str, glob: str | None) -> bool:
         or fnmatch.fnmatch(path, "*" + glob)
 
 
-__all__ = ["Searcher"]
+__all__ = ["Searcher", "mark_confident"]

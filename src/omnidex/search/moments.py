@@ -26,6 +26,7 @@ class Candidate:
     signal: str
     p: float
     row: dict
+    weight: float = 1.0  # how much the signal's encoder is trusted for this query (already applied to p)
 
 
 @dataclass
@@ -103,13 +104,14 @@ def _to_hit(m: _Moment, query_text: str) -> Hit:
         if c.signal not in best or c.p > best[c.signal].p:
             best[c.signal] = c
     signals = {s: round(c.p, 4) for s, c in best.items()}
+    reliability = {s: c.weight for s, c in best.items()}
     inside = [c for c in m.members if _inside(m, c.row)]
     evidence, matched = _evidence(m, inside, query_text)
     kind = m.anchor.row["kind"]
     frame_time = pick_frame_time(m.start, m.end, inside) if m.unit == "s" and kind == "video" else None
     return Hit(path=m.path, start=float(m.start), end=float(m.end), unit=m.unit, score=round(fuse(signals), 4),
                modality=kind, signals=signals, evidence=evidence[:400], matched_words=matched,
-               frame_time=frame_time, source=m.anchor.row["source"])
+               frame_time=frame_time, source=m.anchor.row["source"], reliability=reliability)
 
 
 def _inside(m: _Moment, row: dict) -> bool:
