@@ -155,4 +155,8 @@ class Index:
                                                "refine_factor": params["refine_factor"],
                                                "measured_recall@10": params["recall@10"]}
                                               if params else {"index": "exact (in memory)"})
+            if space in ("visual", "sound"):  # how far text queries trust this space (search.domain)
+                from .search.domain import domain_summary
+
+                out["spaces"][space]["reliability"] = domain_summary(spec)
         return out
