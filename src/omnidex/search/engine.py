@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from ..store import Store, sql_str
 from ..types import Hit
 from .calibrate import background_stats, calibrate, fts_probability
 from .moments import Candidate, merge_moments, snap_to_shots
+from .rerank import POOL, default_reranker
+from .rerank import apply as apply_reranker
 
 KINDS = ("image", "video", "audio", "text", "series")
 SOURCES = ("speech", "ocr", "frame", "chunk", "image", "series", "caption", "sound", "shot", "label")
@@ -40,6 +43,7 @@ class Searcher:
         self.last_explanation: dict | None = None  # how the last arithmetic query was combined
         self.query_files = True  # arithmetic text may name local files; network front ends turn this off
         self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
+        self.reranker = default_reranker()  # second-stage rescoring of fused moments (None: fused scores stand)
 
     def _config_from_store(self, whisper_model: str, runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
         visual = self.store.space_spec("visual")
@@ -112,10 +116,12 @@ class Searcher:
         if example is not None:
             cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
-        hits = merge_moments(cands, cfg, text or "")
+        pool = replace(cfg, top_k=max(cfg.top_k, POOL)) if self.reranker is not None and text else cfg
+        hits = merge_moments(cands, pool, text or "")
         info = self.store.file_info(sorted({h.path for h in hits if h.unit == "s"}))
-        return mark_confident([snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s)
-                               for h in hits], cfg)
+        hits = [snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s) for h in hits]
+        hits = apply_reranker(self.reranker, text or "", hits)
+        return mark_confident(hits[: cfg.top_k], cfg)
 
     def _encoder(self, space: str):
         spec = self.store.space_spec(space)
@@ -186,8 +192,6 @@ class Searcher:
 
 def mark_confident(hits: list[Hit], cfg: SearchConfig) -> list[Hit]:
     """Flag the hits whose score clears the calibrated threshold (``cfg.confident_at``)."""
-    from dataclasses import replace
-
     return [replace(h, confident=bool(h.score >= cfg.confident_at)) for h in hits]
 
 
