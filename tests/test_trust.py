@@ -71,3 +71,13 @@ def test_cli_says_no_confident_match_and_dims_weak_hits(capsys):
     print_hits(sure, "revenue")
     out = capsys.readouterr().out
     assert "no confident match" not in out and out.index("a.txt") < out.index("notes.txt")
+
+
+def test_a_rare_exact_word_outweighs_common_ones_in_full_text_evidence():
+    from omnidex.search.calibrate import fts_probability, term_weight
+
+    q = "sandbags for the flood near the river"
+    assert term_weight("sandbags") > term_weight("flood") > term_weight("the")
+    assert fts_probability(q, "Stack sandbags at the door") > fts_probability(q, "the flood reached the river bank")
+    assert fts_probability(q, "sandbags against the flood near the river") == pytest.approx(0.85)
+    assert fts_probability(q, "a recipe for bread") == 0.0

@@ -106,6 +106,7 @@ def run(out: Path, fresh: bool = True) -> None:
         ("audio (spoken query)", dict(audio=paths["audio_query"])),
         ("text (pixels, offline visual model)", dict(text="a yellow heart", modality="image")),
         ("video (where does this clip occur?)", dict(video=paths["video_query"])),
+        ("text (nothing like it in the demo)", dict(text="a dog playing chess")),
     ]
     for label, q in queries:
         t0 = time.perf_counter()

@@ -68,8 +68,67 @@ def term_coverage(query: str, text: str) -> tuple[float, list[str]]:
 
 
 def fts_probability(query: str, text: str) -> float:
-    """Full-text evidence as a probability: the covered share of query terms, capped."""
-    return FTS_CEILING * term_coverage(query, text)[0]
+    """Full-text evidence as a probability: the covered share of the query's information, capped.
+
+    Each query term counts by how rare it is in English (:func:`term_weight`), so the one exact
+    rare word ("sandbags") outweighs common ones ("the flood near the river") and the score does
+    not depend on what else the library holds.
+    """
+    q = {}
+    for w in re.findall(r"[\w']+", query.lower()):
+        t = terms(w)
+        if t:
+            q[t[0]] = max(q.get(t[0], 0.0), term_weight(w))
+    if not q:
+        return 0.0
+    found = {terms(w)[0] for w in re.findall(r"[\w']+", text) if terms(w)} & set(q)
+    return FTS_CEILING * sum(q[t] for t in found) / sum(q.values())
+
+
+RARE_BITS = 22.0  # information of a word the frequency list does not know (names, codes, typos)
+COMMON_BITS = 4.0  # floor: even the commonest content word carries some information
+
+
+def term_weight(word: str) -> float:
+    """Weight of a query word by its rarity in English: (bits of information)^2.
+
+    Bits are -log2 of the word's share of a large web corpus, from the unigram counts that ship
+    with ``wordsegment`` (an [ocr] dependency); squaring lets one rare exact word ("sandbags")
+    outweigh two common ones. Without the list every word weighs the same.
+    """
+    text = _unigram_text()
+    if text is None:
+        return 1.0
+    w = word.lower().strip("'")
+    i = text.find("\n" + w + "\t") if w else -1
+    if i < 0:
+        return RARE_BITS ** 2
+    j = text.find("\n", i + 1)
+    n = int(text[i + len(w) + 2: j if j > 0 else None])
+    return max(COMMON_BITS, min(RARE_BITS, math.log2(_TOTAL / max(n, 1)))) ** 2
+
+
+_TOTAL = 1.0e12  # roughly the number of tokens the counts were taken from
+_TEXT: str | None = None
+_LOADED = False
+
+
+def _unigram_text() -> str | None:
+    """wordsegment's "word<TAB>count" lines as one string (a lookup is one ``find``), or None."""
+    global _TEXT, _LOADED
+    if not _LOADED:
+        _LOADED = True
+        try:
+            import importlib.util
+            from pathlib import Path
+
+            spec = importlib.util.find_spec("wordsegment")
+            path = Path(spec.origin).parent / "unigrams.txt" if spec and spec.origin else None
+            if path is not None and path.is_file():
+                _TEXT = "\n" + path.read_text(encoding="utf-8")
+        except (OSError, ValueError, ImportError):
+            _TEXT = None
+    return _TEXT
 
 
 def fuse(probabilities: dict[str, float]) -> float:
