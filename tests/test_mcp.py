@@ -434,3 +434,20 @@ def test_stdio_round_trip(corpus):
     assert names == TOOLS
     assert "close the garden gate" in transcript.structured_content["text"].lower()
     assert described.structured_content["kind"] == "image" and len(jpegs(described)) == 1
+
+
+@pytest.mark.slow
+def test_search_says_when_nothing_is_a_confident_match(corpus):
+    async def steps(session):
+        schemas = {t.name: t.output_schema for t in (await session.list_tools()).tools}
+        none = await call(session, "search_moments", {"query": "a dog playing chess", "images": 0}, schemas)
+        sure = await call(session, "search_moments", {"query": "close the garden gate", "images": 0}, schemas)
+        return none, sure
+    none, sure = run(corpus["server"], steps)
+    hits = none.structured_content["hits"]
+    assert all(h["confident"] is False for h in hits)
+    said = " ".join(c.text for c in none.content if c.type == "text")
+    assert "no confident match" in said
+    top = sure.structured_content["hits"][0]
+    assert top["name"] == "talk.mp4" and top["confident"] is True
+    assert "no confident match" not in " ".join(c.text for c in sure.content if c.type == "text")

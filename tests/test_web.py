@@ -490,3 +490,21 @@ def test_screenshots_were_written():
     for name in ("empty", "results", "player", "image-query", "phone", "dark"):
         path = SHOTS / f"{name}.png"
         assert path.exists() and path.stat().st_size > 5000, path
+
+
+def test_no_confident_match_is_said_and_weak_hits_are_dimmed_below_a_divider(server, page_factory):
+    page = page_factory(server + "/")
+    hits = _search(page, "a dog playing chess")
+    assert hits and not any(h["confident"] for h in hits)
+    assert page.locator("#status").inner_text().startswith("No confident match")
+    divider = page.locator("#results li.divider")
+    assert divider.count() == 1 and "No confident match" in divider.inner_text()
+    assert page.locator("#results .card.weak").count() == len(hits)
+    assert float(page.locator("#results .card").first.evaluate("e => getComputedStyle(e).opacity")) < 0.8
+    _shot(page, "no-confident-match", full_page=True)
+    # a real answer is confident, shown first and not dimmed; weak hits follow the divider
+    hits = _search(page, "quarterly revenue")
+    sure = sum(h["confident"] for h in hits)
+    assert sure >= 1 and _names(page)[0] == "talk.mp4"
+    assert page.locator("#results .card:not(.weak)").count() == sure
+    assert not page.locator("#status").inner_text().startswith("No confident match")

@@ -82,7 +82,7 @@ def print_hits(hits: list[Hit], query) -> None:
 
     con = Console()
     if not hits:
-        con.print("no results")
+        con.print(f"[bold]no confident match[/] for {escape(str(query))!s}: nothing matched at all")
         return
     sure = [h for h in hits if h.confident]
     if not sure:

@@ -103,6 +103,8 @@ class HitOut(TypedDict):
     """query words found in the evidence"""
     frame_time: float | None
     """time of the best matching frame (video), else null"""
+    confident: bool
+    """the score clears the calibrated confidence threshold; false: a weak hit, not an answer"""
     shot: list[float] | None
     """[start, end] of the shot(s) the moment lies in (video), else null"""
     image: int | None
@@ -556,6 +558,7 @@ def _hit_out(hit: dict, image: int | None) -> dict:
     out["matched_words"] = list(hit.get("matched_words") or [])
     out["evidence"] = hit.get("evidence") or ""
     out["image"] = image
+    out["confident"] = bool(hit.get("confident", False))
     return out
 
 
@@ -622,9 +625,13 @@ def _hits_line(structured: dict) -> str:
     """One line per hit, for agents that read text only."""
     hits = structured["hits"]
     if not hits:
-        return "no matching moments"
-    return "\n".join(f"{i}. {h['name']} {h['moment']} score {h['score']:.2f} id {h['id']}: {h['evidence'][:160]}"
-                     for i, h in enumerate(hits, 1))
+        return "no confident match: no moments matched at all"
+    lines = [f"{i}. {h['name']} {h['moment']} score {h['score']:.2f}{'' if h.get('confident') else ' (weak)'} "
+             f"id {h['id']}: {h['evidence'][:160]}" for i, h in enumerate(hits, 1)]
+    if not any(h.get("confident") for h in hits):
+        lines.insert(0, "no confident match: nothing found clears the confidence threshold; the weak hits below "
+                        "are probably not answers")
+    return "\n".join(lines)
 
 
 # ----- registration with the SDK (annotations are built here, after the lazy imports) ------------

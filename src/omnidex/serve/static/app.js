@@ -85,9 +85,11 @@ function showHits(hits, p, tookMs) {
   state.cards = renderResults(hits, openHit);
   renderHeat(hits, openHit);
   const what = state.file ? `“${state.file.name}”${p?.q ? ` + “${p.q}”` : ""}` : `“${p?.q ?? ""}”`;
-  $("status").textContent = p
-    ? `${hits.length} ${hits.length === 1 ? "moment" : "moments"} for ${what}${tookMs != null ? ` in ${Math.round(tookMs)} ms` : ""}`
-    : "";
+  const sure = hits.filter((hit) => hit.confident).length;
+  const took = tookMs != null ? ` in ${Math.round(tookMs)} ms` : "";
+  $("status").textContent = !p ? ""
+    : hits.length && !sure ? `No confident match for ${what}: ${hits.length} weak ${hits.length === 1 ? "moment" : "moments"}${took}`
+      : `${sure} confident ${sure === 1 ? "moment" : "moments"}${hits.length > sure ? ` (+${hits.length - sure} weak)` : ""} for ${what}${took}`;
   const empty = $("empty");
   empty.hidden = hits.length > 0;
   $("empty-title").textContent = p ? "Nothing matched" : "Find the moment";

@@ -19,7 +19,15 @@ export const kindOf = (hit) => hit.kind || hit.modality || "text";
 /** Render hits into the grid; ``onOpen(index)`` opens one. Returns the card buttons. */
 export function renderResults(hits, onOpen) {
   const list = $("results");
-  list.replaceChildren(...hits.map((hit, i) => h("li", {}, card(hit, i, onOpen))));
+  const items = hits.map((hit, i) => h("li", {}, card(hit, i, onOpen)));
+  const firstWeak = hits.findIndex((hit) => !hit.confident);
+  if (firstWeak >= 0) {  // confident hits come first; weak ones sit below a divider, dimmed
+    const text = firstWeak === 0
+      ? "No confident match. These are the closest weak hits, probably not answers."
+      : "Weak matches below: they do not clear the confidence threshold.";
+    items.splice(firstWeak, 0, h("li.divider", { role: "separator", "aria-label": text }, h("span", {}, text)));
+  }
+  list.replaceChildren(...items);
   list.hidden = hits.length === 0;
   return [...list.querySelectorAll(".card")];
 }
@@ -31,8 +39,9 @@ function card(hit, i, onOpen) {
   const source = SOURCE_LABEL[hit.source];
   const label = [`${i + 1}. ${hit.name || hit.path}`, KIND_LABEL[kind] || kind, source && `found in ${source}`,
     moment, `score ${score.toFixed(2)}`].filter(Boolean).join(", ");
-  return h("button.card", {
-    type: "button", tabIndex: i === 0 ? 0 : -1, "aria-label": label, dataset: { index: i, kind },
+  return h(hit.confident ? "button.card" : "button.card.weak", {
+    type: "button", tabIndex: i === 0 ? 0 : -1, "aria-label": hit.confident ? label : `${label}, weak match`,
+    dataset: { index: i, kind },
     onclick: () => onOpen(i),
   },
   h("span.thumb", {},
