@@ -128,7 +128,7 @@ def test_filters(client, corpus):
     assert client.get("/api/search", params={"q": "x", "in": "0123456789abcdef"}).status_code == 404
     assert client.get("/api/search", params={"q": "x", "top_k": 0}).status_code == 422
     r = client.get("/api/search")
-    assert r.status_code == 400 and "query" in r.json()["error"]
+    assert r.status_code == 400 and "query" in r.json()["message"]
 
 
 # ----- items ---------------------------------------------------------------------------------------
@@ -217,8 +217,12 @@ def test_media_ranges_byte_for_byte(client, corpus):
         assert r.headers["content-range"] == f"bytes {a}-{b}/{size}"
         assert int(r.headers["content-length"]) == b - a + 1
     r = client.get(url, headers={"Range": f"bytes={size}-"})
-    assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{size}" and not r.content
-    assert client.get(url, headers={"Range": "bytes=-0"}).status_code == 416
+    assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{size}"
+    assert r.json()["error"] == "range_not_satisfiable"
+    for bad in ("bytes=-0", "bytes=" + "9" * 5000 + "-", "bytes=9-3", "bytes=abc", "bytes=-"):
+        r = client.get(url, headers={"Range": bad})
+        assert r.status_code == 416 and "Exceeds" not in r.text, bad
+    assert client.get(url, headers={"Range": "bytes=0-" + "9" * 5000}).content == data  # clamped to the end
     assert client.get(url, headers={"Range": "lines=1-2"}).content == data  # not understood: whole file
     head = client.head(url)
     assert head.status_code == 200 and int(head.headers["content-length"]) == size and not head.content
@@ -256,7 +260,7 @@ def test_index_job_poll_sse_and_search_during_ingest(client, corpus):
     # without --root, only folders already served may be indexed (else a request could index ~/.ssh and read it)
     with TestClient(create_app(corpus["db"], config=CONFIG)) as default_roots:
         refused = default_roots.post("/api/index", json={"paths": [str(extra)]})
-    assert refused.status_code == 403 and "outside the served roots" in refused.json()["error"]
+    assert refused.status_code == 403 and "outside the served roots" in refused.json()["message"]
     r = client.post("/api/index", json={"paths": [str(extra)]})
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]

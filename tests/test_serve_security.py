@@ -149,7 +149,7 @@ def test_raw_dot_segments_over_a_real_socket(client, setup):
 def test_oversized_upload_is_413(client):
     big = b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024 + 10)
     r = client.post("/api/search", files={"image": ("big.png", big, "image/png")})
-    assert r.status_code == 413 and "larger" in r.json()["error"]
+    assert r.status_code == 413 and "larger" in r.json()["message"]
 
     def chunked():  # no Content-Length: counted while it streams
         for _ in range(3):
@@ -162,7 +162,7 @@ def test_oversized_upload_is_413(client):
 def test_wrong_type_is_415(client, setup):
     text = b"just some words, not a picture at all\n"
     r = client.post("/api/search", files={"image": ("fake.png", text, "image/png")})
-    assert r.status_code == 415 and "image" in r.json()["error"]
+    assert r.status_code == 415 and "image" in r.json()["message"]
     png = (setup["media"] / "hello.png").read_bytes()
     assert client.post("/api/search", files={"audio": ("a.wav", png, "audio/wav")}).status_code == 415
     assert client.post("/api/classify", files={"file": ("x.png", text, "image/png")},
@@ -198,7 +198,7 @@ def test_hostile_filters(client, setup):
         r = client.get("/api/search", params={"q": s, "top_k": 5})
         assert r.status_code in (200, 400), (s, r.text)
         r = client.get("/api/search", params={"q": "budget", "modality": s})
-        assert r.status_code == 400 and "modality" in r.json()["error"], s
+        assert r.status_code == 400 and "modality" in r.json()["message"], s
         r = client.get("/api/search", params={"q": "budget", "in": s})
         assert r.status_code == 404, s
         r = client.post("/api/search", data={"q": "budget", "path": s})
@@ -213,7 +213,7 @@ def test_token_required_when_configured(setup):
     with TestClient(create_app(setup["db"], library=setup["lib"], token="s3cret-token")) as c:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-token"}):
             r = c.get("/api/health", headers=headers)
-            assert r.status_code == 401 and r.json()["error"], headers
+            assert r.status_code == 401 and r.json()["message"], headers
         fid = file_id(str(setup["media"] / "budget.txt"))
         assert c.get(f"/media/{fid}").status_code == 401
         assert c.get(f"/media/{fid}?token=nope").status_code == 401

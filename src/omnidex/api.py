@@ -50,6 +50,9 @@ class Index:
         self._models = self._models or Models(self.config)
         report = Ingestor(self.store, self.config, self._models, progress, log=log).run(
             [Path(p).expanduser() for p in paths], prune=prune)
+        from .store.roots import record_roots
+
+        record_roots(self.path, paths)  # the server serves and re-indexes under folders indexed here
         self._searcher = None  # tables changed: rebuild calibration samples
         return report
 

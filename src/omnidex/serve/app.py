@@ -50,7 +50,7 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
     from .library import Library
 
     limit = int(upload_limit_mb * 1024 * 1024)
-    app = fastapi.FastAPI(title="omnidex", version=_version(),
+    app = fastapi.FastAPI(title="omnidex", version=_version(), docs_url=None, redoc_url=None,
                           description="Search images, videos, audio and documents by meaning; see docs/http-api.md.")
     app.state.library = library or Library(db, roots=roots, config=config)
     app.state.jobs = Jobs(app.state.library)
@@ -58,6 +58,7 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
     app.state.token = token
     _errors(app)
     _routes(app)
+    _tidy_openapi(app)
     if cors:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -79,56 +80,102 @@ def _version() -> str:
     return __version__
 
 
-def _error(status: int, message: str, **extra):
+def _error(status: int, message: str, code: str | None = None, headers=None, **extra):
+    """The JSON error response: ``{"error": code, "message": ..., "status": ...}`` (see security.error_body)."""
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": message, "status": status, **extra}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    from .security import error_body
+
+    return JSONResponse(error_body(status, message, code, **extra), status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def _media_error(exc: MediaError):
+    """422 for a file that cannot be used: too large (pixels) or unreadable; the message names it."""
+    code = "image_too_large" if exc.reason.startswith(("image too large", "decompression bomb")) else "unreadable_media"
+    return _error(422, str(exc), code)
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method some route answers at this path (the ``Allow`` of a 405 or an OPTIONS reply)."""
+    from starlette.routing import Match
+
+    methods = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET", "type": "http"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods | ({"OPTIONS"} if methods else set()))
 
 
 def _errors(app) -> None:
-    """Map library exceptions to JSON errors: unknown id 404, outside roots 403, bad input 400."""
+    """Map library exceptions to JSON errors: unknown id 404, outside roots 403, bad input 400,
+    unusable media 422, no decode slot 503; the same fault gets the same status on every route."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
-    @app.exception_handler(KeyError)
-    async def _not_found(request, exc):
-        return _error(404, str(exc.args[0]) if exc.args else "not found")
+    from .limits import Busy
 
-    @app.exception_handler(FileNotFoundError)
-    async def _gone(request, exc):
-        return _error(404, str(exc))
-
-    @app.exception_handler(PermissionError)
-    async def _forbidden(request, exc):
-        return _error(403, str(exc))
-
-    @app.exception_handler(OmnidexError)
-    async def _bad(request, exc):
-        return _error(422 if isinstance(exc, MediaError) else 400, str(exc))
-
-    @app.exception_handler(ValueError)
-    async def _bad_value(request, exc):
-        return _error(400, str(exc))
+    handlers = {
+        KeyError: lambda exc: _error(404, str(exc.args[0]) if exc.args else "not found"),
+        FileNotFoundError: lambda exc: _error(404, str(exc)),
+        PermissionError: lambda exc: _error(403, str(exc), roots=list(getattr(exc, "roots", ()) or ()) or None),
+        MediaError: _media_error,
+        OmnidexError: lambda exc: _error(400, str(exc)),
+        ValueError: lambda exc: _error(400, str(exc)),
+        Busy: lambda exc: _error(503, str(exc), headers={"Retry-After": "5"}),
+    }
+    for kind, make in handlers.items():
+        app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):
         errs = exc.errors()
         first = errs[0] if errs else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body", "path", "form"))
-        detail = json.loads(json.dumps(errs, default=str))
+        detail = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in errs]
         return _error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}", detail=detail)
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc):
-        resp = _error(exc.status_code, str(exc.detail))
-        for k, v in (exc.headers or {}).items():
-            resp.headers[k] = v
-        return resp
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(app, request.scope))
+            if request.method == "OPTIONS" and allow:
+                from fastapi.responses import Response
+
+                return Response(status_code=204, headers={"Allow": allow})
+            headers["Allow"] = allow
+        return _error(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
-    async def _internal(request, exc):  # pragma: no cover - a bug, reported without a traceback
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+    async def _internal(request, exc):  # pragma: no cover - a bug: logged here, not shown to the caller
+        import logging
+
+        logging.getLogger("omnidex.serve").exception("internal error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error (the server's log has the details)")
+
+
+def _tidy_openapi(app) -> None:
+    """The OpenAPI document as clients should read it: a multipart file field is a file (FastAPI
+    writes ``anyOf [file, string, null]`` for fields that also accept an empty text part)."""
+    build = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = build()
+            for comp in schema.get("components", {}).get("schemas", {}).values():
+                for prop in comp.get("properties", {}).values():
+                    variants = prop.get("anyOf", [])
+                    files = [v for v in variants if v.get("format") == "binary" or "contentMediaType" in v]
+                    if files:
+                        prop.pop("anyOf")
+                        prop.update(files[0])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _routes(app) -> None:

@@ -52,7 +52,9 @@ class Jobs:
         resolved = [os.path.abspath(os.path.expanduser(p)) for p in paths]
         outside = [p for p in resolved if not self.library.allowed(p)]
         if outside:
-            raise PermissionError(f"outside the served roots: {', '.join(outside[:3])}")
+            from .library import OutsideRoots
+
+            raise OutsideRoots(f"outside the served roots: {', '.join(outside[:3])}", self.library.roots)
         job_id = uuid.uuid4().hex[:12]
         with self._cond:
             self._jobs[job_id] = {"job_id": job_id, "state": "queued", "done": 0, "total": 0, "current": "",

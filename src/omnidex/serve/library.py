@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import IndexConfig, SearchConfig
 from ..errors import MediaError, OmnidexError
 from ..store.lance import FILES, sql_str
+from .limits import HeavySlots, bounded_audio, bounded_image, check_labels, check_query
 from .snapshot import PinnedStore, VersionWatch
 from .thumbs import ThumbCache, render_thumbnail
 
@@ -34,6 +37,41 @@ def file_id(path: str | Path) -> str:
 
 def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class OutsideRoots(PermissionError):
+    """A path or file outside the served roots; ``roots`` lists the folders that are allowed.
+
+    Args:
+        message: what was refused.
+        roots: the allowed folders (real paths).
+    """
+
+    def __init__(self, message: str, roots=()):
+        self.roots = tuple(roots)
+        shown = ", ".join(self.roots[:10]) + (f" and {len(self.roots) - 10} more" if len(self.roots) > 10 else "")
+        super().__init__(f"{message} (allowed roots: {shown or 'none yet: start the server with --root DIR'})")
+
+
+def _fd_path(fd: int, expected: str, st: os.stat_result) -> str:
+    """The real path an open descriptor refers to: ``/proc/self/fd`` where there is one, else
+    ``expected`` when it still names the very same file (same device and inode)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        again = os.stat(expected, follow_symlinks=False)
+        return expected if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) else "\0not-the-same-file"
+
+
+def _default_roots(db: Path, files: dict) -> tuple:
+    """Without ``--root``: the folders indexed with ``Index.add`` (recorded) and those holding indexed files."""
+    from ..store.roots import read_roots
+
+    held = {os.path.realpath(os.path.dirname(p)) for p in files}
+    recorded = set(read_roots(db))
+    # a folder inside a recorded root adds nothing; keep the list short and readable
+    held = {h for h in held if not any(_inside(h, r) for r in recorded)}
+    return tuple(sorted(recorded | held))
 
 
 @dataclass(frozen=True)
@@ -71,6 +109,7 @@ class Library:
         self.index = Index(self.db, config or IndexConfig())
         _upgrade_tables(self.index.store)
         self.thumbs = ThumbCache()
+        self.heavy = HeavySlots()  # full-size decodes of query pictures, recordings and uploaded videos
         self._probe_cache: dict = {}
         self._models = None
         self._watch = VersionWatch(self.db)
@@ -110,7 +149,7 @@ class Library:
                     files[r["path"]] = r
         searcher = Searcher(store, models=self._search_models(store))
         searcher.query_files = False  # a query from the network never reads files of this machine
-        roots = self.explicit_roots or tuple(sorted({os.path.realpath(os.path.dirname(p)) for p in files}))
+        roots = self.explicit_roots or _default_roots(self.db, files)
         return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
 
     def _search_models(self, store):
@@ -179,20 +218,54 @@ class Library:
         """
         path = self.path_of(file_id)
         real = os.path.realpath(path)
-        if not any(_inside(real, root) for root in self.snapshot().roots):
-            raise PermissionError(f"file {file_id} lies outside the served roots")
+        roots = self.snapshot().roots
+        if not any(_inside(real, root) for root in roots):
+            raise OutsideRoots(f"file {file_id} lies outside the served roots", roots)
         if not os.path.isfile(real):
             raise FileNotFoundError(f"{path}: indexed but no longer a readable file")
         return Path(real)
 
+    def open_media(self, file_id: str) -> tuple[int, os.stat_result, str]:
+        """Open an indexed file for reading, then check what was opened (no check-then-open race).
+
+        The last component is opened with ``O_NOFOLLOW``; the descriptor's own path (``/proc/self/fd``)
+        must lie inside a root and ``fstat`` must show a regular file, so a folder or symlink swapped
+        in between the lookup and the open is refused.
+
+        Returns:
+            (descriptor, its stat, the real path opened); the caller closes the descriptor.
+        Raises:
+            KeyError: unknown id. OutsideRoots: outside the roots. FileNotFoundError: gone or not a file.
+        """
+        path = self.path_of(file_id)
+        real = self.resolve(file_id)  # a readable message for the usual refusals
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(real, flags)
+        except OSError as exc:
+            raise FileNotFoundError(f"{path}: indexed but no longer a readable file") from exc
+        try:
+            st = os.fstat(fd)
+            opened = _fd_path(fd, real, st)
+            roots = self.snapshot().roots
+            if not any(_inside(opened, root) for root in roots):
+                raise OutsideRoots(f"file {file_id} lies outside the served roots", roots)
+            if not stat.S_ISREG(st.st_mode):
+                raise FileNotFoundError(f"{path}: indexed but no longer a regular file")
+            return fd, st, opened
+        except BaseException:
+            os.close(fd)
+            raise
+
     def allowed(self, path: str | Path) -> bool:
-        """Whether ``path`` may be indexed: inside a root (``--root``, or else a folder already indexed).
+        """Whether ``path`` may be indexed: inside a root (``--root``, or else a folder already indexed,
+        or one holding indexed files).
 
         Without explicit roots nothing new can be indexed through the server outside what is already
         served: otherwise a request could index ``~/.ssh`` and then download it.
         """
         real = os.path.realpath(os.path.expanduser(str(path)))
-        return any(_inside(real, root) for root in (self.explicit_roots or self.snapshot().roots))
+        return any(_inside(real, root) for root in self.snapshot().roots)
 
     def _guarded(self, file_id: str) -> str:
         """The indexed path of ``file_id`` after checking it lies inside the roots (it may be gone from disk).
@@ -201,36 +274,73 @@ class Library:
             KeyError: unknown id. PermissionError: outside the roots.
         """
         path = self.path_of(file_id)
-        if not any(_inside(os.path.realpath(path), root) for root in self.snapshot().roots):
-            raise PermissionError(f"file {file_id} lies outside the served roots")
+        roots = self.snapshot().roots
+        if not any(_inside(os.path.realpath(path), root) for root in roots):
+            raise OutsideRoots(f"file {file_id} lies outside the served roots", roots)
         return path
 
     # ----- search -----------------------------------------------------------------------------
     def search(self, text=None, *, image=None, audio=None, top_k: int = 10, modality=(), path_glob=None,
-               in_id=None) -> list[dict]:
+               in_id=None, image_name: str = "query image", audio_name: str = "query recording") -> list[dict]:
         """Ranked moments as HIT dicts (``Hit.to_dict()`` plus id, name, kind, thumb_url, media_url).
 
+        Query pictures are searched at a bounded size and recordings by their first 30 s
+        (:mod:`omnidex.serve.limits`); errors about them name ``image_name`` / ``audio_name``.
+
         Args:
-            text: words to look for.
+            text: words to look for (at most 2000 characters).
             image: query image (a path, or the file's bytes).
             audio: query recording (a path, or bytes); transcribed and searched as text.
             top_k: moments to return (1..200).
             modality: file kinds / sources to keep: a comma string or a list.
             path_glob: keep only paths matching this glob.
             in_id: search within the file with this id.
+            image_name: what the user calls the query image (messages never show a temporary path).
+            audio_name: what the user calls the query recording.
         Returns:
             Hits, best first; only files of the current committed snapshot.
         Raises:
             KeyError: unknown ``in_id``. OmnidexError: no query, unknown modality, bad glob.
+            MediaError: an unreadable or too large query file. Busy: no decode slot free in time.
         """
         snap = self.snapshot()
         cfg = self._search_config(snap, top_k, modality, path_glob, in_id)
-        text = text.strip() if isinstance(text, str) else text
+        text = check_query(text.strip() if isinstance(text, str) else text)
         with _as_file(image, ".img") as img, _as_file(audio, ".audio") as aud:
             if not text and img is None and aud is None:
                 raise OmnidexError("give a text query (q), an image or an audio file")
-            hits = snap.searcher.search(text=text or None, image=img, audio=aud, cfg=cfg)
+            with self._bounded(img, aud, image_name, audio_name) as (small, clip):
+                hits = snap.searcher.search(text=text or None, image=small, audio=clip, cfg=cfg)
         return [self._hit_dict(h, snap) for h in hits if h.path in snap.files and self._served(h.path, snap)]
+
+    @contextmanager
+    def _bounded(self, image, audio, image_name: str, audio_name: str):
+        """(image, audio) cut down to query size inside a decode slot; reduced copies deleted after.
+
+        A MediaError about either file is re-raised naming what the user calls it.
+        """
+        made = []
+        try:
+            if image is not None or audio is not None:
+                with self.heavy.slot():
+                    if image is not None:
+                        small = bounded_image(image, image_name)
+                        made += [small] if small != str(image) else []
+                        image = small
+                    if audio is not None:
+                        audio = bounded_audio(audio, audio_name)
+                        made.append(audio)
+            try:
+                yield image, audio
+            except MediaError as exc:
+                named = image_name if exc.path == image else audio_name if exc.path == audio else None
+                if named is None:
+                    raise
+                raise MediaError(named, exc.reason) from None
+        finally:
+            for path in made:
+                if os.path.exists(path):
+                    os.unlink(path)
 
     @staticmethod
     def _served(path: str, snap: "Snapshot") -> bool:
@@ -357,26 +467,42 @@ class Library:
         out = out_dir / f"{src.stem}_{float(start):.1f}-{float(end):.1f}{suffix}"
         return Path(export_clip(src, float(start), float(end), out).path)
 
-    def classify(self, image_or_id, labels: list[str], top_k: int = 5) -> list[dict]:
+    def classify(self, image_or_id, labels: list[str], top_k: int = 5, name: str | None = None) -> list[dict]:
         """Zero-shot labels for an indexed file (by id) or an image/video (path or bytes).
 
+        Pictures are classified at query size (see :meth:`search`); videos decode inside a slot.
+
+        Args:
+            image_or_id: an indexed file's id, or a path / bytes of a picture or video.
+            labels: at most 64 labels of at most 100 characters each.
+            top_k: labels returned.
+            name: what the user calls the file (messages never show a temporary path).
         Returns:
             ``[{"label", "p"}]``, most likely first.
         Raises:
-            ValueError: no labels. OmnidexError: unreadable file or no image-text encoder.
+            ValueError: no labels, or too many / too long. MediaError: unreadable or too large file.
+            OmnidexError: no image-text encoder.
         """
         from ..classify import classify
+        from ..media.sniff import sniff
 
-        labels = [str(x).strip() for x in labels if str(x).strip()]
-        if not labels:
-            raise ValueError("give at least one label")
+        labels = check_labels(labels)
         encoder = self._visual_encoder()
         if isinstance(image_or_id, str) and image_or_id in self.snapshot().ids:
+            name = name or os.path.basename(self.path_of(image_or_id))
             image_or_id = self.resolve(image_or_id)
         with _as_file(image_or_id, ".img") as path:
-            result = classify([path], labels, encoder, top_k=max(1, int(top_k)))[0]
+            name = name or "uploaded file"
+            with self.heavy.slot():
+                small = bounded_image(path, name) if sniff(path) == "image" else path
+                try:
+                    result = classify([small], labels, encoder, top_k=max(1, int(top_k)))[0]
+                finally:
+                    if small != path:
+                        os.unlink(small)
         if "error" in result:
-            raise OmnidexError(result["error"])
+            reason = result["error"].replace(f"{small}: ", "").replace(str(small), name)
+            raise MediaError(name, reason)
         return [{"label": label, "p": p} for label, p in result["top"]]
 
     def _visual_encoder(self):

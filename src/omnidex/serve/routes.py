@@ -19,12 +19,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..errors import MediaError
+from .limits import MAX_LABELS_CHARS, MAX_QUERY_CHARS
+from .schemas import (ClassifyOut, HealthOut, ItemOut, JobOut, JobStartedOut, SearchOut, TranscriptOut, errors)
 from .security import TOKEN_COOKIE, RangeNotSatisfiable, UPLOAD_KINDS, parse_range
 
 ID_RE = re.compile(r"^[0-9a-f]{16}$")
 CHUNK = 256 * 1024
 SSE_POLL_S = 5.0  # seconds between keep-alive comments while a job is quiet
 JSON_NO_STORE = {"Cache-Control": "no-store"}
+FileField = UploadFile | str | None  # a text part where a file belongs ("", "null") counts as no file
+COMMON = (400, 401, 403, 422)  # errors any API route may answer (bad input, token, host/origin, validation)
 
 
 class IndexRequest(BaseModel):
@@ -52,13 +56,13 @@ def register(app) -> None:
     lib = app.state.library
     jobs = app.state.jobs
 
-    @app.get("/api/health", tags=["status"])
+    @app.get("/api/health", tags=["status"], response_model=HealthOut, responses=errors(401, 403))
     def health():
         """Status, version, database, file count and the vector spaces with their encoders."""
         return _json(lib.health())
 
-    @app.get("/api/search", tags=["search"])
-    def search_get(q: Annotated[str | None, Query(max_length=2000, description="text query")] = None,
+    @app.get("/api/search", tags=["search"], response_model=SearchOut, responses=errors(*COMMON, 404, 503))
+    def search_get(q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="text query")] = None,
                    top_k: Annotated[int, Query(ge=1, le=200)] = 10,
                    modality: Annotated[str, Query(max_length=200, description="comma list: image,video,audio,text,speech,ocr")] = "",
                    path: Annotated[str | None, Query(max_length=512, description="path glob")] = None,
@@ -66,31 +70,34 @@ def register(app) -> None:
         """Text search: ranked moments with evidence."""
         return _do_search(lib, q, None, None, top_k, modality, path, in_)
 
-    @app.post("/api/search", tags=["search"])
-    async def search_post(q: Annotated[str | None, Form(max_length=2000)] = None,
-                          image: Annotated[UploadFile | None, File(description="query image")] = None,
-                          audio: Annotated[UploadFile | None, File(description="query recording")] = None,
+    @app.post("/api/search", tags=["search"], response_model=SearchOut,
+              responses=errors(*COMMON, 404, 413, 415, 503))
+    async def search_post(q: Annotated[str | None, Form(max_length=MAX_QUERY_CHARS)] = None,
+                          image: Annotated[FileField, File(description="query image")] = None,
+                          audio: Annotated[FileField, File(description="query recording")] = None,
                           top_k: Annotated[int, Form(ge=1, le=200)] = 10,
                           modality: Annotated[str, Form(max_length=200)] = "",
                           path: Annotated[str | None, Form(max_length=512)] = None,
                           in_: Annotated[str | None, Form(alias="in", max_length=64)] = None):
         """Search by text and/or an uploaded image or recording (multipart form)."""
-        img = await _upload(app, image, "image") if _given(image) else None
-        aud = await _upload(app, audio, "audio") if _given(audio) else None
+        img = await _upload(app, image, "image") if _given(image, "image") else None
+        aud = await _upload(app, audio, "audio") if _given(audio, "audio") else None
+        names = {"image_name": _name(image, "query image"), "audio_name": _name(audio, "query recording")}
         try:
-            return await run_in_threadpool(_do_search, lib, q, img, aud, top_k, modality, path, in_)
+            return await run_in_threadpool(_do_search, lib, q, img, aud, top_k, modality, path, in_, names)
         finally:
             for f in (img, aud):
                 if f:
                     os.unlink(f)
 
-    @app.get("/api/items/{file_id}", tags=["items"])
+    @app.get("/api/items/{file_id}", tags=["items"], response_model=ItemOut, responses=errors(*COMMON, 404))
     def item(file_id: str):
         """Details of one indexed file: probe info, shots, transcript with words, OCR, text."""
         _check_id(file_id)
         return _json(lib.describe(file_id))
 
-    @app.get("/api/items/{file_id}/transcript", tags=["items"])
+    @app.get("/api/items/{file_id}/transcript", tags=["items"], response_model=TranscriptOut,
+             responses=errors(*COMMON, 404))
     def transcript(file_id: str, start: Annotated[float | None, Query(ge=0, le=1e9)] = None,
                    end: Annotated[float | None, Query(ge=0, le=1e9)] = None):
         """Transcript windows overlapping [start, end] seconds."""
@@ -98,7 +105,9 @@ def register(app) -> None:
         return _json({"id": file_id, "start": start, "end": end, "windows": lib.transcript(file_id, start, end)})
 
     @app.get("/api/thumb/{file_id}", tags=["media"], response_class=Response,
-             responses={200: {"content": {"image/jpeg": {}}}})
+             responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "JPEG thumbnail"}, 304: {"description": "not modified"},
+                        **errors(*COMMON, 404)})
     def thumb(request: Request, file_id: str, t: Annotated[float | None, Query(ge=0, le=1e9)] = None,
               w: Annotated[int, Query(ge=16, le=1920)] = 320):
         """JPEG thumbnail: a video frame at t, the image, a waveform, or a text card (cached)."""
@@ -112,45 +121,56 @@ def register(app) -> None:
 
     @app.head("/media/{file_id}", include_in_schema=False)
     @app.get("/media/{file_id}", tags=["media"], response_class=Response,
-             responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "partial"},
-                        416: {"description": "range not satisfiable"}})
+             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "the whole file"},
+                        206: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "one byte range"},
+                        304: {"description": "not modified"}, **errors(*COMMON, 404, 416)})
     def media(request: Request, file_id: str):
         """The file's bytes; honours ``Range: bytes=...`` (206) so players can seek."""
         _check_id(file_id)
-        real = lib.resolve(file_id)
-        return _ranged(request, real, MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream"))
+        fd, st, real = lib.open_media(file_id)
+        try:
+            return _ranged(request, fd, st, MEDIA_TYPES.get(Path(real).suffix.lower(), "application/octet-stream"))
+        except BaseException:
+            os.close(fd)
+            raise
 
-    @app.post("/api/index", tags=["index"], status_code=202)
+    @app.post("/api/index", tags=["index"], status_code=202, response_model=JobStartedOut,
+              responses=errors(*COMMON))
     def start_index(req: IndexRequest):
         """Start an index job (one runs at a time; searches go on meanwhile)."""
         return _json({"job_id": jobs.start(req.paths, prune=req.prune)}, status=202)
 
-    @app.get("/api/jobs/{job_id}", tags=["index"])
+    @app.get("/api/jobs/{job_id}", tags=["index"], response_model=JobOut, responses=errors(*COMMON, 404))
     def job(job_id: str):
         """Progress of an index job."""
         return _json(_public(jobs.status(job_id)))
 
     @app.get("/api/jobs/{job_id}/events", tags=["index"], response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}}}})
+             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                              "description": "one `data:` message per change"}, **errors(*COMMON, 404)})
     async def job_events(job_id: str):
         """Server-sent events: the job's state at every change, until done or failed."""
         first = jobs.status(job_id)  # KeyError -> 404 before the stream starts
         return StreamingResponse(_events(jobs, job_id, first), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.post("/api/classify", tags=["classify"])
-    async def classify(labels: Annotated[str, Form(min_length=1, max_length=10000, description='"cat,dog,pizza"')],
-                       file: Annotated[UploadFile | None, File(description="image or video")] = None,
+    @app.post("/api/classify", tags=["classify"], response_model=ClassifyOut,
+              responses=errors(*COMMON, 404, 413, 415, 503))
+    async def classify(labels: Annotated[str, Form(min_length=1, max_length=MAX_LABELS_CHARS,
+                                                   description='"cat,dog,pizza" (at most 64 labels of 100 characters)')],
+                       file: Annotated[FileField, File(description="image or video")] = None,
                        id: Annotated[str | None, Form(max_length=64, description="indexed file id")] = None,
                        top_k: Annotated[int, Form(ge=1, le=100)] = 5):
         """Zero-shot labels for an uploaded image/video or an indexed file."""
-        names = [x.strip() for x in labels.split(",") if x.strip()]
-        if not names:
-            raise ValueError("labels: give a comma list such as 'cat,dog,pizza'")
-        if _given(file):
+        from .limits import check_labels
+
+        names = check_labels(labels.split(","))
+        if _given(file, "file"):
             path = await _upload(app, file, "file")
             try:
-                out = await run_in_threadpool(lib.classify, path, names, top_k)
+                out = await run_in_threadpool(lib.classify, path, names, top_k, _name(file, "uploaded file"))
             finally:
                 os.unlink(path)
         elif id:
@@ -161,6 +181,12 @@ def register(app) -> None:
             raise ValueError("give a file upload or the id of an indexed file")
         return _json({"labels": out})
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs():
+        from .apidocs import render_docs
+
+        return HTMLResponse(render_docs(app.openapi()), headers={"Cache-Control": "no-cache"})
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request):
         index = STATIC_DIR / "index.html"
@@ -168,27 +194,41 @@ def register(app) -> None:
         resp = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
         token, want = request.query_params.get("token"), app.state.token
         if token and want and hmac.compare_digest(token.encode("utf-8", "replace"), want.encode()):
-            resp.set_cookie(TOKEN_COOKIE, token, httponly=False, samesite="strict", path="/")
+            resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/",
+                            secure=request.url.scheme == "https")
         return resp
 
     app.mount("/static", _Static(directory=str(STATIC_DIR), check_dir=False), name="static")
 
 
-def _given(upload) -> bool:
-    """An upload was sent (a browser sends an empty, unnamed part for an empty file input)."""
-    return upload is not None and not isinstance(upload, str) and bool(upload.filename or upload.size)
+def _given(upload, field: str) -> bool:
+    """An upload was sent. A browser sends an empty, unnamed part for an empty file input, and a
+    generated client may send the text "null": both mean no file; other text in a file field is refused.
+    """
+    if isinstance(upload, str):
+        if upload.strip() in ("", "null"):
+            return False
+        raise ValueError(f"{field}: send a file in this field, not text")
+    return upload is not None and bool(upload.filename or upload.size)
+
+
+def _name(upload, default: str) -> str:
+    """What the user calls an uploaded file (its base name, printable), for messages."""
+    raw = getattr(upload, "filename", None) or ""
+    name = "".join(c for c in os.path.basename(raw.replace("\\", "/")) if c.isprintable())[:120]
+    return name or default
 
 
 def _public(job: dict) -> dict:
     return {k: v for k, v in job.items() if k != "seq"}
 
 
-def _do_search(lib, q, image, audio, top_k, modality, path, in_):
+def _do_search(lib, q, image, audio, top_k, modality, path, in_, names=None):
     if in_:
         _check_id(in_)
     t0 = time.perf_counter()
     hits = lib.search(q, image=image, audio=audio, top_k=top_k, modality=modality, path_glob=path or None,
-                      in_id=in_ or None)
+                      in_id=in_ or None, **(names or {}))
     query = {"q": q, "image": image is not None, "audio": audio is not None, "top_k": top_k,
              "modality": modality, "path": path, "in": in_}
     return _json({"query": query, "took_ms": round((time.perf_counter() - t0) * 1000, 2), "hits": hits})
@@ -219,9 +259,10 @@ async def _upload(app, upload: UploadFile, field: str) -> str:
         try:
             kind = await run_in_threadpool(sniff, path)
         except (MediaError, OSError) as exc:
-            raise HTTPException(415, f"{field}: unreadable content ({getattr(exc, 'reason', exc)})") from exc
+            reason = exc.reason if isinstance(exc, MediaError) else type(exc).__name__
+            raise HTTPException(415, f"{field}: {_name(upload, 'upload')}: unreadable content ({reason})") from exc
         if kind not in UPLOAD_KINDS[field]:
-            raise HTTPException(415, f"{field}: {kind} content is not accepted here "
+            raise HTTPException(415, f"{field}: {_name(upload, 'upload')}: {kind} content is not accepted here "
                                      f"(expected {' or '.join(UPLOAD_KINDS[field])})")
         return path
     except BaseException:
@@ -229,9 +270,9 @@ async def _upload(app, upload: UploadFile, field: str) -> str:
         raise
 
 
-def _ranged(request: Request, real: Path, media_type: str) -> Response:
-    """200 with the whole file, or 206 with one byte range, or 416."""
-    st = real.stat()
+def _ranged(request: Request, fd: int, st: os.stat_result, media_type: str) -> Response:
+    """200 with the whole file, or 206 with one byte range, or 416; reads the already opened ``fd``
+    (closed here, or by the stream when it ends)."""
     size = st.st_size
     etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
     headers = {"Accept-Ranges": "bytes", "ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate",
@@ -243,23 +284,30 @@ def _ranged(request: Request, real: Path, media_type: str) -> Response:
     try:
         span = parse_range(range_header, size)
     except RangeNotSatisfiable:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        os.close(fd)
+        from .app import _error
+
+        return _error(416, f"range not satisfiable: the file has {size} bytes",
+                      headers={**headers, "Content-Range": f"bytes */{size}"})
     if span is None:
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
         start, end, status = 0, size - 1, 200
+        if request.headers.get("if-none-match") == etag:
+            os.close(fd)
+            return Response(status_code=304, headers=headers)
     else:
         (start, end), status = span, 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(max(0, end - start + 1))
     if request.method == "HEAD":
+        os.close(fd)
         return Response(status_code=status, headers=headers, media_type=media_type)
-    return StreamingResponse(_read_span(real, start, end), status_code=status, headers=headers,
+    return StreamingResponse(_read_span(fd, start, end), status_code=status, headers=headers,
                              media_type=media_type)
 
 
-def _read_span(path: Path, start: int, end: int):
-    with open(path, "rb") as fh:
+def _read_span(fd: int, start: int, end: int):
+    """Bytes ``start..end`` of an open descriptor, in chunks; the descriptor is closed at the end."""
+    with os.fdopen(fd, "rb") as fh:
         fh.seek(start)
         left = end - start + 1
         while left > 0:

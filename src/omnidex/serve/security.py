@@ -15,9 +15,37 @@ from urllib.parse import parse_qs
 
 TOKEN_COOKIE = "omnidex_token"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "testserver")  # testserver: Starlette's TestClient
-PUBLIC_PATHS = ("/", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/favicon.ico")
+PUBLIC_PATHS = ("/", "/docs", "/openapi.json", "/favicon.ico")
 PUBLIC_PREFIXES = ("/static/",)
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+MAX_RANGE_DIGITS = 19  # a byte position longer than this lies past any file (and int() of it stays cheap)
+# Content-Security-Policy per kind of response: the page loads only its own files; the API docs
+# page has no script at all; JSON and media may not run or embed anything.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+            "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox"
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin"))
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               416: "range_not_satisfiable", 422: "invalid_input", 429: "too_many_requests", 500: "internal",
+               503: "busy"}
+
+
+def error_body(status: int, message: str, code: str | None = None, **extra) -> dict:
+    """The one error shape of the API: ``{"error": code, "message": text, "status": status}``."""
+    return {"error": code or ERROR_CODES.get(status, "error"), "message": message, "status": status, **extra}
+
+
+def csp_for(path: str) -> str:
+    """The Content-Security-Policy of a response to ``path``."""
+    if path == "/" or path.startswith("/static/"):
+        return PAGE_CSP
+    if path == "/docs":
+        return DOCS_CSP
+    return API_CSP
 
 
 def is_loopback(host: str) -> bool:
@@ -93,11 +121,12 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = _headers(scope)
+        send = _with_security_headers(send, csp_for(scope.get("path", "")))
         problem = self._problem(scope, headers)
         if problem is None:
             return await self.app(scope, self._counting(receive), send)
         status, message = problem
-        body = json.dumps({"error": message, "status": status}).encode()
+        body = json.dumps(error_body(status, message)).encode()
         extra = [(b"www-authenticate", b'Bearer realm="omnidex"')] if status == 401 else []
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
@@ -154,6 +183,19 @@ class Guard:
         return None
 
 
+def _with_security_headers(send, csp: str):
+    """``send`` that adds nosniff, Referrer-Policy, frame denial and a CSP to every response start."""
+    extra = SECURITY_HEADERS + ((b"content-security-policy", csp.encode()),)
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            have = {k.lower() for k, _ in message.get("headers", [])}
+            message = {**message, "headers": list(message.get("headers", [])) + [h for h in extra if h[0] not in have]}
+        await send(message)
+
+    return sending
+
+
 class RangeNotSatisfiable(Exception):
     """A Range header that selects no byte of the file."""
 
@@ -161,30 +203,40 @@ class RangeNotSatisfiable(Exception):
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive byte span a ``Range`` header asks for, or None to send the whole file.
 
-    One range is honoured (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``); a header this server does
-    not understand, or several ranges, is ignored (the whole file is sent, as RFC 9110 allows).
+    One range is honoured (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``). A range of another unit, or
+    several byte ranges, is ignored (the whole file is sent, as RFC 9110 allows); a ``bytes=`` header
+    that is malformed, backwards or lies wholly past the end is refused. Numbers of any length
+    are handled without converting more than :data:`MAX_RANGE_DIGITS` digits.
 
     Raises:
-        RangeNotSatisfiable: a well-formed range that lies wholly outside the file.
+        RangeNotSatisfiable: malformed, backwards, or outside the file.
     """
     if not header:
         return None
-    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return None  # another unit (or none): not understood, ignored
+    if "," in spec:
+        return None  # several ranges: the whole file instead of multipart/byteranges
+    m = re.fullmatch(r"\s*(\d*)\s*-\s*(\d*)\s*", spec)
     if not m or (not m.group(1) and not m.group(2)):
-        return None
-    first, last = m.group(1), m.group(2)
-    if not first:  # suffix: the last n bytes
-        n = int(last)
-        if n == 0 or size == 0:
-            raise RangeNotSatisfiable(header)
-        return max(0, size - n), size - 1
-    start = int(first)
-    end = size - 1 if not last else min(int(last), size - 1)
-    if last and int(last) < start:
-        return None  # syntactically invalid: ignore
-    if start >= size:
         raise RangeNotSatisfiable(header)
-    return start, end
+    first, last = (_position(g) for g in m.groups())
+    if first is None:  # suffix: the last n bytes
+        if last == 0 or size == 0:
+            raise RangeNotSatisfiable(header)
+        return max(0, size - last), size - 1
+    if (last is not None and last < first) or first >= size:
+        raise RangeNotSatisfiable(header)
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _position(digits: str) -> int | None:
+    """A byte position from its digits (None when empty); absurdly long numbers become 2**63."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return 2 ** 63 if len(digits) > MAX_RANGE_DIGITS else int(digits)
 
 
 # content sniffing of uploads: the kinds each form field accepts

@@ -65,6 +65,10 @@ async function search(force = false) {
   } catch (err) {
     if (err.name === "AbortError" || seq !== state.seq) return;
     $("status").textContent = "";
+    if (state.file && [400, 413, 415, 422].includes(err.status)) {
+      clearQueryFile(false);  // the server refused the file: it is no longer the query
+      state.lastKey = "";
+    }
     showError(err);
   } finally {
     if (seq === state.seq) $("results").removeAttribute("aria-busy");
@@ -128,6 +132,7 @@ function setQueryFile(file) {
   Object.assign(state, { file, fileKind: kind });
   const img = $("chip-img");
   img.hidden = kind !== "image";
+  img.onerror = () => { img.hidden = true; $("chip-icon").hidden = false; };
   $("chip-icon").hidden = kind !== "audio";
   if (kind === "image") img.src = state.fileUrl = URL.createObjectURL(file);
   $("chip-name").textContent = file.name || `pasted ${kind}`;
@@ -275,8 +280,11 @@ async function loadHealth() {
 
 let bannerTimer = 0;
 function showError(err) {
+  if (err?.status === 401) return askToken(err.message);
   const banner = $("banner");
-  $("banner-text").textContent = err?.message || String(err);
+  const text = err?.message || String(err);
+  if (!banner.hidden && $("banner-text").textContent === text) return;  // already on screen
+  $("banner-text").textContent = text;
   banner.hidden = false;
   clearTimeout(bannerTimer);
   const hide = () => { if (!banner.matches(":hover, :focus-within")) banner.hidden = true; else later(); };
@@ -303,6 +311,26 @@ function wireTheme() {
     const next = THEMES[(THEMES.indexOf(document.documentElement.dataset.theme) + 1) % THEMES.length];
     try { localStorage.setItem("omnidex-theme", next); } catch { /* storage off */ }
     show(next);
+  });
+}
+
+/** Show the access-token field (the API said 401); using it reloads the page with the token,
+ * which lets the server set its HttpOnly cookie, and the address is cleaned again at once. */
+function askToken(message) {
+  $("token-text").textContent = `${message}: it was printed by omnidex serve when it started.`;
+  if (!$("token-form").hidden) return;
+  $("token-form").hidden = false;
+  $("token-input").focus();
+}
+
+function wireToken() {
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("token-input").value.trim();
+    if (!value) return;
+    const u = new URL(location.href);
+    u.searchParams.set("token", value);
+    location.replace(u.href);
   });
 }
 
@@ -353,7 +381,10 @@ function followJob(id) {
 function showJob(job) {
   $("job").hidden = false;
   const bar = $("job-progress");
-  if (job.total) { bar.max = job.total; bar.value = job.done || 0; } else bar.removeAttribute("value");
+  const ended = job.state === "done" || job.state === "failed";
+  bar.hidden = job.state === "failed" && !job.total;  // a refused job has no progress to show
+  if (job.total) { bar.max = job.total; bar.value = job.done || 0; } else if (ended) { bar.max = 1; bar.value = 0; }
+  else bar.removeAttribute("value");
   if (job.state === "done") { bar.max = 1; bar.value = 1; }
   const count = job.total ? ` ${job.done ?? 0} of ${job.total} files` : "";
   $("job-text").textContent = {
@@ -378,6 +409,7 @@ function start() {
   wireKeys();
   wireFilters();
   wireIndexDialog();
+  wireToken();
   loadFromAddress();
   loadHealth();
   search(true);

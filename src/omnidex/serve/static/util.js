@@ -3,7 +3,8 @@
 const TOKEN_KEY = "omnidex-token";
 
 /** The access token: from ?token=T in the page address (then kept for this tab and taken out of the
- * address bar, so a copied link does not carry it), else from this tab's storage. */
+ * address bar, so a copied link does not carry it), else from this tab's storage. The server sets
+ * the cookie for <img>/<video> itself (HttpOnly, so no script can read it). */
 export const token = (() => {
   const url = new URL(location.href);
   let t = url.searchParams.get("token");
@@ -15,7 +16,6 @@ export const token = (() => {
     url.searchParams.delete("token");
     history.replaceState(history.state, "", url);
   }
-  if (t) document.cookie = `omnidex_token=${encodeURIComponent(t)}; path=/; SameSite=Strict`;
   return t || null;
 })();
 
@@ -49,22 +49,22 @@ export async function api(path, { method = "GET", body, signal, headers = {} } =
   return type.includes("json") ? res.json() : res.text();
 }
 
+/** The server's message of an error answer ({"error": code, "message": text}), or a plain one. */
 async function errorText(res) {
+  if (res.status === 401) return token ? "That access token was not accepted" : "This server needs its access token";
   const what = {
-    401: "Not authorised: open the page with ?token=… (the token printed by omnidex serve)",
-    403: "Not allowed: that file lies outside the served folders",
-    404: "Not found", 413: "That file is too large (20 MB at most)",
-    415: "That kind of file cannot be used as a query",
+    403: "Not allowed", 404: "Not found", 413: "That file is too large (20 MB at most)",
+    415: "That kind of file cannot be used as a query", 503: "The server is busy; try again shortly",
   }[res.status];
   let detail = "";
   try {
     const data = await res.clone().json();
-    const msg = data.error ?? data.detail;
+    const msg = data.message ?? data.detail ?? data.error;
     detail = typeof msg === "string" ? msg : JSON.stringify(msg ?? data);
   } catch {
     detail = (await res.text()).slice(0, 200);
   }
-  return detail && res.status !== 401 ? detail : [what || `HTTP ${res.status}`, detail].filter(Boolean).join(": ");
+  return detail || what || `HTTP ${res.status}`;
 }
 
 /** Build an element: h("span.badge.video", {title: "x"}, "text", child). */

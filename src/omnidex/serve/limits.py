@@ -1,0 +1,239 @@
+"""Bounded cost per request: query images and recordings cut down before any model sees them.
+
+A query picture only needs a few hundred pixels a side (CLIP looks at 224), so it is decoded at a
+reduced size where the format allows (JPEG ``draft``: 1/2..1/8 scale inside libjpeg) and reduced
+right after decoding otherwise; pictures above :data:`MAX_QUERY_PIXELS` are refused from the header
+alone. Full-size decodes take one of :data:`HEAVY_SLOTS` slots, and the C heap is handed back to
+the system when the last one ends, so a burst of large queries neither stacks up nor stays resident.
+Query recordings are cut to :data:`MAX_QUERY_AUDIO_S` seconds. The caps on text (query length,
+label count and length) live here too, shared by the HTTP API and the MCP server.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import tempfile
+import threading
+import warnings
+import wave
+from contextlib import contextmanager
+from pathlib import Path
+
+from .._require import require
+from ..errors import MediaError
+
+MAX_QUERY_PIXELS = 50_000_000  # query pictures above this are refused (ingest allows 64 Mpx); a 48 Mpx photo passes
+QUERY_SIDE = 1280  # longest side of the picture a query is searched with (pixels)
+HEAVY_SLOTS = 2  # full-size decodes (pictures, recordings, uploaded videos) at once, per process
+HEAVY_WAIT_S = 60.0  # a request waits this long for a slot, then gets 503
+MAX_QUERY_AUDIO_S = 30.0  # seconds of a query recording that are heard
+MAX_QUERY_CHARS = 2000  # characters of a text query (HTTP, MCP)
+MAX_LABELS = 64  # labels of one classify request
+MAX_LABEL_CHARS = 100  # characters of one label
+MAX_LABELS_CHARS = MAX_LABELS * (MAX_LABEL_CHARS + 1)  # the whole comma list
+
+
+class Busy(Exception):
+    """Every heavy-work slot stayed taken for :data:`HEAVY_WAIT_S` seconds (the server says 503)."""
+
+
+class HeavySlots:
+    """A counting semaphore around full-size decodes that trims the C heap after each one.
+
+    Args:
+        slots: decodes allowed at once.
+        wait_s: how long an extra request waits for a slot before :class:`Busy`.
+    """
+
+    def __init__(self, slots: int = HEAVY_SLOTS, wait_s: float = HEAVY_WAIT_S):
+        tune_heap()
+        self._sem = threading.BoundedSemaphore(slots)
+        self.wait_s = wait_s
+
+    @contextmanager
+    def slot(self):
+        """Hold one slot for the duration of the ``with`` block."""
+        if not self._sem.acquire(timeout=self.wait_s):
+            raise Busy("the server is busy with other large queries; try again in a minute")
+        try:
+            yield
+        finally:
+            self._sem.release()
+            trim_heap()  # ~1 ms; what the decode freed leaves the process now
+
+
+_LIBC = None
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+MMAP_THRESHOLD = 8 * 1024 * 1024  # blocks this large are mapped and unmapped on their own
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        name = ctypes.util.find_library("c")
+        try:
+            _LIBC = ctypes.CDLL(name) if name else False
+        except OSError:
+            _LIBC = False
+    return _LIBC
+
+
+def trim_heap() -> None:
+    """Give freed C heap pages back to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
+    libc = _libc()
+    if libc and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def tune_heap() -> None:
+    """Map large blocks on their own (glibc): a decoded picture's 16 MB blocks are then returned to
+    the system when freed, instead of staying in a thread's heap once glibc's adaptive threshold has
+    grown past them (which is why RSS did not come back after a burst). A no-op elsewhere."""
+    libc = _libc()
+    if libc and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def bounded_image(path: str | Path, name: str, out_dir: str | None = None) -> str:
+    """The query picture as a file of at most :data:`QUERY_SIDE` pixels a side.
+
+    Args:
+        path: the picture (already checked to be an image by content).
+        name: how the user calls it, for messages (never a temporary path).
+        out_dir: where a reduced copy is written (default: the system's temporary folder).
+    Returns:
+        ``path`` itself when it is small already, else a new PNG the caller deletes.
+    Raises:
+        MediaError: too many pixels, or unreadable (the message names ``name``).
+    """
+    Image = require("PIL.Image", "image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_query_pixels(name, im.size)
+                if max(im.size) <= QUERY_SIDE:
+                    return str(path)
+                small = _reduce(im)
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaError(name, "image too large: decompression bomb refused before decoding") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise MediaError(name, "not a recognised image format (corrupt or not an image)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(name, f"truncated or corrupt image ({type(exc).__name__})") from exc
+    fd, out = tempfile.mkstemp(prefix="omnidex-query-", suffix=".png", dir=out_dir)
+    with os.fdopen(fd, "wb") as fh:
+        small.save(fh, format="PNG", compress_level=1)
+    return out
+
+
+def _check_query_pixels(name: str, size: tuple[int, int]) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise MediaError(name, f"invalid image size {width}x{height}")
+    if width * height > MAX_QUERY_PIXELS:
+        raise MediaError(name, f"image too large: {width}x{height} = {width * height:,} pixels "
+                               f"(a query picture may have {MAX_QUERY_PIXELS:,}; scale it down first)")
+
+
+def _reduce(im):
+    """Decode the first frame at reduced size (``draft`` where the codec can), upright RGB."""
+    ImageOps = require("PIL.ImageOps", "image")
+    Image = require("PIL.Image", "image")
+    orientation = im.getexif().get(0x0112, 1)
+    im.seek(0)
+    im.draft("RGB", (QUERY_SIDE, QUERY_SIDE))  # JPEG: libjpeg scales while decoding; others ignore it
+    im.load()
+    small = im.copy() if max(im.size) <= QUERY_SIDE else None
+    if small is None:
+        factor = max(1, max(im.size) // QUERY_SIDE)
+        small = im.reduce(factor) if factor > 1 else im.copy()
+        small.thumbnail((QUERY_SIDE, QUERY_SIDE), Image.Resampling.LANCZOS)
+    im.close()  # the full-size buffer goes now, not when the caller's frame ends
+    if orientation != 1:
+        small.getexif()[0x0112] = orientation
+        small = ImageOps.exif_transpose(small)
+    if small.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in small.info:
+        rgba = small.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    if small.mode in ("I;16", "I;16B", "I;16L", "I"):
+        small = small.point(lambda v: v / 256).convert("L")
+    return small.convert("RGB")
+
+
+def bounded_audio(path: str | Path, name: str, seconds: float = MAX_QUERY_AUDIO_S) -> str:
+    """The first ``seconds`` of a query recording as a 16 kHz mono WAV the caller deletes.
+
+    Args:
+        path: audio (or video) file, already checked by content.
+        name: how the user calls it, for messages.
+        seconds: how much is kept.
+    Raises:
+        MediaError: no audio stream or nothing decodable (the message names ``name``).
+    """
+    import numpy as np
+
+    samples = _first_seconds(path, name, seconds)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    fd, out = tempfile.mkstemp(prefix="omnidex-query-", suffix=".wav")
+    os.close(fd)
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    return out
+
+
+def _first_seconds(path, name: str, seconds: float):
+    """Mono float32 samples at 16 kHz of the first ``seconds`` of the first audio stream."""
+    import numpy as np
+
+    av = require("av", "video")
+    want, chunks = int(seconds * 16000), []
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise MediaError(name, "no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            for frame in container.decode(container.streams.audio[0]):
+                frame.pts = None
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+                if sum(c.size for c in chunks) >= want:
+                    break
+    except MediaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types; keep what decoded
+        if not chunks:
+            raise MediaError(name, f"unreadable audio ({type(exc).__name__})") from exc
+    samples = np.concatenate(chunks)[:want] if chunks else np.zeros(0, np.float32)
+    if samples.size < 160:
+        raise MediaError(name, "the recording decoded to no sound")
+    return samples.astype(np.float32)
+
+
+def check_labels(labels: list[str]) -> list[str]:
+    """Stripped, non-empty labels within the caps.
+
+    Raises:
+        ValueError: none, more than :data:`MAX_LABELS`, or one longer than :data:`MAX_LABEL_CHARS`.
+    """
+    names = [str(x).strip() for x in labels if str(x).strip()]
+    if not names:
+        raise ValueError("labels: give a comma list such as 'cat,dog,pizza'")
+    if len(names) > MAX_LABELS:
+        raise ValueError(f"labels: {len(names)} given, at most {MAX_LABELS} per request")
+    long = [n for n in names if len(n) > MAX_LABEL_CHARS]
+    if long:
+        raise ValueError(f"labels: each at most {MAX_LABEL_CHARS} characters ({long[0][:30]!r}… is {len(long[0])})")
+    return names
+
+
+def check_query(text: str | None) -> str | None:
+    """A text query within :data:`MAX_QUERY_CHARS` (ValueError otherwise)."""
+    if text is not None and len(text) > MAX_QUERY_CHARS:
+        raise ValueError(f"query: {len(text)} characters, at most {MAX_QUERY_CHARS}")
+    return text
