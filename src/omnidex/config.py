@@ -60,6 +60,7 @@ class SearchConfig:
     max_moment_s: float = 60.0  # a merged moment is never longer than this
     min_score: float = 0.05  # fused moments below this are dropped
     confident_at: float = 0.5  # a hit at or above this score is a confident answer (below: shown as weak)
+    calibration: str = "reference"  # similarities vs each encoder's fixed reference sample, or "library" (a sample of it)
     modality: tuple[str, ...] = field(default_factory=tuple)  # keep only these file kinds/sources
     path_glob: str | None = None  # keep only paths matching this glob
     in_path: str | None = None  # search within this one file only

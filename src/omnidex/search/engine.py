@@ -109,10 +109,8 @@ class Searcher:
             cands += text_candidates(self.store, text, cfg, where)  # text->series windows (gated to shape talk)
         if image is not None:
             img = _load_query_image(image)
-            visual = self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
-            from .neardup import image_candidates  # flips, crops, screenshots: verified by keypoints
-
-            cands += visual + image_candidates(self, img, where, cfg, visual)
+            cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
+            cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
         if example is not None:
             cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
@@ -120,7 +118,8 @@ class Searcher:
         hits = merge_moments(cands, pool, text or "")
         info = self.store.file_info(sorted({h.path for h in hits if h.unit == "s"}))
         hits = [snap_to_shots(h, info.get(h.path, {}).get("shots", []), cfg.max_moment_s) for h in hits]
-        hits = apply_reranker(self.reranker, text or "", hits)
+        context = self.store.file_texts(sorted({h.path for h in hits})) if self.reranker is not None and text else None
+        hits = apply_reranker(self.reranker, text or "", hits, context)  # context: each file's other words
         return mark_confident(hits[: cfg.top_k], cfg)
 
     def _encoder(self, space: str):
@@ -150,9 +149,20 @@ class Searcher:
         weight = self._domain_weight(enc, q) if gated else 1.0
         if weight <= 0.0:  # the query is outside what this encoder knows: it has no say
             return []
-        mean, sd = background_stats(q, self.store.background(space))
+        mean, sd = background_stats(q, self._background(space, enc, cfg))
         rows = self.store.vector_search(space, q, cfg.candidates, where)
         return [Candidate(signal, weight * calibrate(r["_sim"], mean, sd), r, weight) for r in rows]
+
+    def _background(self, space: str, enc, cfg: SearchConfig) -> np.ndarray:
+        """What a similarity is calibrated against: the encoder's fixed reference sample (stable as
+        the library grows), or a sample of the library itself (``cfg.calibration == "library"``)."""
+        if cfg.calibration == "reference":
+            from .reference import reference_for
+
+            ref = reference_for(space, enc)
+            if ref is not None:
+                return ref
+        return self.store.background(space)
 
     def _domain_weight(self, enc, q: np.ndarray) -> float:
         from .domain import gate_for
