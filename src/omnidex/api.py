@@ -54,6 +54,9 @@ class Index:
 
         record_roots(self.path, paths)  # the server serves and re-indexes under folders indexed here
         self._searcher = None  # tables changed: rebuild calibration samples
+        from .search.reference import warm
+
+        warm(self.store, self._models)  # score references and domain banks ready for the first search
         return report
 
     def search(self, text: str | None = None, *, image=None, audio=None, video=None, top_k: int = 10,

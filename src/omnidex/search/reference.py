@@ -140,4 +140,21 @@ def _build(kind: str, encoder, key: str) -> np.ndarray | None:
     return vecs
 
 
-__all__ = ["reference_for", "reference_texts", "reference_images", "reference_sounds"]
+__all__ = ["reference_for", "reference_texts", "reference_images", "reference_sounds", "warm"]
+
+
+def warm(store, models) -> None:
+    """Compute (and cache) the references and domain banks of the spaces a store holds, so the
+    first search after an ingest does not pay for them. Failures are left to search time."""
+    from .domain import gate_for
+
+    for space in ("text", "visual", "sound"):
+        if store.space_spec(space) is None:
+            continue
+        try:
+            enc = models.encoder(space)
+            reference_for(space, enc)
+            if space != "text":
+                gate_for(enc)
+        except Exception:  # noqa: BLE001 - a cache warm-up never fails an ingest
+            continue
