@@ -54,6 +54,9 @@ class HitOut(_Open):
     evidence: str
     matched_words: list[str]
     frame_time: float | None
+    confident: bool = Field(description="the score clears the calibrated confidence threshold; false: a weak hit")
+    reliability: dict[str, float] = Field(default_factory=dict,
+                                          description="signal -> weight its encoder earned for this query (0-1)")
     source: str
     shot: list[float] | None
     moment: str
