@@ -301,7 +301,7 @@ def test_refusals_and_unknown_ids_are_tool_errors(corpus):
     assert "no indexed file with id '0123456789abcdef'" in messages[1] and "0123456789abcdef" in messages[2]
     assert "base64" in messages[5] and "exactly one" in messages[6]
     assert "shapes.png is 'image', not a video" in messages[7]
-    assert "before start" in messages[8] and "no job" in messages[9] and "modality" in messages[10]
+    assert "before start" in messages[8] and "no index job" in messages[9] and "modality" in messages[10]
     assert "top_k" in messages[11]
     assert all("Traceback" not in m for m in messages)
 
@@ -451,3 +451,88 @@ def test_search_says_when_nothing_is_a_confident_match(corpus):
     top = sure.structured_content["hits"][0]
     assert top["name"] == "talk.mp4" and top["confident"] is True
     assert "no confident match" not in " ".join(c.text for c in sure.content if c.type == "text")
+
+
+# ----- hardening (issue 18) ---------------------------------------------------------------------------
+def test_arguments_are_checked_strictly_and_clips_stop_at_the_end_of_the_video(corpus):
+    video = fid(corpus["video"]["path"])
+
+    async def steps(session):
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        refused = [await session.call_tool(name, args) for name, args in [
+            ("search_moments", {"query": "garden", "top_kk": 3}),
+            ("search_moments", {"query": "x" * 2001}),
+            ("index_status", {"job_id": "0123456789ab"}),
+            ("export_clip", {"file": video, "start": 50, "end": 60}),
+        ]]
+        clip = await call(session, "export_clip", {"file": video, "start": 6.0, "end": 1000})
+        return tools, refused, clip
+    tools, refused, clip = run(corpus["server"], steps)
+    assert all(t.input_schema.get("additionalProperties") is False for t in tools.values())
+    extra, long, job, past = (error_text(r) for r in refused)
+    assert "top_kk" in extra and "Extra inputs are not permitted" in extra
+    assert "2000" in long
+    assert "no index job with id '0123456789ab'" in job and "file `id`" not in job
+    assert "past its end" in past
+    out = clip.structured_content
+    assert out["clamped"] is True and out["requested_end"] == 1000 and out["end"] == pytest.approx(8.0, abs=0.05)
+    assert out["duration"] == pytest.approx(2.0, abs=0.1) and "1000" not in out["name"]
+    assert "cut to 8" in clip.content[0].text
+
+
+def test_http_off_loopback_needs_the_bearer_token(corpus):
+    """The app `omnidex mcp --transport http --host 0.0.0.0` serves: 401 without the token (or with it
+    in the address), tools with `Authorization: Bearer`; security headers on every answer."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from omnidex.serve.mcp_server import build_server, http_app
+
+    token = "s3cret-token-for-tests"
+    app = http_app(build_server(corpus["db"], roots=[corpus["root"]]), host="0.0.0.0", token=token)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        while not srv.started:
+            time.sleep(0.05)
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        for headers, where in [({}, url), ({"Authorization": "Bearer wrong"}, url), ({}, url + f"?token={token}")]:
+            r = httpx.post(where, json=hello, headers={**accept, **headers})
+            assert r.status_code == 401 and r.json()["error"] == "unauthorized", (headers, r.text)
+            assert r.headers["x-content-type-options"] == "nosniff" and "frame-ancestors 'none'" in \
+                r.headers["content-security-policy"]
+        cross = httpx.post(url, json=hello, headers={**accept, "Authorization": f"Bearer {token}",
+                                                     "Origin": "https://evil.example"})
+        assert cross.status_code == 403
+
+        async def main():
+            from mcp.client.session import ClientSession
+            from mcp.client.streamable_http import streamable_http_client
+            import httpx2
+
+            client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+            async with client, streamable_http_client(url, http_client=client) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                return {t.name for t in (await session.list_tools()).tools}
+        assert anyio.run(main) == TOOLS
+    finally:
+        srv.should_exit = True
+        th.join(10)
+
+
+def test_cli_generates_a_token_off_loopback():
+    from argparse import ArgumentParser
+
+    from omnidex.serve.mcp_server import add_mcp_parser
+
+    p = ArgumentParser()
+    add_mcp_parser(p.add_subparsers(dest="cmd"))
+    args = p.parse_args(["mcp", "--transport", "http", "--host", "0.0.0.0", "--token", "abc"])
+    assert args.token == "abc"

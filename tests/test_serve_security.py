@@ -329,3 +329,146 @@ def test_range_and_thumb_parameters_never_crash(client, setup):
 
     ranged()
     thumbs()
+
+
+# ----- hardening (issue 18) ---------------------------------------------------------------------------
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` and holds no pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _no_internals(r, name: str):
+    body = r.json()
+    assert set(body) >= {"error", "message", "status"} and body["status"] == r.status_code
+    assert "omnidex-upload" not in r.text and "omnidex-query" not in r.text and "/tmp" not in r.text, r.text
+    assert name in body["message"], body
+    return body
+
+
+def test_a_bomb_or_a_broken_picture_gets_the_same_answer_on_search_and_classify(client, setup):
+    hello = (setup["media"] / "hello.png").read_bytes()
+    cases = {"bomb.png": (_png_header(12000, 12000), "image_too_large"),
+             "wide.png": (_png_header(7200, 7200), "image_too_large"),  # 51.8 Mpx: under the ingest cap, over the query cap
+             "cut.png": (hello[: len(hello) // 2], "unreadable_media")}
+    for name, (data, code) in cases.items():
+        found = client.post("/api/search", files={"image": (name, data, "image/png")})
+        labelled = client.post("/api/classify", files={"file": (name, data, "image/png")}, data={"labels": "a,b"})
+        for r in (found, labelled):
+            assert r.status_code == 422, (name, r.text)
+            assert _no_internals(r, name)["error"] == code
+
+
+def test_labels_and_query_lengths_are_capped(client):
+    png = b"\x89PNG"  # never read: the labels are refused first
+    many = ",".join(f"label{i}" for i in range(65))
+    r = client.post("/api/classify", files={"file": ("x.png", png, "image/png")}, data={"labels": many})
+    assert r.status_code == 400 and "at most 64" in r.json()["message"]
+    r = client.post("/api/classify", data={"labels": "x" * 101, "id": "0123456789abcdef"})
+    assert r.status_code == 400 and "100 characters" in r.json()["message"]
+    assert client.post("/api/classify", data={"labels": "a," * 5000}).status_code == 422  # longer than the form allows
+    assert client.get("/api/search", params={"q": "x" * 2001}).status_code == 422
+    assert client.post("/api/search", data={"q": "x" * 2001}).status_code == 422
+
+
+def test_security_headers_on_every_answer_and_an_httponly_cookie(setup):
+    fid = file_id(str(setup["media"] / "budget.txt"))
+    with TestClient(create_app(setup["db"], library=setup["lib"], token="s3cret-token")) as c:
+        auth = {"Authorization": "Bearer s3cret-token"}
+        answers = {"/": c.get("/"), "/docs": c.get("/docs"), "/static/app.js": c.get("/static/app.js"),
+                   "/api/health": c.get("/api/health", headers=auth), "media": c.get(f"/media/{fid}", headers=auth),
+                   "401": c.get("/api/health"), "404": c.get("/nope", headers=auth)}
+        for what, r in answers.items():
+            assert r.headers["x-content-type-options"] == "nosniff", what
+            assert r.headers["referrer-policy"] == "no-referrer", what
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"], what
+        assert "script-src 'self'" in answers["/"].headers["content-security-policy"]
+        assert "sandbox" in answers["media"].headers["content-security-policy"]
+        cookie = c.get("/?token=s3cret-token").headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_docs_load_nothing_from_elsewhere(client):
+    import re
+
+    r = client.get("/docs")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    html = r.text
+    assert "<script" not in html.lower()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs and all(ref.startswith(("/", "#")) for ref in refs), refs
+    assert "/api/search" in html and "ErrorOut" in html
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert client.get("/static/docs.css").status_code == 200
+    assert client.get("/redoc").status_code == 404 and client.get("/docs/oauth2-redirect").status_code == 404
+
+
+def test_options_and_405_name_every_method_and_null_file_parts_mean_no_file(client):
+    r = client.options("/api/search")
+    assert r.status_code == 204 and {"GET", "POST"} <= set(r.headers["allow"].replace(" ", "").split(","))
+    r = client.put("/api/search")
+    assert r.status_code == 405 and "POST" in r.headers["allow"] and r.json()["error"] == "method_not_allowed"
+    for text in ("null", ""):
+        r = client.post("/api/search", data={"q": "budget", "image": text, "audio": text})
+        assert r.status_code == 200, (text, r.text)
+    r = client.post("/api/search", data={"q": "budget", "image": "some words"})
+    assert r.status_code == 400 and "not text" in r.json()["message"]
+
+
+def test_a_range_with_thousands_of_digits_is_416(client, setup):
+    fid = file_id(str(setup["media"] / "garden.txt"))
+    r = client.get(f"/media/{fid}", headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert r.status_code == 416 and r.json()["error"] == "range_not_satisfiable" and "digits" not in r.text
+
+
+def test_media_is_opened_then_checked(setup, tmp_path):
+    """open_media refuses what the descriptor turned out to be: a FIFO (no hang), a folder swapped in."""
+    from omnidex.serve.library import OutsideRoots
+
+    lib = Library(setup["db"], roots=[setup["media"]], config=CONFIG)
+    fid = file_id(str(setup["media"] / "garden.txt"))
+    fd, st, real = lib.open_media(fid)
+    try:
+        assert os.read(fd, 5) == b"Water" and real == os.path.realpath(setup["media"] / "garden.txt")
+    finally:
+        os.close(fd)
+    moved = setup["media"] / "budget.txt.bak"
+    os.replace(setup["media"] / "budget.txt", moved)
+    try:
+        os.mkfifo(setup["media"] / "budget.txt")
+        with pytest.raises(FileNotFoundError):
+            lib.open_media(file_id(str(setup["media"] / "budget.txt")))
+    finally:
+        os.unlink(setup["media"] / "budget.txt")
+        os.replace(moved, setup["media"] / "budget.txt")
+    with pytest.raises(OutsideRoots) as refused:  # an indexed file outside the roots names the roots
+        lib.open_media(file_id(str(setup["outside"] / "secret.txt")))
+    assert str(setup["media"].resolve()) in str(refused.value)
+
+
+def test_an_indexed_folder_is_a_root_and_refusals_list_the_roots(setup, tmp_path):
+    """Without --root: indexing a folder, then asking the server to index it again, is allowed."""
+    from omnidex.testing.mediagen import text_image
+
+    top = tmp_path / "photos"
+    (top / "2024").mkdir(parents=True)
+    (top / "2025").mkdir()
+    text_image("ONE", top / "2024" / "one.png")
+    (top / "2025" / "two.txt").write_text("A note about the second year.\n")
+    db = tmp_path / "db"
+    Index(db, CONFIG).add([top])
+    with TestClient(create_app(db, config=CONFIG)) as c:
+        again = c.post("/api/index", json={"paths": [str(top)]})
+        assert again.status_code == 202, again.text
+        assert c.app.state.jobs.wait(again.json()["job_id"], timeout=60)["state"] == "done"
+        refused = c.post("/api/index", json={"paths": [str(tmp_path)]})
+        assert refused.status_code == 403
+        body = refused.json()
+        assert body["error"] == "forbidden" and body["roots"] == [str(top.resolve())]
+        assert str(top.resolve()) in body["message"]

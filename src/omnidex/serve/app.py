@@ -158,21 +158,14 @@ def _errors(app) -> None:
 
 
 def _tidy_openapi(app) -> None:
-    """The OpenAPI document as clients should read it: a multipart file field is a file (FastAPI
-    writes ``anyOf [file, string, null]`` for fields that also accept an empty text part)."""
+    """Serve the OpenAPI document with the rules the handlers enforce written in (serve/contract.py)."""
     build = app.openapi
 
     def openapi():
         if app.openapi_schema is None:
-            schema = build()
-            for comp in schema.get("components", {}).get("schemas", {}).values():
-                for prop in comp.get("properties", {}).values():
-                    variants = prop.get("anyOf", [])
-                    files = [v for v in variants if v.get("format") == "binary" or "contentMediaType" in v]
-                    if files:
-                        prop.pop("anyOf")
-                        prop.update(files[0])
-            app.openapi_schema = schema
+            from .contract import finish
+
+            app.openapi_schema = finish(build())
         return app.openapi_schema
 
     app.openapi = openapi

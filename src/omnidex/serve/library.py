@@ -14,7 +14,7 @@ import stat
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -315,28 +315,29 @@ class Library:
 
     @contextmanager
     def _bounded(self, image, audio, image_name: str, audio_name: str):
-        """(image, audio) cut down to query size inside a decode slot; reduced copies deleted after.
+        """(image, audio) cut down to query size; a query with either holds a heavy-work slot for the
+        decode and the search (so a burst runs two at a time), and reduced copies are deleted after.
 
         A MediaError about either file is re-raised naming what the user calls it.
         """
         made = []
+        slot = self.heavy.slot() if image is not None or audio is not None else nullcontext()
         try:
-            if image is not None or audio is not None:
-                with self.heavy.slot():
-                    if image is not None:
-                        small = bounded_image(image, image_name)
-                        made += [small] if small != str(image) else []
-                        image = small
-                    if audio is not None:
-                        audio = bounded_audio(audio, audio_name)
-                        made.append(audio)
-            try:
-                yield image, audio
-            except MediaError as exc:
-                named = image_name if exc.path == image else audio_name if exc.path == audio else None
-                if named is None:
-                    raise
-                raise MediaError(named, exc.reason) from None
+            with slot:
+                if image is not None:
+                    small = bounded_image(image, image_name)
+                    made += [small] if small != str(image) else []
+                    image = small
+                if audio is not None:
+                    audio = bounded_audio(audio, audio_name)
+                    made.append(audio)
+                try:
+                    yield image, audio
+                except MediaError as exc:
+                    named = image_name if exc.path == image else audio_name if exc.path == audio else None
+                    if named is None:
+                        raise
+                    raise MediaError(named, exc.reason) from None
         finally:
             for path in made:
                 if os.path.exists(path):
@@ -487,7 +488,6 @@ class Library:
         from ..media.sniff import sniff
 
         labels = check_labels(labels)
-        encoder = self._visual_encoder()
         if isinstance(image_or_id, str) and image_or_id in self.snapshot().ids:
             name = name or os.path.basename(self.path_of(image_or_id))
             image_or_id = self.resolve(image_or_id)
@@ -496,6 +496,7 @@ class Library:
             with self.heavy.slot():
                 small = bounded_image(path, name) if sniff(path) == "image" else path
                 try:
+                    encoder = self._visual_encoder()
                     result = classify([small], labels, encoder, top_k=max(1, int(top_k)))[0]
                 finally:
                     if small != path:

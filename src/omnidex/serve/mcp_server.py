@@ -28,6 +28,8 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
+from .limits import MAX_QUERY_CHARS  # longest text query, as over HTTP
+
 DEFAULT_PORT = 8766
 DEFAULT_HOST = "127.0.0.1"
 THUMB_WIDTH = 320  # width of every picture returned (pixels)
@@ -37,7 +39,7 @@ MAX_WAIT_S = 60.0  # longest a job-status call may block
 EXCERPT_CHARS = 1200  # transcript text returned by describe_file
 MAX_SPANS = 20  # OCR / text spans returned by describe_file
 MAX_WINDOWS = 150  # transcript windows returned by one get_transcript call (~30 min of speech)
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_PATHS = 1000  # paths of one index_path call (as over HTTP)
 INSTRUCTIONS = (
     "omnidex searches a local library of images, videos, audio and documents. Start with "
     "search_moments (text) or search_by_image; every hit carries a file `id`, its `name`, the moment "
@@ -240,9 +242,13 @@ class ClipOut(TypedDict):
     source_name: str
     """file name of the source video"""
     start: float
-    """requested start in the source (seconds)"""
+    """start in the source (seconds)"""
     end: float
-    """requested end in the source (seconds)"""
+    """end in the source actually cut (seconds): the requested end, or the video's end when that came first"""
+    requested_end: float
+    """the end that was asked for (seconds)"""
+    clamped: bool
+    """whether the end was moved back to the end of the video"""
     duration: float | None
     """duration of the written clip as probed (seconds)"""
     size: int
@@ -467,10 +473,11 @@ class OmnidexTools:
             if not end > start >= 0:
                 raise ValueError(f"need 0 <= start < end, got start={start}, end={end}")
             fid = self.file_id(file)
-            kind = self.library.snapshot().files[self.library.path_of(fid)]["kind"]
-            if kind != "video":
-                raise ValueError(f"{os.path.basename(self.library.path_of(fid))} is {kind!r}, not a video: "
-                                 "only videos can be clipped")
+            row = self.library.snapshot().files[self.library.path_of(fid)]
+            name = os.path.basename(self.library.path_of(fid))
+            if row["kind"] != "video":
+                raise ValueError(f"{name} is {row['kind']!r}, not a video: only videos can be clipped")
+            requested, end = end, _clamp_end(name, start, end, row.get("duration"))
             out = Path(self.library.export_clip(fid, start, end, self.clips_dir()))
             info = probe_file(out)
         duration = info["container"].get("duration")
@@ -482,7 +489,7 @@ class OmnidexTools:
                    for s in info["streams"]]
         return {"path": str(out), "name": out.name, "source_id": fid,
                 "source_name": os.path.basename(self.library.path_of(fid)), "start": float(start), "end": float(end),
-                "duration": duration, "size": out.stat().st_size, "streams": streams,
+                "requested_end": float(requested), "clamped": float(end) < float(requested), "duration": duration, "size": out.stat().st_size, "streams": streams,
                 "image": 0 if pictures else None}, pictures
 
     def clips_dir(self) -> Path:
@@ -512,7 +519,11 @@ class OmnidexTools:
     def job(self, job_id: str, wait_s: float) -> dict:
         """JobOut, after waiting up to ``wait_s`` seconds for the job to finish."""
         with tool_errors():
-            job = self.jobs.status(job_id)
+            try:
+                job = self.jobs.status(job_id)
+            except KeyError as exc:
+                raise ValueError(f"no index job with id {job_id!r}: pass the job_id that index_path returned "
+                                 "(jobs are remembered while this server runs)") from exc
             if wait_s > 0 and job["state"] not in ("done", "failed"):
                 job = self.jobs.wait(job_id, timeout=min(float(wait_s), MAX_WAIT_S))
         files = [{"id": self.library.file_id(f["path"]), "name": os.path.basename(f["path"]),
@@ -535,6 +546,19 @@ class OmnidexTools:
 
 
 # ----- helpers ---------------------------------------------------------------------------------
+def _clamp_end(name: str, start: float, end: float, duration) -> float:
+    """``end`` moved back to the video's indexed duration when it lies past it.
+
+    Raises:
+        ValueError: ``start`` lies at or past the end of the video.
+    """
+    if not duration or duration <= 0:
+        return float(end)
+    if start >= duration:
+        raise ValueError(f"{name} is {duration:.1f} s long: start={start:g} lies past its end")
+    return min(float(end), round(float(duration), 3))
+
+
 def _hit_time(hit: dict) -> float | None:
     """The instant a hit's picture shows: its best frame, else its start (None for stills)."""
     if hit["kind"] != "video":
@@ -645,11 +669,13 @@ def _register_search(server, tools: OmnidexTools) -> None:
     TopK = Annotated[int, Field(ge=1, le=50, description="moments to return")]
     Modality = Annotated[list[str], Field(description="keep only these file kinds or sources: image, video, "
                                                       "audio, text, speech, ocr (empty: all)")]
-    Glob = Annotated[str | None, Field(description="keep only files whose path matches this glob, e.g. '*/talks/*'")]
+    Glob = Annotated[str | None, Field(max_length=512, description="keep only files whose path matches this glob, "
+                                                                   "e.g. '*/talks/*'")]
     Images = Annotated[int, Field(ge=0, le=MAX_IMAGES, description="pictures of the best image/video hits to return")]
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    def search_moments(query: Annotated[str, Field(min_length=1, description="what to look for, in words")],
+    def search_moments(query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                                                   description="what to look for, in words")],
                        top_k: TopK = 5, modality: Modality = [], path_glob: Glob = None,
                        file_id: Annotated[str | None, Field(description="search within this one file (id)")] = None,
                        images: Images = 3) -> Annotated[CallToolResult, SearchOut]:
@@ -709,7 +735,9 @@ def _register_files(server, tools: OmnidexTools) -> None:
         """Cut [start, end) of an indexed video into a new file (stream copy where the cut allows, frame-
         accurate always). Returns the written path, the probed duration and the clip's middle frame."""
         out, pictures = tools.export_clip(file, start, end)
-        return tool_result(out, pictures, f"wrote {out['path']} ({out['duration']} s)")
+        clamped = f"; end {out['requested_end']:g} s lies past the video's end, cut to {out['end']:g} s" \
+            if out["clamped"] else ""
+        return tool_result(out, pictures, f"wrote {out['path']} ({out['duration']} s){clamped}")
 
     server.add_tool(get_transcript, description=_doc(get_transcript), title="Transcript window",
                     annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
@@ -726,8 +754,9 @@ def _register_jobs(server, tools: OmnidexTools) -> None:
     from mcp_types import CallToolResult, ToolAnnotations
     from pydantic import Field
 
-    def index_path(paths: Annotated[list[str], Field(min_length=1, description="files or folders to index, inside "
-                                                                               "the indexed roots")],
+    def index_path(paths: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]],
+                                    Field(min_length=1, max_length=MAX_PATHS,
+                                          description="files or folders to index, inside the indexed roots")],
                    prune: Annotated[bool, Field(description="also drop files under these paths that no longer "
                                                             "exist")] = False) -> Annotated[CallToolResult, JobStarted]:
         """Start indexing files or folders (incremental: unchanged files are skipped). Returns a job id at
@@ -777,8 +806,22 @@ def build_server(db, roots=None, config=None, clips_dir=None):
                        log_level="WARNING")
     for register in (_register_search, _register_files, _register_jobs):
         register(server, tools)
+    _forbid_unknown_arguments(server)
     server.omnidex = tools
     return server
+
+
+def _forbid_unknown_arguments(server) -> None:
+    """Make every tool refuse arguments it does not declare (the SDK ignores them silently), and say
+    so in the input schemas (``additionalProperties: false``), so a misspelt argument is an error."""
+    from pydantic import ConfigDict
+
+    for tool in server._tool_manager.list_tools():  # the SDK has no public hook for the argument model
+        base = tool.fn_metadata.arg_model
+        strict = type(base.__name__, (base,), {"model_config": ConfigDict(**base.model_config, extra="forbid"),
+                                               "__module__": base.__module__})
+        tool.fn_metadata.arg_model = strict
+        tool.parameters["additionalProperties"] = False
 
 
 # ----- command line ----------------------------------------------------------------------------
@@ -802,27 +845,61 @@ def add_mcp_parser(sub) -> argparse.ArgumentParser:
                    help="folder files may be served and indexed from (repeatable; default: where indexed files are)")
     p.add_argument("--clips-dir", dest="clips_dir", default=None,
                    help="where export_clip writes clips (default: a temporary folder)")
+    p.add_argument("--token", default=None,
+                   help="bearer token HTTP clients must send (generated when binding a non-loopback address)")
     return p
 
 
 def main_mcp(args) -> int:
     """``omnidex mcp``: build the server and run it until the client (or Ctrl-C) ends it.
 
+    Over HTTP on a non-loopback address a token is required, as for ``omnidex serve``: ``--token``
+    or a generated one, printed at start; clients send ``Authorization: Bearer TOKEN``.
+
     Args:
         args: argparse namespace from :func:`add_mcp_parser`.
     Returns:
         0 on a clean exit.
     """
+    from .security import is_loopback, new_token
+
     server = build_server(args.db, roots=args.root or None, clips_dir=getattr(args, "clips_dir", None))
     if args.transport == "stdio":
         server.run("stdio")
         return 0
-    if args.host not in LOOPBACK:
-        print(f"omnidex mcp: warning: binding {args.host} exposes the library to the network without "
-              "authentication; use 127.0.0.1 unless a proxy in front of it checks who calls", file=sys.stderr)
-    print(f"omnidex mcp: streamable HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+    token = getattr(args, "token", None) or (None if is_loopback(args.host) else new_token())
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"omnidex mcp: streamable HTTP at http://{host}:{args.port}/mcp", file=sys.stderr, flush=True)
+    if token:
+        print(f"omnidex mcp: token: {token}  (clients send 'Authorization: Bearer {token}')", file=sys.stderr,
+              flush=True)
     try:
-        server.run("streamable-http", host=args.host, port=args.port)
+        run_http(server, args.host, args.port, token)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def http_app(server, host: str = DEFAULT_HOST, token: str | None = None):
+    """The streamable-HTTP ASGI app at ``/mcp`` behind the same guard as ``omnidex serve``.
+
+    Args:
+        server: from :func:`build_server`.
+        host: the address it will bind (loopback: the SDK's Host/Origin allow-list as well).
+        token: required bearer token, or None (then only loopback Host names are answered).
+    Returns:
+        An ASGI app: token (``Authorization: Bearer`` only), Host without a token, cross-site
+        Origin refused, security headers on every answer.
+    """
+    from .security import Guard
+
+    body = MAX_QUERY_IMAGE_BYTES * 4 // 3 + 1024 * 1024  # a base64 query image at the largest, and the call
+    return Guard(server.streamable_http_app(host=host, max_request_body_size=body), token=token, bearer_only=True,
+                 max_body=body)
+
+
+def run_http(server, host: str, port: int, token: str | None) -> None:
+    """Serve :func:`http_app` with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(http_app(server, host, token), host=host, port=port, log_level="warning")

@@ -34,7 +34,8 @@ COMMON = (400, 401, 403, 422)  # errors any API route may answer (bad input, tok
 class IndexRequest(BaseModel):
     """Body of ``POST /api/index``."""
 
-    paths: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(min_length=1, max_length=1000)
+    paths: list[Annotated[str, Field(min_length=1, max_length=4096, pattern="^[^\x00]+$")]] = \
+        Field(min_length=1, max_length=1000, description="files or folders inside the served roots")
     prune: bool = False
 
 
@@ -121,9 +122,9 @@ def register(app) -> None:
 
     @app.head("/media/{file_id}", include_in_schema=False)
     @app.get("/media/{file_id}", tags=["media"], response_class=Response,
-             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-                              "description": "the whole file"},
-                        206: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+             responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "the whole file, with its media type (video/mp4, image/png, ...)"},
+                        206: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "one byte range"},
                         304: {"description": "not modified"}, **errors(*COMMON, 404, 416)})
     def media(request: Request, file_id: str):
@@ -260,9 +261,9 @@ async def _upload(app, upload: UploadFile, field: str) -> str:
             kind = await run_in_threadpool(sniff, path)
         except (MediaError, OSError) as exc:
             reason = exc.reason if isinstance(exc, MediaError) else type(exc).__name__
-            raise HTTPException(415, f"{field}: {_name(upload, 'upload')}: unreadable content ({reason})") from exc
+            raise HTTPException(415, f"{field} upload {_name(upload, 'upload')!r}: unreadable content ({reason})") from exc
         if kind not in UPLOAD_KINDS[field]:
-            raise HTTPException(415, f"{field}: {_name(upload, 'upload')}: {kind} content is not accepted here "
+            raise HTTPException(415, f"{field} upload {_name(upload, 'upload')!r}: {kind} content is not accepted here "
                                      f"(expected {' or '.join(UPLOAD_KINDS[field])})")
         return path
     except BaseException:

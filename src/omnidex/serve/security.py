@@ -68,11 +68,14 @@ def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def request_token(scope, headers: dict[str, str]) -> str | None:
-    """The token a request carries: ``Authorization: Bearer``, ``?token=`` or the cookie."""
+def request_token(scope, headers: dict[str, str], bearer_only: bool = False) -> str | None:
+    """The token a request carries: ``Authorization: Bearer``, ``?token=`` or the cookie (only the
+    header when ``bearer_only``)."""
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
+    if bearer_only:
+        return None
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token"):
         return query["token"][0]
@@ -109,11 +112,14 @@ class Guard:
         allowed_hosts: Host names accepted without a token (default: loopback names).
         max_body: requests declaring a larger Content-Length get 413 before any byte is read
             (FastAPI's ``max_body_size`` counts the bytes of bodies that declare none).
+        bearer_only: accept the token only as ``Authorization: Bearer`` (the MCP endpoint: no
+            page, so no cookie or address to carry it) and treat no path as public.
     """
 
     def __init__(self, app, token: str | None = None, cors=(), allowed_hosts=LOOPBACK_NAMES,
-                 max_body: int | None = None):
+                 max_body: int | None = None, bearer_only: bool = False):
         self.app, self.token, self.cors = app, token, tuple(o.rstrip("/").lower() for o in cors)
+        self.bearer_only = bearer_only
         self.max_body = max_body
         self.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
 
@@ -145,7 +151,8 @@ class Guard:
             if _host_name(headers.get("host", "")) not in self.allowed_hosts:
                 return 403, "unexpected Host header (the server only answers to localhost names)"
             return self._size(headers)
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or method == "OPTIONS":
+        public = not self.bearer_only and (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES))
+        if public or method == "OPTIONS":
             return self._size(headers)
         return self._auth(scope, headers) or self._size(headers)
 
@@ -175,7 +182,7 @@ class Guard:
         return None
 
     def _auth(self, scope, headers) -> tuple[int, str] | None:
-        given = request_token(scope, headers)
+        given = request_token(scope, headers, self.bearer_only)
         if given is None:
             return 401, "this server needs a token: send 'Authorization: Bearer TOKEN' or ?token=TOKEN"
         if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
