@@ -510,3 +510,63 @@ def test_no_confident_match_is_said_and_weak_hits_are_dimmed_below_a_divider(ser
     assert sure >= 1 and _names(page)[0] == "talk.mp4"
     assert page.locator("#results .card:not(.weak)").count() == sure
     assert not page.locator("#status").inner_text().startswith("No confident match")
+
+
+# ------------------------------------------------------------------ hardening (issue 18)
+def test_without_a_token_the_page_asks_for_it_once_and_then_works(token_server, page_factory):
+    page = page_factory(f"{token_server}/?q=beach+party", allow=("status of 401",))
+    form = page.locator("#token-form")
+    form.wait_for(state="visible")
+    said = page.locator("#token-text").inner_text()
+    assert said.count("access token") == 1 and "401" not in said
+    assert page.locator("#banner").is_hidden()  # shown once, in the form, not again in the banner
+    _shot(page, "token-needed")
+    page.fill("#token-input", TOKEN)
+    page.locator("#token-use").click()
+    page.wait_for_selector("body[data-ready='token']")
+    page.wait_for_function("/\\d+ files/.test(document.querySelector('#stats').textContent)")
+    assert "token" not in page.url and page.locator("#token-form").is_hidden()
+    page.wait_for_selector("#results .card")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "omnidex_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # no script can read the token cookie
+
+
+def test_a_refused_upload_leaves_no_chip(server, page_factory):
+    page = page_factory(server + "/", allow=("status of 415",))
+    with page.expect_response(lambda r: urlparse(r.url).path == "/api/search" and r.request.method == "POST") as resp:
+        page.locator("#file").set_input_files(files=[{"name": "notes.png", "mimeType": "image/png",
+                                                      "buffer": b"these are words, not a picture\n" * 4}])
+    assert resp.value.status == 415
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible")
+    assert "notes.png" in banner.inner_text() and "omnidex-upload" not in banner.inner_text()
+    page.locator("#chip").wait_for(state="hidden")
+    assert page.locator("#file").input_value() == ""
+    _shot(page, "upload-refused")
+
+
+def test_a_refused_index_job_shows_the_roots_and_no_progress_bar(server, page_factory, corpus):
+    page = page_factory(server + "/", allow=("status of 403",))
+    page.locator("#index-open").click()
+    page.fill("#index-paths", "/etc")
+    page.locator("#index-start").click()
+    page.wait_for_function("document.querySelector('#job-text').textContent.startsWith('Failed')")
+    text = page.locator("#job-text").inner_text()
+    assert "allowed roots" in text and str(corpus["media"].resolve()) in text
+    assert page.locator("#job-progress").is_hidden()
+    assert not page.locator("#index-start").is_disabled()
+    _shot(page, "index-refused")
+
+
+def test_the_page_runs_under_its_content_security_policy(server, page_factory):
+    """No CSP bypass here: searching, thumbnails and the player work, and no violation is logged."""
+    page = page_factory(server + "/", bypass_csp=False)
+    with page.expect_response(lambda r: _is_search(r.url, "quarterly revenue")):
+        page.locator("#q").press_sequentially("quarterly revenue", delay=20)
+    page.wait_for_selector("#results .card .thumb img")
+    page.locator("#results .card").first.click()
+    page.wait_for_selector("#stage video")
+    page.wait_for_selector("#transcript .line")
+    csp = page.evaluate("() => document.querySelectorAll('#results .card').length")
+    assert csp >= 1
