@@ -8,7 +8,8 @@ mean absolute thumbnail difference and H the histogram distance (half the L1 nor
 Hard cuts: decoded frame ``i`` starts a new shot when ``s_i >= CUT_MIN`` (or ``H_i >= HIST_CUT_MIN``)
 and it is ``CUT_RATIO`` times the larger of the medians of the ``CONTEXT`` scores before and after
 it (an adaptive threshold: a cut is a spike; steady motion, scrolling patterns and luma ramps are
-not), when the frames either side of the spike also differ (a one-frame flash comes back), and
+not), or, between two still stretches, when ``s_i >= STILL_CUT_MIN`` (slides whose words change on
+the same background), when the frames either side of the spike also differ (a one-frame flash comes back), and
 when the current shot is at least ``min_shot_s`` long. Decisions lag ``CONTEXT`` decoded frames.
 
 Fades: a run of black frames (mean luma <= ``DEEP_Y`` with few bright samples, or <= ``BLACK_Y``
@@ -64,6 +65,10 @@ SPARSE_RATIO = 2.0  # keyframes only: a looser spike makes a candidate, checked 
 LUMA_JUMP = 0.3  # keyframes only: a relative luma change this big makes a candidate (fades)
 CUT_RATIO = 3.0  # a cut's score over the larger median of its neighbours' scores
 CONTEXT = 3  # neighbours each side for that median
+STILL_CUT_MIN = 0.02  # a smaller change is a cut too when everything around it is still (slides' text) ...
+STILL_MAX = 0.015  # ... i.e. no neighbour pair score within CONTEXT on either side exceeds this ...
+STILL_RATIO = 3.0  # ... and it is this many times their larger median (floored at STILL_FLOOR)
+STILL_FLOOR = 0.004  # compression noise of a still picture
 FLASH_KEEP = 0.5  # the frames either side of a cut must differ by at least this share of its score
 BASE_FLOOR = 0.02  # floor of the neighbour median (static scenes)
 BLACK_Y = 24.0  # mean luma (0-255) at or below which a frame can be black
@@ -415,6 +420,7 @@ class _Scanner:
         if self.sparse:  # keyframes only: anything notable is checked by decoding the frames between
             lum = max(y[i], y[i - 1])
             if (self.black[i] != self.black[i - 1] or h[i] >= HIST_CUT_MIN or _spike(s, i, CUT_MIN, SPARSE_RATIO)
+                    or _still_cut(s, i)
                     or (lum >= 2 * BLACK_Y and abs(y[i] - y[i - 1]) >= LUMA_JUMP * lum)):
                 events = self._dense(i)
                 if events:
@@ -425,7 +431,7 @@ class _Scanner:
         if _dip(y, i, self.n):
             self.event[i] = [("fade", self.t[i], None)]
             return
-        if not (_spike(s, i, CUT_MIN, CUT_RATIO) or _spike(h, i, HIST_CUT_MIN, CUT_RATIO)):
+        if not (_spike(s, i, CUT_MIN, CUT_RATIO) or _spike(h, i, HIST_CUT_MIN, CUT_RATIO) or _still_cut(s, i)):
             return
         if i + 1 < self.n:  # a flash comes back: the frames either side look alike
             a_thumb, a_hist, _ = self._item(i - 1)
@@ -489,7 +495,8 @@ class _Scanner:
             elif not bs[j] and not bs[j - 1] and _dip(ys, j):
                 found.append((ts[j], "fade", j + 1))
             elif (not bs[j] and not bs[j - 1] and not _in_ramp(ys, j)
-                  and (_spike(ss, j, CUT_MIN, CUT_RATIO) or _spike(hs, j, HIST_CUT_MIN, CUT_RATIO))):
+                  and (_spike(ss, j, CUT_MIN, CUT_RATIO) or _spike(hs, j, HIST_CUT_MIN, CUT_RATIO)
+                       or _still_cut(ss, j))):
                 found.append((ts[j], "cut", j))
             k += 1
         events: list[tuple[float, str, int]] = []
@@ -682,6 +689,20 @@ def _spike(x: list[float], i: int, floor: float, ratio: float) -> bool:
         return False
     base = max(_median(x[max(1, i - CONTEXT):i]), _median(x[i + 1:i + 1 + CONTEXT]), BASE_FLOOR)
     return x[i] >= ratio * base
+
+
+def _still_cut(x: list[float], i: int) -> bool:
+    """A small change between two still stretches: a slide whose words changed on the same background.
+
+    The pair score of such a cut is far below ``CUT_MIN`` (only the text area changes), but every
+    neighbour within CONTEXT on both sides is still (compression noise only), so the change is a spike.
+    """
+    if x[i] < STILL_CUT_MIN:
+        return False
+    before, after = x[max(1, i - CONTEXT):i], x[i + 1:i + 1 + CONTEXT]
+    if len(before) < CONTEXT or len(after) < CONTEXT or max(before + after) > STILL_MAX:
+        return False
+    return x[i] >= STILL_RATIO * max(_median(before), _median(after), STILL_FLOOR)
 
 
 def _dip(y: list[float], i: int, n: int | None = None) -> bool:
