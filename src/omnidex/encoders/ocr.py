@@ -111,3 +111,36 @@ class OCR:
             The text in reading order ("" when there is none).
         """
         return "\n".join(" ".join(ln.text for ln in row) for row in rows_of(self.read(image)))
+
+    def read_text_or_faint(self, image) -> str:
+        """:meth:`read_text`, and when it finds nothing a second pass on the contrast-equalised
+        picture (text printed faintly, or at low opacity over a photo).
+
+        Args:
+            image: PIL image.
+        Returns:
+            The text in reading order ("" when neither pass reads any).
+        """
+        return self.read_text(image) or self.read_text(equalised(image))
+
+
+def equalised(image):
+    """Local contrast equalisation (CLAHE on the grey picture; a global autocontrast without OpenCV).
+
+    Args:
+        image: PIL image.
+    Returns:
+        An RGB PIL image in which faint strokes stand out.
+    """
+    pil = require("PIL.Image", "image")
+    grey = image.convert("L")
+    try:
+        cv2 = require("cv2", "image")
+    except Exception:  # noqa: BLE001 - OpenCV missing: Pillow's global stretch instead
+        from PIL import ImageOps
+
+        return ImageOps.autocontrast(grey, cutoff=1).convert("RGB")
+    import numpy as np
+
+    out = cv2.createCLAHE(clipLimit=4.0, tileGridSize=(8, 8)).apply(np.asarray(grey))
+    return pil.fromarray(out).convert("RGB")

@@ -33,7 +33,8 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
         out["visual"] = _rows(images, _visual_vectors(enc, images), base)
     if images and (enc := models.encoder("phash")) is not None:
         with timing.stage("phash", len(images)):
-            out["phash"] = _rows(images, _encode_images(enc, [p.image for p in images]), base)
+            regions = _region_pieces(images)  # a screenshot's photo gets a row of its own
+            out["phash"] = _rows(images + regions, _encode_images(enc, [p.image for p in images + regions]), base)
     sounds = [p for p in ext.pieces if p.source == "sound"]
     if sounds and (enc := models.encoder("sound")) is not None:
         out["sound"] = _rows(sounds, enc.encode_audio([p.audio for p in sounds]), base)
@@ -48,6 +49,24 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
 
         for space, rows in embed_shots(shots, base, models, _rows).items():
             out.setdefault(space, []).extend(rows)
+    return out
+
+
+def _region_pieces(pieces: list) -> list:
+    """Pictures inside still images (the photo in a screenshot) as ``region`` pieces for the
+    near-duplicate space, so the photo alone finds the screenshot (video frames are not searched)."""
+    from ..errors import MissingExtra
+    from ..media.regions import picture_regions
+    from .extract import Piece
+
+    out = []
+    for p in pieces:
+        if p.source == "image":
+            try:
+                boxes = picture_regions(p.image)
+            except MissingExtra:  # no OpenCV: whole pictures only
+                return []
+            out += [Piece("region", p.start, p.end, p.unit, image=p.image.crop(b)) for b in boxes]
     return out
 
 

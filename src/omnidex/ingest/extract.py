@@ -65,9 +65,11 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     pieces = [Piece("image", 0.0, 0.0, "none", image=img)]
     ocr = models.ocr()
     if ocr is not None:
-        text = ocr.read_text(img).strip()
+        from ..encoders.wordsplit import with_split_words
+
+        text = ocr.read_text_or_faint(img).strip()  # a second pass, equalised, when nothing is read
         if text:
-            pieces.append(Piece("ocr", 0.0, 0.0, "none", text=text))
+            pieces.append(Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text)))
     return Extracted(pieces)
 
 
@@ -280,13 +282,14 @@ def ocr_spans(frames, spans, models: Models) -> list[Piece]:
     ocr = models.ocr()
     if ocr is None or not frames:
         return []
+    from ..encoders.wordsplit import with_split_words
     from .visual_change import changed
 
     out: list[Piece] = []
     last_img, last_text = None, ""
     for f, (a, b) in zip(frames, spans):
         if last_img is None or changed(last_img, f.image):
-            last_text = " ".join(ocr.read_text(f.image).split())
+            last_text = with_split_words(" ".join(ocr.read_text(f.image).split()))  # + glued words split
             last_img = f.image
         if last_text and out and out[-1].text == last_text and a - out[-1].end <= 0.01:
             out[-1].end = b

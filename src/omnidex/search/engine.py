@@ -109,8 +109,10 @@ class Searcher:
             cands += text_candidates(self.store, text, cfg, where)  # text->series windows (gated to shape talk)
         if image is not None:
             img = _load_query_image(image)
-            cands += self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
-            cands += self._vector("phash", "phash", lambda e: e.encode_image([img])[0], where, cfg)
+            visual = self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
+            from .neardup import image_candidates  # flips, crops, screenshots: verified by keypoints
+
+            cands += visual + image_candidates(self, img, where, cfg, visual)
         if example is not None:
             cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]

@@ -1,0 +1,91 @@
+"""Split words that OCR glued together ("PARKINGPERMIT" -> "parking permit").
+
+PP-OCR often drops the space between words on signs and slides, so a one-word full-text search
+misses a picture that shows the word in large letters. The split words are kept as a second
+token stream after the recognised text (which stays as it was read), behind ``SEPARATOR``, so
+full-text search sees both and the original is never lost. Word boundaries come from
+``wordsegment`` (unigram/bigram frequencies of English).
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+from .._require import require
+
+SEPARATOR = " \u2016 "  # between the recognised text and the split words (not a word character)
+MIN_LEN = 6  # shorter tokens are left alone
+_TOKEN = re.compile(r"[A-Za-z]+")
+_lock = threading.Lock()
+_loaded = False
+
+
+def _segmenter():
+    """wordsegment, with its frequency tables loaded once (about a second)."""
+    global _loaded
+    ws = require("wordsegment", "ocr")
+    with _lock:
+        if not _loaded:
+            ws.load()
+            _loaded = True
+    return ws
+
+
+def split_token(token: str) -> list[str]:
+    """The words inside one glued token, or [] when it is a word of its own (or no split is sure).
+
+    Args:
+        token: letters only, any case.
+    Returns:
+        Lower-case words (at least two), or [].
+    """
+    if len(token) < MIN_LEN or not token.isalpha():
+        return []
+    ws = _segmenter()
+    low = token.lower()
+    if low in ws.UNIGRAMS:
+        return []
+    parts = ws.segment(low)
+    if len(parts) < 2 or any(p not in ws.UNIGRAMS or (len(p) < 2 and p not in ("a", "i")) for p in parts):
+        return []
+    return parts
+
+
+def split_stream(text: str) -> str:
+    """The words of every glued token in ``text``, space separated ("" when nothing is glued).
+
+    Args:
+        text: recognised text.
+    Returns:
+        The second token stream.
+    """
+    words: list[str] = []
+    for token in _TOKEN.findall(text):
+        words += split_token(token)
+    return " ".join(dict.fromkeys(words))
+
+
+def with_split_words(text: str) -> str:
+    """``text`` followed by its split words after ``SEPARATOR`` (unchanged when none are glued,
+    or when ``wordsegment`` is not installed).
+
+    Args:
+        text: recognised text.
+    Returns:
+        The text to index.
+    """
+    if not text or SEPARATOR.strip() in text:
+        return text
+    try:
+        extra = split_stream(text)
+    except Exception:  # noqa: BLE001 - a missing or broken segmenter must not stop an ingest
+        return text
+    return f"{text}{SEPARATOR}{extra}" if extra else text
+
+
+def original_text(text: str) -> str:
+    """The recognised text without the split-word stream."""
+    return text.split(SEPARATOR, 1)[0]
+
+
+__all__ = ["SEPARATOR", "original_text", "split_stream", "split_token", "with_split_words"]
