@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -65,8 +65,18 @@ bench-audio: $(STAMP)
 bench-algebra: $(STAMP)
 	$(BIN)/python -m bench.algebra.run
 
+bench-neardup: $(STAMP)
+	$(BIN)/python -m bench.neardup.run --out bench/results/neardup
+
 bench-serve: $(STAMP)
 	$(BIN)/python -m bench.serve.run --out bench/results/serve
+
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	for t in sniff mp4_boxes series pairs range; do $(BIN)/python -m fuzz.run $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+
+fuzz-api: $(STAMP)
+	OMNIDEX_CONTRACT_EXAMPLES=100 $(BIN)/python -m pytest -q tests/test_serve_contract.py
 
 clean:
 	rm -rf demo-data omnidex-data .pytest_cache

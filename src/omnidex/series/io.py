@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import re
+import tokenize
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,7 +103,7 @@ def _check_npy_header(path: Path) -> None:
             shape, _, dtype = (fmt.read_array_header_1_0(fh) if version == (1, 0)
                                else fmt.read_array_header_2_0(fh))
             offset = fh.tell()
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, SyntaxError, tokenize.TokenError) as exc:  # NumPy tokenizes the header text
         raise MediaError(path, f"broken .npy header: {exc}") from exc
     if dtype.hasobject:
         raise MediaError(path, ".npy holds Python objects, not numbers (refused: loading would need pickle)")
@@ -128,6 +129,14 @@ def _read_parquet(path: Path, max_rows: int) -> SeriesData:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for broken files
         raise MediaError(path, f"cannot read Parquet: {exc}") from exc
+    try:
+        return _parquet_columns(pa, table)
+    except pa.ArrowException as exc:  # e.g. timestamps out of range
+        raise MediaError(path, f"cannot convert Parquet columns to numbers: {exc}") from exc
+
+
+def _parquet_columns(pa, table) -> SeriesData:
+    """The numeric columns and time axis of a read Parquet table."""
     cols, time, unit, notes = {}, None, "sample", []
     for name in table.column_names:
         col = table.column(name)
@@ -135,7 +144,7 @@ def _read_parquet(path: Path, max_rows: int) -> SeriesData:
             if time is None:
                 time, unit = _epoch_seconds(col), "epoch_s"
         elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
-            vals = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            vals = col.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # ints past 2**53 round
             if time is None and TIME_NAMES.match(name) and _increasing(vals):
                 time, unit = vals, ("s" if SECOND_NAMES.match(name) else name)
             else:

@@ -199,6 +199,8 @@ def _check_file(path: str, verify_images: bool) -> tuple[str | None, str | None]
     """(modality, None) for a usable file, or (None, reason)."""
     from ..media.sniff import sniff
 
+    if "\0" in path:  # no file system takes it (open() would raise ValueError)
+        return None, "unreadable file: the path holds a NUL character"
     try:
         kind = sniff(path)
     except MediaError as exc:
