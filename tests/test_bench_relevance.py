@@ -229,6 +229,12 @@ def test_summary_flags_targets():
              "abstention_ok": True, "latency_ms": 20, "frame_violations": 0, "timed_hits": 0}]
     s = R.summarise(rows)
     assert s["r_at_1"] == 0.5 and s["r_at_1_by_type"] == {"fact": 1.0, "paraphrase": 0.0}
-    assert s["auroc"] == 0.5 and s["auroc_near_topic"] == 0.5 and s["abstention_acc"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["auroc"] == 0.5 and s["auroc_near_topic"] == 0.5
+    assert s["abstention_acc_plain"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["abstention_acc"] == pytest.approx(0.75)  # (1/2 answerable + 1/1 no-answer) / 2
+    assert s["confident_wrong"] == 0.0 and s["abstained_no_answer"] == 1.0
+    always = [dict(r, abstention_ok=r["answerable"]) for r in rows[:2]] * 9 + [dict(rows[2], abstention_ok=False)]
+    assert R.summarise(always)["abstention_acc"] == 0.5  # always confident: balanced 0.5, plain 0.95
+    assert R.summarise(always)["abstention_acc_plain"] == pytest.approx(18 / 19, abs=1e-4)
     assert s["frame_violations"] == 1 and s["latency_ms_median"] == 20
     assert SIZES["full"]["off_topic"] <= len(V.OFF_TOPIC)

@@ -114,6 +114,7 @@ def summarise(per_query: list[dict]) -> dict:
     near = [r for r in neg if "near-topic" in r["tags"]]
     pos_scores = [r["top_score"] for r in ans]
     abst = [r["abstention_ok"] for r in per_query]
+    flagged = not any(a is None for a in abst)
     lat = [r["latency_ms"] for r in per_query]
     outcomes: dict[str, int] = {}
     for r in ans:
@@ -125,13 +126,25 @@ def summarise(per_query: list[dict]) -> dict:
         "timed_answerable": sum(r["iou"] is not None for r in ans),
         "auroc": _round(M.auroc(pos_scores, [r["top_score"] for r in neg])),
         "auroc_near_topic": _round(M.auroc(pos_scores, [r["top_score"] for r in near])),
-        "abstention_acc": None if any(a is None for a in abst) else _mean(float(a) for a in abst),
+        "abstention_acc": _balanced(ans, neg) if flagged else None,
+        "abstention_acc_plain": _mean(float(a) for a in abst) if flagged else None,
+        "abstained_no_answer": _mean(float(r["abstention_ok"]) for r in neg) if flagged else None,
+        "confident_wrong": _mean(float(r["abstention_ok"] and r["r_at_1"] == 0) for r in ans) if flagged else None,
         "r_at_1_by_type": {t: _mean(r["r_at_1"] for r in ans if r["type"] == t)
                            for t in sorted({r["type"] for r in ans})},
+        "r_at_1_title_elsewhere": _mean(r["r_at_1"] for r in ans if "title-elsewhere" in r["tags"]),
         "latency_ms_median": _round(M.percentile(lat, 50), 1), "latency_ms_p90": _round(M.percentile(lat, 90), 1),
         "frame_violations": sum(r["frame_violations"] for r in per_query),
         "timed_hits": sum(r["timed_hits"] for r in per_query), "outcomes": outcomes,
     }
+
+
+def _balanced(ans: list[dict], neg: list[dict]) -> float | None:
+    """Abstention accuracy balanced over the two classes: the mean of the share of answerable
+    queries with a confident top hit and the share of no-answer queries without one (a search that
+    is always confident scores 0.5, whatever the mix of queries)."""
+    parts = [_mean(float(r["abstention_ok"]) for r in rows) for rows in (ans, neg) if rows]
+    return round(sum(parts) / len(parts), 4) if parts else None
 
 
 def _round(x, nd: int = 4):
@@ -217,7 +230,7 @@ def run_seed(out: Path, seed: int, size: str, factor: float, progress) -> dict:
             "unrelated_files": len(extra["files"]), "generate_s": round(gen_s, 1),
             "ingest": ingest, "ingest_unrelated": ingest_extra, "summary": summarise(per_query),
             "after_tripling": summarise(after_q), "stability": measure_stability(idx, man, before, after),
-            "per_query": per_query}
+            "per_query": per_query, "per_query_after": after_q}
 
 
 # --------------------------------------------------------------------------------------- reporting
@@ -233,19 +246,24 @@ def _status(value, key: str) -> str:
 def _metric_values(seed_res: dict) -> dict:
     """metric key -> value of one seed (the keys of TARGETS plus info rows)."""
     s, st = seed_res["summary"], seed_res["stability"]["answerable"]
-    vals = {k: s[k] for k in ("r_at_1", "mrr", "ndcg_10", "mean_iou", "auroc", "auroc_near_topic",
-                              "abstention_acc", "frame_violations", "latency_ms_median", "latency_ms_p90")}
+    vals = {k: s.get(k) for k in ("r_at_1", "mrr", "ndcg_10", "mean_iou", "auroc", "auroc_near_topic",
+                                  "abstention_acc", "abstention_acc_plain", "abstained_no_answer", "confident_wrong",
+                                  "frame_violations", "latency_ms_median", "latency_ms_p90")}
     vals.update(stability_median=st["median_abs_change"], stability_max=st["max_abs_change"],
                 stability_keeps_rank1=st["keeps_rank1"], stability_lost=st["lost"],
                 r_at_1_tripled=seed_res["after_tripling"]["r_at_1"])
     for t, v in s["r_at_1_by_type"].items():
         vals[f"R@1 {t}"] = v
+    vals["R@1 on-screen, title only in speech"] = s.get("r_at_1_title_elsewhere")
     return vals
 
 
 LABELS = {"r_at_1": "R@1 (exact moment)", "mrr": "MRR", "ndcg_10": "nDCG@10", "mean_iou": "mean IoU of top hit (timed)",
           "auroc": "AUROC top-1 answerable vs no-answer", "auroc_near_topic": "AUROC vs near-topic no-answer",
-          "abstention_acc": "abstention accuracy (hit.confident)", "frame_violations": "frame_time outside [start, end]",
+          "abstention_acc": "abstention accuracy, balanced (hit.confident)",
+          "abstention_acc_plain": "abstention accuracy, plain share of queries",
+          "abstained_no_answer": "no-answer queries with no confident hit",
+          "confident_wrong": "answerable: confident top hit that is wrong", "frame_violations": "frame_time outside [start, end]",
           "stability_median": "stability: median |score change|", "stability_max": "stability: max |score change|",
           "stability_keeps_rank1": "stability: top hit keeps rank 1", "stability_lost": "stability: top hit lost",
           "r_at_1_tripled": "R@1 after tripling", "latency_ms_median": "latency median (ms)",
@@ -362,7 +380,8 @@ def run(out: str | Path, seeds: tuple[int, ...] = (1, 2), quick: bool = False, f
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     size = "small" if quick else "full"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or os.environ.get("OMNIDEX_COMMIT", "")
     res = {"config": {"size": size, "seeds": list(seeds), "held_out_seed": HELD_OUT, "top_k": TOP_K,
                       "unrelated_factor": factor, "targets": {k: list(v) for k, v in TARGETS.items()},
                       "cpus": os.cpu_count(), "python": sys.version.split()[0], "commit": commit}, "seeds": []}
@@ -384,6 +403,26 @@ def run(out: str | Path, seeds: tuple[int, ...] = (1, 2), quick: bool = False, f
     return res
 
 
+def rescore(out: str | Path, plots: bool = True, console=None) -> dict:
+    """Recompute every summary, the table and the plots from ``<out>/results.json``'s per-query
+    records (after a change to the metrics; nothing is indexed or searched)."""
+    from rich.console import Console
+
+    console = console or Console(width=150)
+    out = Path(out)
+    res = json.loads((out / "results.json").read_text())
+    for sr in res["seeds"]:
+        sr["summary"] = summarise(sr["per_query"])
+        if sr.get("per_query_after"):
+            sr["after_tripling"] = summarise(sr["per_query_after"])
+    res["summary"] = summary_rows(res)
+    if plots:
+        res["plots"] = make_plots(res, out)
+    (out / "results.json").write_text(json.dumps(res, indent=1, default=str))
+    print_table(res, console)
+    return res
+
+
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
     ap = argparse.ArgumentParser(description="Relevance benchmark on generated topic-family libraries.")
@@ -392,8 +431,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1,2", help=f"comma-separated seeds (default 1,2; {HELD_OUT} is held out)")
     ap.add_argument("--factor", type=float, default=2.0, help="unrelated files added, times the library (2 = triple)")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--rescore", action="store_true", help="recompute the figures from <out>/results.json only")
     args = ap.parse_args(argv)
     try:
+        if args.rescore:
+            rescore(args.out, plots=not args.no_plots)
+            return 0
         run(args.out, tuple(int(s) for s in args.seeds.split(",") if s.strip()), args.quick, args.factor,
             plots=not args.no_plots)
     except KeyboardInterrupt:
