@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
 import threading
@@ -247,6 +248,24 @@ def test_classify_upload_and_id(client, corpus):
     assert client.post("/api/classify", data={"labels": " , ", "id": _id(corpus, "sign.jpg")}).status_code == 400
 
 
+def test_classify_at_the_label_caps_stays_under_ten_cpu_seconds(client, corpus):
+    """64 labels of 100 characters (8 prompt templates each: 512 prompts) cost a few seconds of CPU,
+    not the ~105 s that 1,700 labels took before the caps."""
+    import resource
+
+    labels = [f"{i:02d} " + "a very long and quite specific description of a thing " * 2 for i in range(64)]
+    labels = [x[:100] for x in labels]
+    star = (corpus["media"] / "shapes" / "red_star.png").read_bytes()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    r = client.post("/api/classify", files={"file": ("s.png", star, "image/png")}, data={"labels": ",".join(labels)})
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    assert r.status_code == 200, r.text
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 10, cpu
+    too_many = ",".join(labels + ["one more"])
+    assert client.post("/api/classify", data={"labels": too_many, "id": _id(corpus, "sign.jpg")}).status_code in (400, 422)
+
+
 # ----- index jobs -----------------------------------------------------------------------------------
 def test_index_job_poll_sse_and_search_during_ingest(client, corpus):
     """A job runs in the background: searches keep answering from committed state, SSE follows it."""
@@ -416,3 +435,45 @@ def test_moved_file_gives_404(client, corpus, tmp_path):
         assert lib.describe(file_id(str(gone)))["kind"] == "text"  # still described from the index
     finally:
         shutil.move(moved, gone)
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EACCES"])
+def test_disk_full_or_permission_lost_mid_job_keeps_the_committed_batch(tmp_path, monkeypatch, errno_name):
+    """The second batch of a job hits ENOSPC (or loses write permission): the job fails saying so,
+    searches see the first batch whole, and the next job completes the rest."""
+    import errno
+
+    from omnidex.store.lance import Store
+
+    media = tmp_path / "notes"
+    media.mkdir()
+    topics = ["lighthouse keeper", "violin repair", "sourdough starter", "glacier hike", "chess opening",
+              "beekeeping hives", "tram timetable", "orchid watering", "kite festival", "copper roof",
+              "falcon training", "lantern parade"]
+    for i, topic in enumerate(topics):
+        (media / f"{i:02d}.txt").write_text(f"Notes about the {topic}, written down on day {i}.\n")
+    config = IndexConfig(clip_model=None, speech=False, ocr=False, batch_files=8)
+    lib = Library(tmp_path / "db", roots=[media], config=config)
+    real_commit, calls = Store.commit, []
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)), str(tmp_path / "db"))
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit", failing)
+    with TestClient(create_app(tmp_path / "db", library=lib)) as c:
+        job = c.post("/api/index", json={"paths": [str(media)]}).json()["job_id"]
+        state = c.app.state.jobs.wait(job, timeout=120)
+        assert state["state"] == "failed", state
+        said = "is full: free some space" if errno_name == "ENOSPC" else "permission to write was lost"
+        assert said in state["error"] and "stay indexed" in state["error"], state["error"]
+        assert c.get("/api/health").json()["files"] == 8  # the first batch, whole
+        monkeypatch.setattr(Store, "commit", real_commit)
+        again = c.post("/api/index", json={"paths": [str(media)]}).json()["job_id"]
+        state = c.app.state.jobs.wait(again, timeout=120)
+        assert state["state"] == "done" and state["report"]["indexed"] == 4 and state["report"]["unchanged"] == 8
+        assert c.get("/api/health").json()["files"] == 12
+        hits = c.get("/api/search", params={"q": "lantern parade"}).json()["hits"]
+        assert hits and hits[0]["name"] == "11.txt"

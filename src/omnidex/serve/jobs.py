@@ -5,6 +5,7 @@ so searches see files as they land, and never a half-written one.
 """
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -144,13 +145,23 @@ class Jobs:
             self._update(job_id, state=state, files=[asdict(o) for o in report.outcomes], report=summary,
                          current="", finished=time.time(), error="interrupted" if report.interrupted else None)
         except Exception as exc:  # noqa: BLE001 - a job reports its failure, the server goes on
-            msg = str(exc) if isinstance(exc, OmnidexError) else \
-                traceback.format_exception_only(type(exc), exc)[-1].strip()
-            self._update(job_id, state="failed", error=msg, finished=time.time(), current="")
+            self._update(job_id, state="failed", error=self._failure(exc), finished=time.time(), current="")
             try:
                 self.library.refresh()
             except Exception:  # noqa: BLE001
                 pass
+
+    def _failure(self, exc: Exception) -> str:
+        """What a failed job says: the cause in words and what to do (disk full, permission lost)."""
+        if isinstance(exc, OmnidexError):
+            return str(exc)
+        kept = "files committed before it stay indexed and searchable; index again to finish"
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f"the disk holding the index ({self.library.db}) is full: free some space; {kept}"
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            where = exc.filename or self.library.db
+            return f"permission to write was lost ({where}: {exc.strerror}): restore it; {kept}"
+        return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
     def _writer_index(self):
         """The writing index; its store tells the library after each committed batch."""
