@@ -120,3 +120,23 @@ def test_duplicate_relation_follows_the_lengths():
     assert duplicate_relation(20.0, 40.0) == "inside"
     assert duplicate_relation(40.0, 20.0) is None  # the original is not "inside" its cut
     assert duplicate_relation(40.0, 39.0) == "near-duplicate"
+
+
+def test_an_older_index_gains_region_rows_once_on_the_next_incremental_run(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    EDITS["screenshot"](_photo(40), np.random.default_rng(2)).save(media / "shot.png")
+    _photo(41).save(media / "plain.png")
+    cfg = IndexConfig(clip_model=None, ocr=False, speech=False, sound=False, series=False)
+    idx = Index(tmp_path / "db", cfg)
+    idx.add([media])
+    table = idx.store.table("phash")
+    assert table.count_rows("source = 'region'") >= 1
+    table.delete("source = 'region'")  # what an index from before region rows looks like
+    (tmp_path / "db" / "upgrades.json").unlink()
+    again = Index(tmp_path / "db", cfg)
+    report = again.add([media])
+    assert all(o.status == "unchanged" for o in report.outcomes)
+    assert any("screenshot(s) gained" in n for n in report.notices), report.notices
+    assert again.store.table("phash").count_rows("source = 'region'") >= 1
+    assert not any("gained" in n for n in Index(tmp_path / "db", cfg).add([media]).notices)  # said once

@@ -1,4 +1,5 @@
-"""Split words that OCR glued together ("PARKINGPERMIT" -> "parking permit").
+"""Split words that OCR glued together ("PARKINGPERMIT" -> "parking permit"), and rejoin words it
+broke in two ("MES SENGER" -> "messenger").
 
 PP-OCR often drops the space between words on signs and slides, so a one-word full-text search
 misses a picture that shows the word in large letters. The split words are kept as a second
@@ -51,8 +52,29 @@ def split_token(token: str) -> list[str]:
     return parts
 
 
+def joined_pairs(tokens: list[str]) -> list[str]:
+    """Words that OCR broke in two ("MES SENGER" -> "messenger"): neighbours whose concatenation
+    is a commoner word than either half.
+
+    Args:
+        tokens: letter-only tokens in reading order.
+    Returns:
+        Lower-case joined words.
+    """
+    ws = _segmenter()
+    out = []
+    for a, b in zip(tokens, tokens[1:]):
+        joined = (a + b).lower()
+        if len(joined) >= MIN_LEN - 1 and min(len(a), len(b)) <= 5:
+            freq = ws.UNIGRAMS.get(joined, 0.0)
+            if freq > max(ws.UNIGRAMS.get(a.lower(), 0.0), ws.UNIGRAMS.get(b.lower(), 0.0)):
+                out.append(joined)
+    return out
+
+
 def split_stream(text: str) -> str:
-    """The words of every glued token in ``text``, space separated ("" when nothing is glued).
+    """The words of every glued token in ``text``, and words broken in two rejoined, space
+    separated ("" when there are none).
 
     Args:
         text: recognised text.
@@ -60,8 +82,11 @@ def split_stream(text: str) -> str:
         The second token stream.
     """
     words: list[str] = []
-    for token in _TOKEN.findall(text):
-        words += split_token(token)
+    for line in text.splitlines():
+        tokens = _TOKEN.findall(line)
+        for token in tokens:
+            words += split_token(token)
+        words += joined_pairs(tokens)
     return " ".join(dict.fromkeys(words))
 
 
@@ -88,4 +113,4 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["SEPARATOR", "original_text", "split_stream", "split_token", "with_split_words"]
+__all__ = ["SEPARATOR", "joined_pairs", "original_text", "split_stream", "split_token", "with_split_words"]

@@ -73,6 +73,9 @@ class Ingestor:
         self.store.lock()
         try:
             self.store.recover()
+            from .upgrade import upgrade
+
+            self._notices += upgrade(self.store, self.models)  # an older index gains new descriptors, once
             engine = self.engine or make_engine(self.cfg, self.models)
             if engine.name == "local":  # remote workers' encoders are checked before their first write
                 self._check_spaces()

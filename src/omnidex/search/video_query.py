@@ -35,7 +35,8 @@ QUERY_FPS = 8.0  # clip samples looked up per second: an indexed frame always ha
 MAX_QUERY_FRAMES = 240  # longer clips are sampled more sparsely
 MIN_P = 0.5  # a frame match below this calibrated probability does not vote
 VOTE_TOLERANCE_S = 0.25  # votes this close count as the same placement
-REFINE_S = 1.0  # the fine search looks this far either side of the coarse offset
+REFINE_S = 1.0  # the fine search looks at least this far either side of the coarse offset
+MAX_REFINE_S = 4.0  # ... and as far as the widest gap between indexed frames near it, up to this
 THUMB = (32, 18)  # width, height of the alignment thumbnails
 QUERY_SAMPLES = 150  # clip frames compared per candidate shift
 MAX_PER_VIDEO = 3  # separate occurrences reported per video
@@ -83,7 +84,8 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
     for path, vs in votes.items():
         instants = _frame_instants(store, path)
         for offset, coverage in _placements(vs, instants, info.duration):
-            hit = _refine(path, offset, coverage, query, info.duration, durations.get(path, {}).get("duration", 0.0))
+            hit = _refine(path, offset, coverage, query, info.duration, durations.get(path, {}).get("duration", 0.0),
+                          refine_radius(instants, offset, info.duration))
             if hit is not None and hit.score >= cfg.min_score:
                 hits.append(hit)
     return sorted(hits, key=lambda h: -h.score)[: cfg.top_k]
@@ -215,20 +217,42 @@ def _frame_rate(times: np.ndarray) -> float:
     return float(1.0 / np.percentile(gaps, 10)) if len(gaps) else 25.0
 
 
+def refine_radius(instants: np.ndarray, offset: float, clip_s: float) -> float:
+    """How far either side of the coarse offset the fine search looks.
+
+    The coarse offset comes from votes of indexed frames; where they are sparse (a slow pan or
+    zoom, a near-static stretch: shot-aware sampling keeps few frames there) every clip sample
+    matches the same indexed frame about equally well, so the vote is only as sharp as the gap
+    between indexed frames. The radius is the widest such gap around the placement
+    (``REFINE_S`` .. ``MAX_REFINE_S``).
+
+    Args:
+        instants: sorted instants of the video's indexed frames.
+        offset: the coarse clip start in video time.
+        clip_s: the clip's length.
+    Returns:
+        Seconds.
+    """
+    near = instants[(instants >= offset - MAX_REFINE_S) & (instants <= offset + clip_s + MAX_REFINE_S)]
+    points = np.concatenate([[offset - MAX_REFINE_S], near, [offset + clip_s + MAX_REFINE_S]])
+    widest = float(np.diff(np.sort(points)).max(initial=0.0))
+    return float(min(MAX_REFINE_S, max(REFINE_S, 0.5 * widest + 0.25)))
+
+
 def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float,
-            video_s: float) -> Hit | None:
-    """Frame-accurate placement of the clip near ``offset`` and its alignment similarity."""
+            video_s: float, radius: float = REFINE_S) -> Hit | None:
+    """Frame-accurate placement of the clip within ``radius`` of ``offset``, and its alignment similarity."""
     q_rel = query.times - query.times[0]
     try:  # only the target frames that some shift can compare with are kept
-        target = _Thumbs.of(path, max(0.0, offset - REFINE_S), offset + clip_s + REFINE_S,
-                            near=offset + q_rel, radius=REFINE_S + 0.1)
+        target = _Thumbs.of(path, max(0.0, offset - radius), offset + clip_s + radius,
+                            near=offset + q_rel, radius=radius + 0.1)
     except MediaError:
         return None  # the indexed file changed or went away since indexing
     fps = _frame_rate(target.times)
     # the clip's first frame lands on one of the target's frames: try each one near the coarse offset
-    shifts = target.times[np.abs(target.times - offset) <= REFINE_S]
+    shifts = target.times[np.abs(target.times - offset) <= radius]
     if not len(shifts):
-        shifts = offset + np.arange(-REFINE_S, REFINE_S + 1e-9, 1.0 / fps)
+        shifts = offset + np.arange(-radius, radius + 1e-9, 1.0 / fps)
     q_idx = np.arange(len(q_rel))
     best_shift, best_d = offset, math.inf
     for s in shifts:
@@ -245,6 +269,8 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     end = min(best_shift + clip_s, video_s) if video_s > 0 else best_shift + clip_s
     near_dup = video_s > 0 and clip_s >= NEAR_DUP_RATIO * video_s and video_s >= NEAR_DUP_RATIO * clip_s
     what = "near-duplicate of the whole video" if near_dup else "the clip occurs here"
+    if not near_dup and video_s > 0 and clip_s > video_s:  # a longer clip holds this video, not the reverse
+        what = f"this whole video occurs inside the clip, from {max(0.0, -best_shift):.2f}s of the clip"
     return Hit(path=path, start=start, end=end, unit="s", score=round(coverage * align, 4), modality="video",
                signals={"frames": round(coverage, 4), "align": round(align, 4)},
                evidence=f"{what} (clip starts at {best_shift:.2f}s, pixel alignment {align:.2f})",
@@ -252,11 +278,27 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
 
 
 
+def duplicate_relation(clip_s: float, video_s: float) -> str | None:
+    """How a video found inside another relates to it, from their lengths.
+
+    Args:
+        clip_s: length of the video that was looked for (seconds).
+        video_s: length of the video it was found in.
+    Returns:
+        "near-duplicate" (about as long as each other), "inside" (the first is the shorter one),
+        or None (the first is the longer one: the relation is the other way round).
+    """
+    if clip_s <= 0 or video_s <= 0 or (clip_s >= NEAR_DUP_RATIO * video_s and video_s >= NEAR_DUP_RATIO * clip_s):
+        return "near-duplicate"
+    return "inside" if clip_s < video_s else None
+
+
 def find_duplicates(store, phash, cfg: SearchConfig, progress=None) -> list[dict]:
     """Every indexed video that is a near-duplicate of, or contained in, another indexed video.
 
     Each video is run as a clip query against the other videos (so the pixels are checked, not
-    only the stored vectors). Pairs of near-duplicates are reported once.
+    only the stored vectors). Each pair is reported once: "inside" only for the shorter video
+    inside the longer one, "near-duplicate" for videos of about the same length.
 
     Args:
         store: the open Store.
@@ -267,8 +309,8 @@ def find_duplicates(store, phash, cfg: SearchConfig, progress=None) -> list[dict
         [{"path", "other", "relation": "near-duplicate" | "inside", "start", "end", "score"}], best
         first; for "inside", ``path`` occurs in ``other`` from ``start`` to ``end`` seconds.
     """
-    videos = sorted(p for p, r in store.file_states().items()
-                    if r["kind"] == "video" and r["status"] == "indexed" and r["segments"])
+    states = store.file_states()
+    videos = sorted(p for p, r in states.items() if r["kind"] == "video" and r["status"] == "indexed" and r["segments"])
     found, seen = [], set()
     for i, path in enumerate(videos):
         if progress:
@@ -278,10 +320,10 @@ def find_duplicates(store, phash, cfg: SearchConfig, progress=None) -> list[dict
         except OmnidexError:
             continue  # moved or damaged since it was indexed
         for h in hits:
-            relation = "near-duplicate" if h.evidence.startswith("near-duplicate") else "inside"
-            key = (relation, *sorted((path, h.path))) if relation == "near-duplicate" else (relation, path, h.path)
-            if key in seen:
-                continue
+            relation = duplicate_relation(states[path]["duration"], states.get(h.path, {}).get("duration", 0.0))
+            key = tuple(sorted((path, h.path)))
+            if relation is None or key in seen:
+                continue  # the longer video "inside" the shorter: the shorter one's query reports the pair
             seen.add(key)
             found.append({"path": path, "other": h.path, "relation": relation, "start": round(h.start, 3),
                           "end": round(h.end, 3), "score": h.score})
@@ -290,4 +332,4 @@ def find_duplicates(store, phash, cfg: SearchConfig, progress=None) -> list[dict
     return sorted(found, key=lambda d: -d["score"])
 
 
-__all__ = ["find_clip", "find_duplicates"]
+__all__ = ["duplicate_relation", "find_clip", "find_duplicates"]

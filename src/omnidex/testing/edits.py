@@ -176,7 +176,8 @@ def same_scene(img, rng):
 
 
 def sample_photos() -> dict[str, Path]:
-    """Natural photographs shipped inside installed packages (scikit-image, scikit-learn, matplotlib).
+    """Natural photographs shipped inside installed packages (scikit-image, scikit-learn, matplotlib,
+    mahotas).
 
     Returns:
         name -> file, for those present (empty when none of the packages is installed).
@@ -188,7 +189,8 @@ def sample_photos() -> dict[str, Path]:
                                    "motorcycle_right.png", "retina.jpg", "rocket.jpg", "brick.png",
                                    "grass.png", "gravel.png", "clock_motion.png", "cell.png"]),
               "sklearn": ("datasets/images", ["china.jpg", "flower.jpg"]),
-              "matplotlib": ("mpl-data/sample_data", ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"])}
+              "matplotlib": ("mpl-data/sample_data", ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"]),
+              "mahotas": ("demos/data", ["DepartmentStore.jpg", "lena.jpg", "luispedro.jpg", "nuclear.png"])}
     out: dict[str, Path] = {}
     for pkg, (sub, names) in wanted.items():
         spec = importlib.util.find_spec(pkg)

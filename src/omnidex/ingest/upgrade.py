@@ -1,0 +1,115 @@
+"""Bring an index built by an older omnidex up to what this one stores, once, without re-decoding media.
+
+Two additions since the first near-duplicate release:
+
+* ``region`` rows in the ``phash`` space for the pictures inside indexed screenshots (a photo
+  then finds the screenshot that shows it). Only still images are read again, from disk.
+* the split-word stream after OCR text (``PARKINGPERMIT ‖ parking permit``), computed from the
+  stored text itself; the text vectors stay those of the recognised text.
+
+What was done is recorded in ``upgrades.json`` beside the database, so it happens and is
+announced once.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..store import sql_str
+
+MARKS = ("neardup-regions-v1", "ocr-split-words-v1")
+
+
+def _marks_file(store) -> Path:
+    return Path(store.root) / "upgrades.json"
+
+
+def _done(store) -> set[str]:
+    try:
+        return set(json.loads(_marks_file(store).read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def upgrade(store, models) -> list[str]:
+    """Apply the upgrades this index has not had yet.
+
+    Args:
+        store: the open store (the writer lock held).
+        models: encoders (the ``phash`` one is used for region rows).
+    Returns:
+        One notice per upgrade that changed something (empty when none did).
+    """
+    done = _done(store)
+    if done >= set(MARKS):
+        return []
+    notes = []
+    if "neardup-regions-v1" not in done:
+        n = _add_regions(store, models)
+        if n:
+            notes.append(f"index upgraded: {n} indexed screenshot(s) gained near-duplicate rows for the "
+                         f"pictures inside them")
+    if "ocr-split-words-v1" not in done:
+        n = _split_ocr_words(store)
+        if n:
+            notes.append(f"index upgraded: {n} OCR text(s) gained split words (glued words are now found)")
+    if notes:
+        store.optimize()
+    _marks_file(store).write_text(json.dumps(sorted(done | set(MARKS))))
+    return notes
+
+
+def _add_regions(store, models) -> int:
+    """Region rows for indexed still images that have none; returns how many images gained some."""
+    from ..errors import MediaError, MissingExtra
+    from .embed import _region_pieces, _rows
+    from .extract import Piece
+
+    tbl = store.table("phash")
+    enc = models.encoder("phash") if tbl is not None else None
+    if enc is None or enc.identity != store.space_spec("phash").identity:
+        return 0
+    have = {r["path"] for r in tbl.search().where("source = 'region'").select(["path"]).limit(None).to_list()}
+    images = tbl.search().where("source = 'image'").select(["path", "sha256", "mtime", "kind", "batch"]).limit(None).to_list()
+    gained, rows = 0, []
+    for r in images:
+        if r["path"] in have:
+            continue
+        try:
+            pieces = _region_pieces([Piece("image", 0.0, 0.0, "none", image=_load(r["path"]))])
+        except (MediaError, MissingExtra, OSError):
+            continue
+        if pieces:
+            base = {k: r[k] for k in ("path", "sha256", "mtime", "kind", "batch")}
+            new = _rows(pieces, enc.encode_image([p.image for p in pieces]), base)
+            rows += [{**row, "id": f"{row['id']}:u"} for row in new]
+            gained += 1
+    if rows:
+        tbl.add(rows)
+    return gained
+
+
+def _load(path: str):
+    from ..media.image import load_image
+
+    img = load_image(path)
+    img.thumbnail((1024, 1024))  # as ingest saw it
+    return img
+
+
+def _split_ocr_words(store) -> int:
+    """Append the split-word stream to stored OCR texts that lack it; returns how many changed."""
+    from ..encoders.wordsplit import SEPARATOR, with_split_words
+
+    tbl = store.table("text")
+    if tbl is None:
+        return 0
+    rows = tbl.search().where("source = 'ocr'").select(["id", "text"]).limit(None).to_list()
+    changed = []
+    for r in rows:
+        text = r["text"] or ""
+        if SEPARATOR.strip() not in text and (new := with_split_words(text)) != text:
+            changed.append((r["id"], new))
+    for row_id, text in changed:  # few rows change (only texts with glued words): one update each
+        tbl.update(where=f"id = {sql_str(row_id)}", values={"text": text})
+    return len(changed)
