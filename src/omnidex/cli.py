@@ -71,7 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     sy.add_argument("--size", type=int, default=64, help="image side in pixels")
     sy.add_argument("--videos", type=int, default=0, help="also write this many short captioned videos")
     tr = sub.add_parser("train", help="contrastive training of an image-text encoder on caption pairs")
-    tr.add_argument("pairs", help="pairs file (.csv/.jsonl with path,caption) or a folder with sidecar captions")
+    tr.add_argument("pairs", nargs="?", default=None,
+                    help="pairs file (.csv/.jsonl with path,caption) or a folder with sidecar captions")
+    tr.add_argument("--task", choices=("contrastive", "rerank"), default="contrastive",
+                    help="contrastive: an image-text encoder on PAIRS; rerank: the search reranker on "
+                         "libraries omnidex generates itself (no PAIRS)")
+    tr.add_argument("--libraries", type=int, default=4, help="--task rerank: medium libraries (and one more small ones)")
+    tr.add_argument("--minutes", type=float, default=20.0, help="--task rerank: training time cap per model")
+    tr.add_argument("--cache", default=None, help="--task rerank: library/index/pool cache (default: omnidex cache)")
     tr.add_argument("--val", default=None, help="held-out pairs file (default: 5%% of the training pairs)")
     tr.add_argument("--mode", choices=("lit", "full", "last", "projections", "lora"), default="lit",
                     help="lit: train an image tower against the locked MiniLM; full / last / projections / lora: "
@@ -81,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--lora-rank", dest="lora_rank", type=int, default=8, help="LoRA rank (--mode lora)")
     tr.add_argument("--last-blocks", dest="last_blocks", type=int, default=2,
                     help="transformer layers per tower that train (--mode last)")
-    tr.add_argument("--out", required=True, help="output model directory")
+    tr.add_argument("--out", default=None, help="output model directory (required for contrastive training)")
     tr.add_argument("--steps", type=int, default=2000, help="optimiser steps")
     tr.add_argument("--batch", type=int, default=128, help="batch size")
     tr.add_argument("--lr", type=float, default=None,

@@ -7,6 +7,9 @@ after fusion and before the confidence threshold; without one, the fused score s
 """
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Protocol
 
 from ..types import Hit
@@ -31,9 +34,28 @@ class Reranker(Protocol):
         ...
 
 
+BUNDLED = Path(__file__).resolve().parent.parent / "models" / "rerank"  # written by omnidex train --task rerank
+
+
 def default_reranker() -> Reranker | None:
-    """The reranker used when none is given: None until a bundled model has shown it beats fusion."""
-    return None
+    """The reranker used when none is given: the bundled model when its config says it beat fusion
+    on the held-out libraries (``"default": true``), else None (the fused score stands).
+
+    ``$OMNIDEX_RERANKER`` overrides: ``none`` turns reranking off, a folder loads that model.
+    """
+    choice = os.environ.get("OMNIDEX_RERANKER", "").strip()
+    if choice.lower() in ("none", "off", "0"):
+        return None
+    folder = Path(choice) if choice else BUNDLED
+    try:
+        cfg = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not choice and not cfg.get("default"):
+        return None
+    from .rerank_model import LearnedReranker
+
+    return LearnedReranker(folder)
 
 
 def apply(reranker: Reranker | None, query: str, hits: list[Hit], context: dict[str, str] | None = None) -> list[Hit]:

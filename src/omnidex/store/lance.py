@@ -210,6 +210,25 @@ class Store:
                 out[r["path"]] = {**info, "duration": r["duration"]}
         return out
 
+    def file_texts(self, paths: list[str], max_chars: int = 4000) -> dict[str, str]:
+        """path -> the words of each file's text rows (speech, on-screen, document), in order.
+
+        Used by the reranker to read beyond a moment (issue 14, item 5).
+        """
+        tbl = self.table("text")
+        if tbl is None or not paths:
+            return {}
+        parts: dict[str, list] = {}
+        for i in range(0, len(paths), 200):
+            where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
+            for r in tbl.search().where(where).select(["path", "start", "text"]).limit(None).to_list():
+                parts.setdefault(r["path"], []).append((float(r["start"] or 0.0), str(r["text"] or "")))
+        out = {}
+        for p, rows in parts.items():
+            seen = list(dict.fromkeys(t for _, t in sorted(rows) if t.strip()))
+            out[p] = " ".join(seen)[:max_chars]
+        return out
+
     def count(self, space: str) -> int:
         """Rows in a table (0 when absent)."""
         tbl = self.table(space)

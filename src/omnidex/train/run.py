@@ -44,6 +44,12 @@ def main_train(args) -> int:
         OmnidexError: unusable pairs file (too few good rows), a resume without a checkpoint, or a
             fine-tuning mode without a usable ``--base``.
     """
+    if getattr(args, "task", "contrastive") == "rerank":  # the search reranker (issue 14, item 5)
+        from .rerank_run import main_rerank
+
+        return main_rerank(args)
+    if not args.pairs or not args.out:
+        raise OmnidexError("omnidex train needs PAIRS and --out (or --task rerank)")
     from rich.console import Console
 
     from .contrastive import TrainConfig, train
