@@ -59,7 +59,7 @@ class SearchConfig:
     merge_gap_s: float = 1.5  # hits of one file closer than this merge into one moment
     max_moment_s: float = 60.0  # a merged moment is never longer than this
     min_score: float = 0.05  # fused moments below this are dropped
-    confident_at: float = 0.5  # a hit at or above this score is a confident answer (below: shown as weak)
+    confident_at: float | None = None  # a hit at or above this score is a confident answer (None: the scorer's calibrated threshold)
     calibration: str = "reference"  # similarities vs each encoder's fixed reference sample, or "library" (a sample of it)
     modality: tuple[str, ...] = field(default_factory=tuple)  # keep only these file kinds/sources
     path_glob: str | None = None  # keep only paths matching this glob

@@ -169,6 +169,7 @@ def _row_span(row: dict) -> tuple[float, float]:
 
 
 SNAP_S = 0.5  # a spoken moment's edge moves to a shot boundary this close outside it
+SHOT_OVERLAP_S = 0.1  # least overlap with a shot for a visual moment to cover it
 
 
 def snap_to_shots(hit: Hit, shots: list, max_moment_s: float) -> Hit:
@@ -187,7 +188,9 @@ def snap_to_shots(hit: Hit, shots: list, max_moment_s: float) -> Hit:
     """
     if hit.unit != "s" or not shots:
         return hit
-    touched = [s for s in shots if s[0] < hit.end and s[1] > hit.start] or \
+    # a shot counts when it shares more than a frame or two with the moment (shot times are rounded
+    # to the millisecond, frame times are not: a shared edge is no overlap)
+    touched = [s for s in shots if min(s[1], hit.end) - max(s[0], hit.start) > SHOT_OVERLAP_S] or \
         [min(shots, key=lambda s: abs(s[0] - hit.start))]
     shot_span = (float(touched[0][0]), float(touched[-1][1]))
     start, end = hit.start, hit.end
