@@ -31,11 +31,21 @@ def fuzz(name: str, seconds: int, max_len: int, work: Path) -> None:
     findings.mkdir(parents=True, exist_ok=True)
     seeds = HERE / "seeds" / name
     argv = [sys.argv[0], f"-max_total_time={seconds}", f"-max_len={max_len}", "-timeout=20",
+            f"-rss_limit_mb={_rss_limit_mb()}",
             f"-artifact_prefix={findings}/", "-print_final_stats=1", str(corpus)]
     if seeds.is_dir():
         argv.append(str(seeds))
     atheris.Setup(argv, lambda data: targets.run_one(name, data))
     atheris.Fuzz()
+
+
+def _rss_limit_mb(room_mb: int = 2048) -> int:
+    """libFuzzer's memory limit: ``room_mb`` above where this process starts. Linux carries the RSS
+    high-water mark across exec, so a target started from a large process (a test run holding
+    models) reads that size as its own from the first input."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + room_mb
 
 
 def replay(name: str, files: list[str]) -> int:

@@ -111,9 +111,6 @@ def allowed_methods(app, scope) -> list[str]:
 def _errors(app) -> None:
     """Map library exceptions to JSON errors: unknown id 404, outside roots 403, bad input 400,
     unusable media 422, no decode slot 503; the same fault gets the same status on every route."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException
-
     from .limits import Busy
 
     handlers = {
@@ -127,6 +124,13 @@ def _errors(app) -> None:
     }
     for kind, make in handlers.items():
         app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
+    _framework_errors(app)
+
+
+def _framework_errors(app) -> None:
+    """The same error body for what FastAPI and Starlette refuse: validation, 404/405, a bug (500)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):

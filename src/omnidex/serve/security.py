@@ -184,7 +184,8 @@ class Guard:
     def _auth(self, scope, headers) -> tuple[int, str] | None:
         given = request_token(scope, headers, self.bearer_only)
         if given is None:
-            return 401, "this server needs a token: send 'Authorization: Bearer TOKEN' or ?token=TOKEN"
+            how = "" if self.bearer_only else " or ?token=TOKEN"
+            return 401, f"this server needs a token: send 'Authorization: Bearer TOKEN'{how}"
         if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
             return 401, "wrong token"
         return None
