@@ -81,3 +81,20 @@ def test_a_rare_exact_word_outweighs_common_ones_in_full_text_evidence():
     assert fts_probability(q, "Stack sandbags at the door") > fts_probability(q, "the flood reached the river bank")
     assert fts_probability(q, "sandbags against the flood near the river") == pytest.approx(0.85)
     assert fts_probability(q, "a recipe for bread") == 0.0
+
+
+def test_the_rest_of_a_file_picks_the_sibling_but_never_makes_an_answer_alone():
+    from omnidex.search.context import context_probability, with_file_context
+
+    q = "flower show meeting point at the eagle statue"
+    slide = "MEET AT THE EAGLE STATUE"
+    files = {"/v/flower.mp4": "Welcome to the flower show. " + slide, "/v/dogs.mp4": "The dog shelter. " + slide,
+             "/v/other.mp4": "The flower show tickets cost more this year."}
+    assert context_probability(q, slide, files["/v/flower.mp4"]) > 0.0 == context_probability(q, slide, files["/v/dogs.mp4"])
+    same = dict(unit="s", modality="video", signals={"text": 0.9}, evidence=slide, source="ocr")
+    hits = [Hit("/v/dogs.mp4", 7, 11, score=0.9, **same), Hit("/v/flower.mp4", 7, 11, score=0.9, **same),
+            Hit("/v/other.mp4", 0, 3, "s", 0.05, "video", signals={"text": 0.05}, evidence="tickets cost more")]
+    ranked = with_file_context(hits, q, files)
+    assert [h.path for h in ranked[:2]] == ["/v/flower.mp4", "/v/dogs.mp4"] and "context" in ranked[0].signals
+    weak = next(h for h in ranked if h.path == "/v/other.mp4")
+    assert weak.score < 0.06  # its file names the flower show, but the moment itself says nothing of it

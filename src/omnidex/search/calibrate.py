@@ -74,15 +74,21 @@ def fts_probability(query: str, text: str) -> float:
     rare word ("sandbags") outweighs common ones ("the flood near the river") and the score does
     not depend on what else the library holds.
     """
-    q = {}
-    for w in re.findall(r"[\w']+", query.lower()):
-        t = terms(w)
-        if t:
-            q[t[0]] = max(q.get(t[0], 0.0), term_weight(w))
+    q = query_weights(query)
     if not q:
         return 0.0
     found = {terms(w)[0] for w in re.findall(r"[\w']+", text) if terms(w)} & set(q)
     return FTS_CEILING * sum(q[t] for t in found) / sum(q.values())
+
+
+def query_weights(query: str) -> dict[str, float]:
+    """Each content term (stem) of a query -> the weight of its rarest surface word (:func:`term_weight`)."""
+    q: dict[str, float] = {}
+    for w in re.findall(r"[\w']+", query.lower()):
+        t = terms(w)
+        if t:
+            q[t[0]] = max(q.get(t[0], 0.0), term_weight(w))
+    return q
 
 
 RARE_BITS = 22.0  # information of a word the frequency list does not know (names, codes, typos)

@@ -13,7 +13,7 @@ import re
 from dataclasses import replace
 
 from ..types import Hit
-from .calibrate import FTS_CEILING, fuse, term_weight, terms
+from .calibrate import FTS_CEILING, fuse, query_weights, terms
 
 CONTEXT_SHARE = 0.5  # a query word found only elsewhere in the file counts this much of one in the moment
 
@@ -26,11 +26,7 @@ def context_probability(query: str, evidence: str, file_text: str) -> float:
         evidence: the moment's own words.
         file_text: all words of the moment's file.
     """
-    q: dict[str, float] = {}
-    for w in re.findall(r"[\w']+", query.lower()):
-        t = terms(w)
-        if t:
-            q[t[0]] = max(q.get(t[0], 0.0), term_weight(w))
+    q = query_weights(query)
     if not q or not file_text:
         return 0.0
     own = _stems(evidence)
