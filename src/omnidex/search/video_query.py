@@ -36,7 +36,7 @@ MAX_QUERY_FRAMES = 240  # longer clips are sampled more sparsely
 MIN_P = 0.5  # a frame match below this calibrated probability does not vote
 VOTE_TOLERANCE_S = 0.25  # votes this close count as the same placement
 REFINE_S = 1.0  # the fine search looks at least this far either side of the coarse offset
-MAX_REFINE_S = 4.0  # ... and as far as the widest gap between indexed frames near it, up to this
+MAX_REFINE_S = 6.0  # ... and as far as the widest gap between indexed frames near it, up to this
 THUMB = (32, 18)  # width, height of the alignment thumbnails
 QUERY_SAMPLES = 150  # clip frames compared per candidate shift
 MAX_PER_VIDEO = 3  # separate occurrences reported per video
@@ -88,7 +88,17 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
                           refine_radius(instants, offset, info.duration))
             if hit is not None and hit.score >= cfg.min_score:
                 hits.append(hit)
-    return sorted(hits, key=lambda h: -h.score)[: cfg.top_k]
+    return _distinct(sorted(hits, key=lambda h: -h.score))[: cfg.top_k]
+
+
+def _distinct(hits: list[Hit]) -> list[Hit]:
+    """Best first, without a second hit of the same video starting within 0.5 s of a better one
+    (two coarse placements can refine to the same spot)."""
+    out: list[Hit] = []
+    for h in hits:
+        if not any(o.path == h.path and abs(o.start - h.start) < 0.5 for o in out):
+            out.append(h)
+    return out
 
 
 def _frame_instants(store, path: str) -> np.ndarray:
@@ -223,8 +233,8 @@ def refine_radius(instants: np.ndarray, offset: float, clip_s: float) -> float:
     The coarse offset comes from votes of indexed frames; where they are sparse (a slow pan or
     zoom, a near-static stretch: shot-aware sampling keeps few frames there) every clip sample
     matches the same indexed frame about equally well, so the vote is only as sharp as the gap
-    between indexed frames. The radius is the widest such gap around the placement
-    (``REFINE_S`` .. ``MAX_REFINE_S``).
+    between indexed frames (a clip sample matches the indexed frame before or after the one it
+    shows). The radius is the widest such gap around the placement (``REFINE_S`` .. ``MAX_REFINE_S``).
 
     Args:
         instants: sorted instants of the video's indexed frames.
@@ -236,7 +246,33 @@ def refine_radius(instants: np.ndarray, offset: float, clip_s: float) -> float:
     near = instants[(instants >= offset - MAX_REFINE_S) & (instants <= offset + clip_s + MAX_REFINE_S)]
     points = np.concatenate([[offset - MAX_REFINE_S], near, [offset + clip_s + MAX_REFINE_S]])
     widest = float(np.diff(np.sort(points)).max(initial=0.0))
-    return float(min(MAX_REFINE_S, max(REFINE_S, 0.5 * widest + 0.25)))
+    return float(min(MAX_REFINE_S, max(REFINE_S, widest + 0.25)))
+
+
+SMOOTH_FRAMES = 2  # the distance curve over shifts is averaged over this many neighbours each side
+
+
+def _best_shift(query: _Thumbs, target: _Thumbs, shifts: np.ndarray, q_rel: np.ndarray, offset: float,
+                fps: float) -> tuple[float, float]:
+    """(shift, distance) where the clip fits the target best.
+
+    On slow motion neighbouring shifts differ by less than re-encoding noise, so the curve of
+    distances is averaged over a few neighbouring shifts first and the centre of its basin wins
+    (ties: the shift nearest ``offset``); the distance reported is the raw one there.
+    """
+    q_idx = np.arange(len(q_rel))
+    dists = np.full(len(shifts), np.inf)
+    for i, s in enumerate(shifts):
+        inside = (q_rel + s >= target.times[0] - 0.5 / fps) & (q_rel + s <= target.times[-1] + 0.5 / fps)
+        if inside.sum() >= max(1, 0.5 * len(q_rel)):
+            dists[i] = query.distance(q_idx[inside], target, target.index(q_rel[inside] + s))
+    if not np.isfinite(dists).any():
+        return offset, math.inf
+    smooth = np.array([np.mean(w[np.isfinite(w)]) if np.isfinite(dists[i]) else np.inf
+                       for i, w in enumerate(dists[max(0, j - SMOOTH_FRAMES): j + SMOOTH_FRAMES + 1]
+                                             for j in range(len(dists)))])
+    order = np.lexsort((np.abs(shifts - offset), np.round(smooth, 6)))
+    return float(shifts[order[0]]), float(dists[order[0]])
 
 
 def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float,
@@ -253,15 +289,7 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     shifts = target.times[np.abs(target.times - offset) <= radius]
     if not len(shifts):
         shifts = offset + np.arange(-radius, radius + 1e-9, 1.0 / fps)
-    q_idx = np.arange(len(q_rel))
-    best_shift, best_d = offset, math.inf
-    for s in shifts:
-        inside = (q_rel + s >= target.times[0] - 0.5 / fps) & (q_rel + s <= target.times[-1] + 0.5 / fps)
-        if inside.sum() < max(1, 0.5 * len(q_rel)):
-            continue
-        d = query.distance(q_idx[inside], target, target.index(q_rel[inside] + s))
-        if d < best_d - 1e-6 or (abs(d - best_d) <= 1e-6 and abs(s - offset) < abs(best_shift - offset)):
-            best_shift, best_d = float(s), d
+    best_shift, best_d = _best_shift(query, target, np.sort(shifts), q_rel, offset, fps)
     if not math.isfinite(best_d):
         return None
     align = max(0.0, 1.0 - best_d)
