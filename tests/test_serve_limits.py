@@ -118,3 +118,21 @@ def test_a_burst_of_maximum_size_image_queries_is_bounded(tmp_path):
     assert result["peak_rise_mb"] <= 600, result
     assert result["after_over_before"] <= 1.10, result
     assert result["cpu_s_per_request"] <= 10, result
+
+
+def test_thumbnails_of_large_pictures_decode_at_reduced_size(tmp_path):
+    """A 40 Mpx JPEG's thumbnail comes from libjpeg's 1/8 scale: a fraction of a full decode's memory."""
+    import io
+
+    from omnidex.serve.thumbs import render_thumbnail
+
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (8000, 5000), (30, 90, 200)).save(big, quality=85)
+    data = render_thumbnail(big, "image", None, 320)
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.size == (320, 200)
+    im = limits.reduced_image(big, "big.jpg", 320, 64_000_000)
+    assert max(im.size) == 320
+    with Image.open(big) as src:  # what reduced_image asks libjpeg for: 1/8 scale, not 8000 wide
+        src.draft("RGB", (320, 320))
+        assert src.size[0] <= 1000

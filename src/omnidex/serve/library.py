@@ -28,6 +28,7 @@ from .thumbs import ThumbCache, render_thumbnail
 KINDS = ("image", "video", "audio", "text")
 MAX_TOP_K = 200
 MAX_GLOB = 512
+THUMB_SLOT_PIXELS = 4_000_000  # pictures larger than this are thumbnailed inside a heavy-work slot
 
 
 def file_id(path: str | Path) -> str:
@@ -61,6 +62,17 @@ def _fd_path(fd: int, expected: str, st: os.stat_result) -> str:
     except OSError:
         again = os.stat(expected, follow_symlinks=False)
         return expected if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) else "\0not-the-same-file"
+
+
+def _big_picture(path) -> bool:
+    """Whether a picture's header declares more than THUMB_SLOT_PIXELS (unreadable: False)."""
+    from ..media.image import image_size
+
+    try:
+        width, height = image_size(path)
+    except OmnidexError:
+        return False
+    return width * height > THUMB_SLOT_PIXELS
 
 
 def _default_roots(db: Path, files: dict) -> tuple:
@@ -443,8 +455,9 @@ class Library:
         t = None if t is None else round(max(0.0, float(t)), 1)
         key = (str(real), st.st_mtime_ns, st.st_size, t, int(width))
         data = self.thumbs.get(key)
-        if data is None:
-            data = render_thumbnail(real, row["kind"], t, int(width), row["duration"] or 0.0)
+        if data is None:  # a large picture's decode takes a heavy-work slot, like a query's
+            with self.heavy.slot() if row["kind"] == "image" and _big_picture(real) else nullcontext():
+                data = render_thumbnail(real, row["kind"], t, int(width), row["duration"] or 0.0)
             self.thumbs.put(key, data)
         return data
 

@@ -107,15 +107,37 @@ def bounded_image(path: str | Path, name: str, out_dir: str | None = None) -> st
     Raises:
         MediaError: too many pixels, or unreadable (the message names ``name``).
     """
+    small = reduced_image(path, name, QUERY_SIDE, MAX_QUERY_PIXELS, keep_small=True)
+    if small is None:
+        return str(path)
+    fd, out = tempfile.mkstemp(prefix="omnidex-query-", suffix=".png", dir=out_dir)
+    with os.fdopen(fd, "wb") as fh:
+        small.save(fh, format="PNG", compress_level=1)
+    return out
+
+
+def reduced_image(path: str | Path, name: str, side: int, max_pixels: int, keep_small: bool = False):
+    """The first frame of a picture as upright RGB of at most ``side`` pixels a side, decoded at
+    reduced size where the codec can (JPEG) and reduced right after decoding otherwise.
+
+    Args:
+        path: the picture.
+        name: how the user calls it, for messages.
+        side: longest side of the result.
+        max_pixels: refuse larger canvases from the header alone.
+        keep_small: return None (decode nothing) when the picture is already within ``side``.
+    Raises:
+        MediaError: too many pixels, or unreadable (the message names ``name``).
+    """
     Image = require("PIL.Image", "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                _check_query_pixels(name, im.size)
-                if max(im.size) <= QUERY_SIDE:
-                    return str(path)
-                small = _reduce(im)
+                _check_query_pixels(name, im.size, max_pixels)
+                if keep_small and max(im.size) <= side:
+                    return None
+                return _reduce(im, side)
     except MediaError:
         raise
     except Image.DecompressionBombError as exc:
@@ -124,34 +146,30 @@ def bounded_image(path: str | Path, name: str, out_dir: str | None = None) -> st
         raise MediaError(name, "not a recognised image format (corrupt or not an image)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(name, f"truncated or corrupt image ({type(exc).__name__})") from exc
-    fd, out = tempfile.mkstemp(prefix="omnidex-query-", suffix=".png", dir=out_dir)
-    with os.fdopen(fd, "wb") as fh:
-        small.save(fh, format="PNG", compress_level=1)
-    return out
 
 
-def _check_query_pixels(name: str, size: tuple[int, int]) -> None:
+def _check_query_pixels(name: str, size: tuple[int, int], max_pixels: int = MAX_QUERY_PIXELS) -> None:
     width, height = size
     if width <= 0 or height <= 0:
         raise MediaError(name, f"invalid image size {width}x{height}")
-    if width * height > MAX_QUERY_PIXELS:
+    if width * height > max_pixels:
         raise MediaError(name, f"image too large: {width}x{height} = {width * height:,} pixels "
-                               f"(a query picture may have {MAX_QUERY_PIXELS:,}; scale it down first)")
+                               f"(a query picture may have {max_pixels:,}; scale it down first)")
 
 
-def _reduce(im):
+def _reduce(im, side: int):
     """Decode the first frame at reduced size (``draft`` where the codec can), upright RGB."""
     ImageOps = require("PIL.ImageOps", "image")
     Image = require("PIL.Image", "image")
     orientation = im.getexif().get(0x0112, 1)
     im.seek(0)
-    im.draft("RGB", (QUERY_SIDE, QUERY_SIDE))  # JPEG: libjpeg scales while decoding; others ignore it
+    im.draft("RGB", (side, side))  # JPEG: libjpeg scales while decoding; others ignore it
     im.load()
-    small = im.copy() if max(im.size) <= QUERY_SIDE else None
+    small = im.copy() if max(im.size) <= side else None
     if small is None:
-        factor = max(1, max(im.size) // QUERY_SIDE)
+        factor = max(1, max(im.size) // side)
         small = im.reduce(factor) if factor > 1 else im.copy()
-        small.thumbnail((QUERY_SIDE, QUERY_SIDE), Image.Resampling.LANCZOS)
+        small.thumbnail((side, side), Image.Resampling.LANCZOS)
     im.close()  # the full-size buffer goes now, not when the caller's frame ends
     if orientation != 1:
         small.getexif()[0x0112] = orientation

@@ -72,10 +72,11 @@ def render_thumbnail(path: str | Path, kind: str, t: float | None, width: int, d
     try:
         if kind == "video":
             image = _video_frame(path, t, duration)
-        elif kind == "image":
-            from ..media.image import load_image
+        elif kind == "image":  # decoded at reduced size (JPEG draft), never a full-size RGB copy
+            from ..media.image import DEFAULT_MAX_PIXELS
+            from .limits import reduced_image
 
-            image = load_image(path)
+            image = reduced_image(path, Path(path).name, max(width, 64), DEFAULT_MAX_PIXELS)
         elif kind == "audio":
             image = _waveform(path, t, width)
         else:
