@@ -47,6 +47,13 @@ class Verdict:
     mirrored: bool  # the agreement was found for the mirrored query
     scale: float  # candidate size / query size of the fitted transform (1 when none)
     coverage: float  # share of the candidate's area the query maps onto (0..1)
+    precise: int = 0  # inliers that also fit within a third of the tolerance
+
+    @property
+    def strength(self) -> float:
+        """Agreeing keypoints, loose and tight counts averaged: an exact copy keeps nearly all of
+        them tight, another view of the same scene (parallax, a perspective change) far fewer."""
+        return 0.5 * (self.inliers + self.precise)
 
 
 def _grey(image, max_side: int) -> np.ndarray:
@@ -121,7 +128,7 @@ def verify(q: Features, c: Features, mirrored_q: Features | None = None) -> Verd
     best = _fit(q, c, False)
     if mirrored_q is not None:
         other = _fit(mirrored_q, c, True)
-        if other.inliers > best.inliers:
+        if other.strength > best.strength:
             best = other
     return best
 
@@ -145,7 +152,9 @@ def _fit(q: Features, c: Features, is_mirror: bool) -> Verdict:
     n_in = _distinct(c.xy[ci][inl])
     if n_in < MIN_INLIERS:
         return Verdict(n_in, len(qi), is_mirror, scale, 0.0)
-    return Verdict(n_in, len(qi), is_mirror, scale, _coverage(q.xy[qi][inl], c.xy[ci][inl], c))
+    moved = q.xy[qi] @ m[:, :2].T + m[:, 2]
+    tight = inl & (np.linalg.norm(moved - c.xy[ci], axis=1) <= RANSAC_PX * c.side / 3)
+    return Verdict(n_in, len(qi), is_mirror, scale, _coverage(c.xy[ci][inl], c), _distinct(c.xy[ci][tight]))
 
 
 def _distinct(points: np.ndarray, cell: float = 3.0) -> int:
@@ -155,9 +164,8 @@ def _distinct(points: np.ndarray, cell: float = 3.0) -> int:
     return len({(int(x // cell), int(y // cell)) for x, y in points})
 
 
-def _coverage(qxy: np.ndarray, cxy: np.ndarray, c: Features) -> float:
+def _coverage(cxy: np.ndarray, c: Features) -> float:
     """Area share of the candidate covered by the inliers' bounding box (a rough extent)."""
-    del qxy
     span = cxy.max(axis=0) - cxy.min(axis=0)
     return float(min(1.0, span[0] * span[1] / float(c.side * c.side) * 1.6))
 
@@ -170,7 +178,7 @@ def probability(v: Verdict) -> float:
     """
     if v.inliers < MIN_INLIERS:
         return 0.0
-    return float(min(0.999, 1.0 - np.exp(-(v.inliers - MIN_INLIERS + 4) / 30.0)))
+    return float(min(0.999, max(0.0, 1.0 - np.exp(-(v.strength - MIN_INLIERS + 4) / 30.0))))
 
 
 __all__ = ["Features", "Verdict", "extract", "mirrored", "probability", "verify"]

@@ -28,7 +28,7 @@ from ..errors import MediaError, StoreMismatch
 from .calibrate import background_stats, calibrate
 from .moments import Candidate
 
-PER_VIEW = 20  # phash rows fetched per query view
+PER_VIEW = 40  # phash rows fetched per query view
 VERIFY_TOP = 40  # candidates (by global similarity) verified with local features
 VERIFY_EXTRA = 6  # visual-space (CLIP) candidates verified as well
 TEXTURED = 60  # keypoints a picture needs before a failed verification counts against it
@@ -157,9 +157,9 @@ def _verify_rows(rows: list[dict], views: QueryViews) -> dict[str, tuple]:
         whole, regions = feats[0], feats[1:]
         best = verify(q_whole, whole, q_mirror)
         for cand in regions:  # the query inside a picture the candidate shows
-            best = max(best, verify(q_whole, cand, q_mirror), key=lambda v: v.inliers)
+            best = max(best, verify(q_whole, cand, q_mirror), key=lambda v: v.strength)
         for q in q_regions:  # the picture inside the query is the candidate
-            best = max(best, verify(q, whole), key=lambda v: v.inliers)
+            best = max(best, verify(q, whole), key=lambda v: v.strength)
         textured = q_textured and max(len(f) for f in feats) >= TEXTURED
         out[row["id"]] = (best, textured)
     return out

@@ -84,8 +84,8 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
     for path, vs in votes.items():
         instants = _frame_instants(store, path)
         for offset, coverage in _placements(vs, instants, info.duration):
-            hit = _refine(path, offset, coverage, query, info.duration, durations.get(path, {}).get("duration", 0.0),
-                          refine_radius(instants, offset, info.duration))
+            hit = _refine_recentred(path, offset, coverage, query, info.duration,
+                                    durations.get(path, {}).get("duration", 0.0), refine_radius(instants, offset, info.duration))
             if hit is not None and hit.score >= cfg.min_score:
                 hits.append(hit)
     return _distinct(sorted(hits, key=lambda h: -h.score))[: cfg.top_k]
@@ -247,6 +247,25 @@ def refine_radius(instants: np.ndarray, offset: float, clip_s: float) -> float:
     points = np.concatenate([[offset - MAX_REFINE_S], near, [offset + clip_s + MAX_REFINE_S]])
     widest = float(np.diff(np.sort(points)).max(initial=0.0))
     return float(min(MAX_REFINE_S, max(REFINE_S, widest + 0.25)))
+
+
+RECENTRE_TRIES = 3  # a best fit on the edge of the searched window moves the window there, at most this often
+
+
+def _refine_recentred(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float, video_s: float,
+                      radius: float) -> Hit | None:
+    """:func:`_refine`, searched again around its answer while that answer lies on the edge of the
+    window searched (the coarse vote was off by more than the radius: a flat vote on slow motion)."""
+    hit = _refine(path, offset, coverage, query, clip_s, video_s, radius)
+    for _ in range(RECENTRE_TRIES - 1):
+        if hit is None or hit.start <= 0.0 or abs(hit.start - offset) < radius - 0.1:
+            break
+        offset = hit.start
+        better = _refine(path, offset, coverage, query, clip_s, video_s, radius)
+        if better is None or better.score <= hit.score:
+            break
+        hit = better
+    return hit
 
 
 SMOOTH_FRAMES = 2  # the distance curve over shifts is averaged over this many neighbours each side
