@@ -140,3 +140,21 @@ def test_an_older_index_gains_region_rows_once_on_the_next_incremental_run(tmp_p
     assert any("screenshot(s) gained" in n for n in report.notices), report.notices
     assert again.store.table("phash").count_rows("source = 'region'") >= 1
     assert not any("gained" in n for n in Index(tmp_path / "db", cfg).add([media]).notices)  # said once
+
+
+def test_the_fine_clip_search_is_as_wide_as_the_gap_between_indexed_frames():
+    from omnidex.search.video_query import MAX_REFINE_S, REFINE_S, refine_radius
+
+    dense = np.arange(0.0, 60.0, 0.5)
+    assert refine_radius(dense, 20.0, 5.0) == REFINE_S
+    sparse = np.array([2.0, 6.0, 10.0, 14.0, 18.0])  # a slow pan sampled every 4 s
+    assert 4.0 <= refine_radius(sparse, 8.0, 5.0) <= MAX_REFINE_S
+    assert refine_radius(np.array([]), 8.0, 5.0) == MAX_REFINE_S
+
+
+def test_words_broken_in_two_are_rejoined():
+    pytest.importorskip("wordsegment")
+    from omnidex.encoders.wordsplit import split_stream
+
+    assert split_stream("MES SENGER 2.60\nGOS PEL 1.64") == "messenger gospel"
+    assert split_stream("at tend the rapist") == ""  # common halves stay apart
