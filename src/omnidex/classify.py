@@ -186,6 +186,28 @@ def print_classification(results: list[dict], console=None) -> None:
     (console or Console()).print(t)
 
 
+def _cli_labels(spec) -> list[str] | None:
+    """The labels of ``omnidex classify --labels``, or None after saying what is wrong: unreadable
+    ``@file``, none, or beyond :data:`omnidex.caps.CLI_MAX_LABELS` labels (1,000-class sets fit; the
+    HTTP API allows 64, see :mod:`omnidex.caps`) or :data:`~omnidex.caps.MAX_LABEL_CHARS` characters."""
+    from .caps import CLI_MAX_LABELS, check_labels
+
+    try:
+        labels = parse_labels(spec)
+    except OSError as exc:
+        print(f"error: cannot read labels: {exc}", file=sys.stderr)
+        return None
+    if not labels:
+        print("error: give --labels \"cat,dog\" or --labels @labels.txt", file=sys.stderr)
+        return None
+    try:
+        return check_labels(labels, CLI_MAX_LABELS, "per run (a 1,000-class set such as ImageNet's fits; "
+                                                    "is --labels the right file?)")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def main_classify(args) -> int:
     """``omnidex classify``: zero-shot labels for image/video files.
 
@@ -203,13 +225,8 @@ def main_classify(args) -> int:
     from .errors import OmnidexError
     from .train.evaluate import encoder_from_spec
 
-    try:
-        labels = parse_labels(getattr(args, "labels", None))
-    except OSError as exc:
-        print(f"error: cannot read labels: {exc}", file=sys.stderr)
-        return 2
-    if not labels:
-        print("error: give --labels \"cat,dog\" or --labels @labels.txt", file=sys.stderr)
+    labels = _cli_labels(getattr(args, "labels", None))
+    if labels is None:
         return 2
     files = list(getattr(args, "files", None) or [])
     if not files:

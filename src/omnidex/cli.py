@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .config import DEFAULT_CLIP, DEFAULT_DB
@@ -198,9 +199,18 @@ def _index(args) -> int:
                       clap_model=None if (args.clap or "").lower() in ("", "none") else args.clap,
                       engine="ray" if args.ray_address else args.engine, ray_address=args.ray_address,
                       runtimes=parse_runtimes(args.runtimes))
-    with ProgressReporter(enabled=not args.json) as progress:
-        report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress,
-                                         log=lambda msg: print(f"omnidex: {msg}", file=sys.stderr, flush=True))
+    try:
+        with ProgressReporter(enabled=not args.json) as progress:
+            report = Index(args.db, cfg).add(args.paths, prune=args.prune, progress=progress,
+                                             log=lambda msg: print(f"omnidex: {msg}", file=sys.stderr, flush=True))
+    except OSError as exc:  # disk full or write permission lost: one line, the committed batches stay
+        from .errors import write_fault
+
+        said = write_fault(exc, os.path.abspath(os.path.expanduser(args.db)))
+        if said is None:
+            raise
+        print(f"omnidex: error: {said}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -214,6 +224,8 @@ def _search(args) -> int:
     from .encoders.fastpath import parse_runtimes
     from .render import print_hits
 
+    if not _query_within_caps(args):
+        return 2
     index = Index(args.db, IndexConfig(runtimes=parse_runtimes(args.runtimes)))
     hits = index.search(args.query, image=args.image, audio=args.audio, video=args.video,
                         top_k=args.top, modality=args.modality, path_glob=args.path_glob,
@@ -230,6 +242,20 @@ def _search(args) -> int:
         print_hits(hits, (explanation or {}).get("expression") or args.query or args.image or args.audio or args.video
                    or args.series)
     return 0
+
+
+def _query_within_caps(args) -> bool:
+    """Whether the query text and every ``--part`` are within :data:`omnidex.caps.MAX_QUERY_CHARS`
+    (the HTTP API's and MCP's cap); says which is not, before any model or table is opened."""
+    from .caps import check_query
+
+    try:
+        for text in [args.query, *(args.parts or [])]:
+            check_query(text)
+    except ValueError as exc:
+        print(f"omnidex: error: {exc} (the same cap as the HTTP API and MCP; shorten it)", file=sys.stderr)
+        return False
+    return True
 
 
 def _stats(args) -> int:

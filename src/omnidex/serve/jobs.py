@@ -5,7 +5,6 @@ so searches see files as they land, and never a half-written one.
 """
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
@@ -14,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import asdict
 
-from ..errors import OmnidexError
+from ..errors import OmnidexError, write_fault
 from ..store.lance import Store
 
 STATES = ("queued", "running", "done", "failed")
@@ -152,16 +151,11 @@ class Jobs:
                 pass
 
     def _failure(self, exc: Exception) -> str:
-        """What a failed job says: the cause in words and what to do (disk full, permission lost)."""
+        """What a failed job says: the cause in words and what to do (disk full, permission lost:
+        :func:`omnidex.errors.write_fault`, the same line ``omnidex index`` prints)."""
         if isinstance(exc, OmnidexError):
             return str(exc)
-        kept = "files committed before it stay indexed and searchable; index again to finish"
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return f"the disk holding the index ({self.library.db}) is full: free some space; {kept}"
-        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            where = exc.filename or self.library.db
-            return f"permission to write was lost ({where}: {exc.strerror}): restore it; {kept}"
-        return traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return write_fault(exc, self.library.db) or traceback.format_exception_only(type(exc), exc)[-1].strip()
 
     def _writer_index(self):
         """The writing index; its store tells the library after each committed batch."""

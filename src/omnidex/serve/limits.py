@@ -6,7 +6,8 @@ right after decoding otherwise; pictures above :data:`MAX_QUERY_PIXELS` are refu
 alone. Full-size decodes take one of :data:`HEAVY_SLOTS` slots, and the C heap is handed back to
 the system when the last one ends, so a burst of large queries neither stacks up nor stays resident.
 Query recordings are cut to :data:`MAX_QUERY_AUDIO_S` seconds. The caps on text (query length,
-label count and length) live here too, shared by the HTTP API and the MCP server.
+label count and length) live in :mod:`omnidex.caps`, shared with the command line, and are
+re-exported here.
 """
 from __future__ import annotations
 
@@ -21,17 +22,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._require import require
+from ..caps import MAX_LABEL_CHARS, MAX_LABELS, MAX_LABELS_CHARS, MAX_QUERY_CHARS, check_labels, check_query
 from ..errors import MediaError
+
+__all__ = ["MAX_LABEL_CHARS", "MAX_LABELS", "MAX_LABELS_CHARS", "MAX_QUERY_CHARS", "check_labels", "check_query",
+           "Busy", "HeavySlots", "bounded_audio", "bounded_image", "reduced_image", "trim_heap", "tune_heap"]
 
 MAX_QUERY_PIXELS = 50_000_000  # query pictures above this are refused (ingest allows 64 Mpx); a 48 Mpx photo passes
 QUERY_SIDE = 1280  # longest side of the picture a query is searched with (pixels)
 HEAVY_SLOTS = 2  # full-size decodes (pictures, recordings, uploaded videos) at once, per process
 HEAVY_WAIT_S = 60.0  # a request waits this long for a slot, then gets 503
 MAX_QUERY_AUDIO_S = 30.0  # seconds of a query recording that are heard
-MAX_QUERY_CHARS = 2000  # characters of a text query (HTTP, MCP)
-MAX_LABELS = 64  # labels of one classify request
-MAX_LABEL_CHARS = 100  # characters of one label
-MAX_LABELS_CHARS = MAX_LABELS * (MAX_LABEL_CHARS + 1)  # the whole comma list
 
 
 class Busy(Exception):
@@ -231,27 +232,3 @@ def _first_seconds(path, name: str, seconds: float):
     if samples.size < 160:
         raise MediaError(name, "the recording decoded to no sound")
     return samples.astype(np.float32)
-
-
-def check_labels(labels: list[str]) -> list[str]:
-    """Stripped, non-empty labels within the caps.
-
-    Raises:
-        ValueError: none, more than :data:`MAX_LABELS`, or one longer than :data:`MAX_LABEL_CHARS`.
-    """
-    names = [str(x).strip() for x in labels if str(x).strip()]
-    if not names:
-        raise ValueError("labels: give a comma list such as 'cat,dog,pizza'")
-    if len(names) > MAX_LABELS:
-        raise ValueError(f"labels: {len(names)} given, at most {MAX_LABELS} per request")
-    long = [n for n in names if len(n) > MAX_LABEL_CHARS]
-    if long:
-        raise ValueError(f"labels: each at most {MAX_LABEL_CHARS} characters ({long[0][:30]!r}… is {len(long[0])})")
-    return names
-
-
-def check_query(text: str | None) -> str | None:
-    """A text query within :data:`MAX_QUERY_CHARS` (ValueError otherwise)."""
-    if text is not None and len(text) > MAX_QUERY_CHARS:
-        raise ValueError(f"query: {len(text)} characters, at most {MAX_QUERY_CHARS}")
-    return text
