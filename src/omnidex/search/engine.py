@@ -125,7 +125,7 @@ class Searcher:
             files = self.store.file_texts(sorted({h.path for h in hits}))
             hits = (apply_reranker(self.reranker, text, hits, files) if self.reranker is not None
                     else with_file_context(hits, text, files))
-        return mark_confident(hits[: cfg.top_k], cfg, self._threshold(bool(text)))
+        return mark_confident([_as_shown(h) for h in hits[: cfg.top_k]], cfg, self._threshold(bool(text)))
 
     def _threshold(self, reranked: bool) -> float:
         """The score a confident hit needs: the reranker's own calibrated threshold when it scored the
@@ -222,6 +222,18 @@ def mark_confident(hits: list[Hit], cfg: SearchConfig, default: float = FUSED_CO
     (the calibrated threshold of whatever scored the hits)."""
     at = cfg.confident_at if cfg.confident_at is not None else default
     return [replace(h, confident=bool(h.score >= at)) for h in hits]
+
+
+def _as_shown(hit: Hit) -> Hit:
+    """A hit as people see it: on-screen words as read, without the split-word stream that the
+    full-text index and the reranker use (``PARKINGPERMIT`` shown, ``parking permit`` matched)."""
+    from ..encoders.wordsplit import original_text
+
+    shown = original_text(hit.evidence)
+    if shown == hit.evidence:
+        return hit
+    low = shown.lower()
+    return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low))
 
 
 def _load_query_image(image):

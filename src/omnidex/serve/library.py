@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import IndexConfig, SearchConfig
+from ..encoders.wordsplit import original_text
 from ..errors import MediaError, OmnidexError
 from ..store.lance import FILES, sql_str
 from .limits import HeavySlots, bounded_audio, bounded_image, check_labels, check_query
@@ -405,7 +406,8 @@ class Library:
         info = json.loads(row["info"]) if row.get("info") else {}
         rows = _rows_of(snap.store, "text", path)
         transcript = [_window(r) for r in rows if r["source"] == "speech"]
-        ocr = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows if r["source"] == "ocr"]
+        ocr = [{"start": r["start"], "end": r["end"], "text": original_text(r["text"])}
+               for r in rows if r["source"] == "ocr"]  # as read on screen (without the split-word stream)
         chunks = [{"start": r["start"], "end": r["end"], "text": r["text"]} for r in rows if r["source"] == "chunk"]
         segments = {s: snap.store.table(s).count_rows(f"path = {sql_str(path)}") for s in snap.store.spaces()}
         out = {"id": file_id, "path": path, "name": os.path.basename(path), "kind": row["kind"],
