@@ -51,6 +51,7 @@ def run(out: Path, quick: bool, parts=PARTS, log=print) -> dict:
     from .ocr import run_ocr
     from .pans import run_pans
 
+    out = Path(out).resolve()  # indexed paths are absolute: so must the truth be
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     dev, _ = photo_sets()
