@@ -36,8 +36,11 @@ def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp
     assert vecs.shape == (3, 16) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     hits = idx.search("a red card", top_k=3, min_score=0.0)  # random weights: scores near chance
     assert len(hits) == 3 and all("clip" in h.signals for h in hits), (hits, idx._searcher.models.notices)
-    image_hits = idx.search(image=media / "c1.png", top_k=1)
-    assert image_hits[0].path.endswith("c1.png") and image_hits[0].signals["clip"] > 0.5
+    image_hits = idx.search(image=media / "c1.png", top_k=3, min_score=0.0)
+    # the same picture is first and has the best visual score (random weights put every picture close
+    # to every other, so its calibrated value against the fixed reference sample stays modest)
+    assert image_hits[0].path.endswith("c1.png")
+    assert image_hits[0].signals["clip"] == max(h.signals.get("clip", 0.0) for h in image_hits) > 0.0
     with pytest.raises(StoreMismatch, match="built with"):
         Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)).add([media])
     # searching with another encoder (e.g. a rebuilt bundled model) skips that signal with a warning, once
