@@ -1,0 +1,25 @@
+"""bench/neardup: the table and plot from a results dict (the runs themselves are long)."""
+from __future__ import annotations
+
+from bench.neardup.run import plot, table
+
+
+def _res():
+    per = {"flip": {"top1": 1.0, "n": 4}, "crop50": {"top1": 0.75, "n": 4}}
+    lat = {"median": 0.5, "p90": 1.0, "max": 2.0, "n": 8}
+    img = {"heldout_result": {"per_edit": per, "latency_s": lat}, "dev_result": {"per_edit": per},
+           "video_result": {"per_edit": per}, "screenshot_library": {"per_edit": {"picture": {"top1": 1.0, "n": 2}}},
+           "library_files": 9, "ingest": {"seconds": 1.0}}
+    ocr = {"sign_tight": {"rank1": 1.0, "before": 0.0, "after": 1.0, "n": 3}}
+    stats = {"n": 2, "found": 1.0, "within_0.1s": 0.5, "median_s": 0.04, "max_s": 0.2}
+    pans = {"adaptive": {"pan": stats, "all": stats}, "fixed_1s": {"pan": stats, "all": stats}}
+    return {"images": img, "ocr": ocr, "pans": pans}
+
+
+def test_table_marks_each_figure_against_its_target(tmp_path):
+    md = table(_res())
+    assert "| flip | 1.000 | 4 | 1.000 | 1.000 | PASS |" in md
+    assert "| crop50 | 0.750 |" in md and "FAIL" in md
+    assert "| sign_tight | 1.000 | 0.000 | 1.000 | 3 | PASS |" in md
+    plot(_res(), tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
