@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def built(tmp_path_factory):
     from omnidex import Index
     from omnidex.demo import build_corpus
 
@@ -16,7 +16,18 @@ def demo(tmp_path_factory):
     paths = build_corpus(out)
     idx = Index(out / "db")
     idx.add([paths["corpus"]])
-    return idx
+    return idx, paths
+
+
+@pytest.fixture(scope="module")
+def demo(built):
+    return built[0]
+
+
+def test_the_near_duplicate_poster_is_a_confident_answer(built):
+    idx, paths = built
+    top = idx.search(image=paths["image_query"], top_k=3)[0]
+    assert top.path.endswith("poster.png") and top.confident
 
 
 def test_the_revenue_card_shows_the_revenue_slide(demo):

@@ -127,10 +127,13 @@ class Searcher:
                     else with_file_context(hits, text, files))
         return mark_confident([_as_shown(h) for h in hits[: cfg.top_k]], cfg, self._threshold(bool(text)))
 
-    def _threshold(self, reranked: bool) -> float:
+    def _threshold(self, has_text: bool) -> float:
         """The score a confident hit needs: the reranker's own calibrated threshold when it scored the
-        hits (``confident_at`` in its config), else the fused scores' (:data:`FUSED_CONFIDENT_AT`)."""
-        if reranked and self.reranker is not None:
+        hits (``confident_at`` in its config), else the fused scores' for text queries
+        (:data:`FUSED_CONFIDENT_AT`), else an even chance (:data:`EXAMPLE_CONFIDENT_AT`)."""
+        if not has_text:
+            return EXAMPLE_CONFIDENT_AT
+        if self.reranker is not None:
             return float(getattr(self.reranker, "config", {}).get("confident_at", RERANKED_CONFIDENT_AT))
         return FUSED_CONFIDENT_AT
 
@@ -214,6 +217,7 @@ class Searcher:
 
 # thresholds chosen for balanced abstention accuracy on the development seed of bench/relevance (seed 1)
 FUSED_CONFIDENT_AT = 0.95  # noisy-OR scores saturate near 1 (0.99 was best on the dev seed, balanced 0.70; 0.95: 0.64)
+EXAMPLE_CONFIDENT_AT = 0.5  # queries by example only (a picture, a sound): not tuned on a benchmark yet
 RERANKED_CONFIDENT_AT = 0.7  # a reranker whose config names no confident_at (the bundled one names 0.7)
 
 
