@@ -318,6 +318,12 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _top_scores(seed_res: dict) -> tuple[list, list]:
+    """The top-1 scores of one seed's answerable and no-answer queries."""
+    rows = seed_res["per_query"]
+    return [r["top_score"] for r in rows if r["answerable"]], [r["top_score"] for r in rows if not r["answerable"]]
+
+
 def make_plots(res: dict, out: Path) -> list[str]:
     """Per-type R@1 bars, top-1 score histograms and ROC curves; returns the files written."""
     import matplotlib
@@ -344,8 +350,7 @@ def make_plots(res: dict, out: Path) -> list[str]:
     plt.close(fig)
     fig, axes = plt.subplots(1, len(seeds), figsize=(5 * len(seeds), 3.2), squeeze=False)
     for ax, sr in zip(axes[0], seeds):
-        pos = [r["top_score"] for r in sr["per_query"] if r["answerable"]]
-        neg = [r["top_score"] for r in sr["per_query"] if not r["answerable"]]
+        pos, neg = _top_scores(sr)
         ax.hist([pos, neg], bins=20, range=(0, 1), label=["answerable", "no answer"], color=["#4477aa", "#cc6677"])
         ax.set_title(f"top-1 score, seed {sr['seed']}")
         ax.legend(fontsize=8)
@@ -354,8 +359,7 @@ def make_plots(res: dict, out: Path) -> list[str]:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(4.2, 4))
     for sr in seeds:
-        pos = [r["top_score"] for r in sr["per_query"] if r["answerable"]]
-        neg = [r["top_score"] for r in sr["per_query"] if not r["answerable"]]
+        pos, neg = _top_scores(sr)
         xs, ys = zip(*M.roc_points(pos, neg))
         ax.plot(xs, ys, label=f"seed {sr['seed']} (AUROC {sr['summary']['auroc']})")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)

@@ -8,6 +8,7 @@ a wild estimate.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -77,8 +78,17 @@ def fts_probability(query: str, text: str) -> float:
     q = query_weights(query)
     if not q:
         return 0.0
-    found = {terms(w)[0] for w in re.findall(r"[\w']+", text) if terms(w)} & set(q)
+    found = stems(text) & set(q)
     return FTS_CEILING * sum(q[t] for t in found) / sum(q.values())
+
+
+@functools.lru_cache(maxsize=512)
+def stems(text: str) -> frozenset[str]:
+    """The content terms (stems, as :func:`terms` makes them) of each word of ``text``.
+
+    Cached: a file's words are read for every moment of that file.
+    """
+    return frozenset(t[0] for w in re.findall(r"[\w']+", text or "") if (t := terms(w)))
 
 
 def query_weights(query: str) -> dict[str, float]:

@@ -9,11 +9,10 @@ it depends only on the file's own words, so it does not move when other files ar
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from ..types import Hit
-from .calibrate import FTS_CEILING, fuse, query_weights, terms
+from .calibrate import FTS_CEILING, fuse, query_weights, stems
 
 CONTEXT_SHARE = 0.5  # a query word found only elsewhere in the file counts this much of one in the moment
 
@@ -29,13 +28,8 @@ def context_probability(query: str, evidence: str, file_text: str) -> float:
     q = query_weights(query)
     if not q or not file_text:
         return 0.0
-    own = _stems(evidence)
-    extra = (_stems(file_text) - own) & set(q)
+    extra = (stems(file_text) - stems(evidence)) & set(q)
     return FTS_CEILING * CONTEXT_SHARE * sum(q[t] for t in extra) / sum(q.values())
-
-
-def _stems(text: str) -> set[str]:
-    return {t[0] for w in re.findall(r"[\w']+", text or "") if (t := terms(w))}
 
 
 def with_file_context(hits: list[Hit], query: str, files: dict[str, str]) -> list[Hit]:

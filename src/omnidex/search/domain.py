@@ -130,47 +130,15 @@ def gate_for(encoder) -> DomainGate | None:
 
 
 def _build(encoder) -> DomainGate | None:
+    from .vector_cache import cached_vectors
+
     found = _bank_texts(encoder)
     if not found:
         return None
     texts, source = found
     digest = hashlib.sha256(("\n".join(texts) + "|" + str(encoder.identity)).encode()).hexdigest()[:16]
-    path = _cache_path(digest)
-    bank = _load(path)
-    if bank is None:
-        bank = np.asarray(encoder.encode_text(texts), np.float32)
-        _save(path, bank)
+    bank = cached_vectors(digest, lambda: encoder.encode_text(texts))
     return DomainGate(str(encoder.identity), bank, source)
-
-
-def _cache_path(digest: str) -> Path | None:
-    try:
-        from .._env import cache_dir
-
-        return cache_dir() / "domain" / f"{digest}.npy"
-    except Exception:  # noqa: BLE001 - no usable home: keep the bank in memory only
-        return None
-
-
-def _load(path: Path | None) -> np.ndarray | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        return np.load(path).astype(np.float32)
-    except (OSError, ValueError):
-        return None
-
-
-def _save(path: Path | None, bank: np.ndarray) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, bank)
-        tmp.replace(path)
-    except OSError:  # a read-only cache is fine: the bank is rebuilt next time
-        pass
 
 
 __all__ = ["DomainGate", "gate_for", "domain_summary", "LOW", "HIGH"]

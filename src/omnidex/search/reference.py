@@ -118,26 +118,23 @@ def reference_for(space: str, encoder) -> np.ndarray | None:
 
 
 def _build(kind: str, encoder, key: str) -> np.ndarray | None:
-    from .domain import _cache_path, _load, _save
+    from .vector_cache import cached_vectors
 
-    path = _cache_path("ref-" + hashlib.sha256(key.encode()).hexdigest()[:16])
-    vecs = _load(path)
-    if vecs is not None:
-        return vecs
+    return cached_vectors("ref-" + hashlib.sha256(key.encode()).hexdigest()[:16], lambda: _encode(kind, encoder))
+
+
+def _encode(kind: str, encoder):
+    """The encoder's vectors of its generated reference inputs (None when it cannot take them)."""
     try:
         if kind == "text":
-            vecs = encoder.encode_text(reference_texts())
-        elif kind == "image":
-            vecs = encoder.encode_image(reference_images())
-        elif hasattr(encoder, "encode_audio"):
-            vecs = encoder.encode_audio(reference_sounds(int(getattr(encoder, "sample_rate", 16000))))
-        else:
-            return None
+            return encoder.encode_text(reference_texts())
+        if kind == "image":
+            return encoder.encode_image(reference_images())
+        if hasattr(encoder, "encode_audio"):
+            return encoder.encode_audio(reference_sounds(int(getattr(encoder, "sample_rate", 16000))))
     except NotImplementedError:
-        return None
-    vecs = np.asarray(vecs, np.float32)
-    _save(path, vecs)
-    return vecs
+        pass
+    return None
 
 
 __all__ = ["reference_for", "reference_texts", "reference_images", "reference_sounds", "warm"]

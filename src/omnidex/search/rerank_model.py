@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from .calibrate import fuse, term_weight, terms
+from .calibrate import query_weights as weights_in_bits
 
 SIGNALS = ("text", "clip", "fts", "sound", "video", "series")
 SOURCES = ("speech", "ocr", "chunk", "frame", "image", "sound", "shot", "caption", "label")
@@ -41,11 +42,7 @@ def hit_payload(h) -> dict:
 
 def query_weights(query: str) -> dict[str, float]:
     """Query term -> share of the query's information (rarity in English, summing to 1)."""
-    w: dict[str, float] = {}
-    for word in re.findall(r"[\w']+", query.lower()):
-        t = terms(word)
-        if t:
-            w[t[0]] = max(w.get(t[0], 0.0), term_weight(word))
+    w = weights_in_bits(query)
     total = sum(w.values())
     return {t: v / total for t, v in w.items()} if total else {}
 

@@ -203,11 +203,9 @@ class Store:
         if tbl is None or not paths:
             return {}
         out: dict[str, dict] = {}
-        for i in range(0, len(paths), 200):
-            where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
-            for r in tbl.search().where(where).select(["path", "info", "duration"]).limit(None).to_list():
-                info = json.loads(r["info"]) if r.get("info") else {}
-                out[r["path"]] = {**info, "duration": r["duration"]}
+        for r in _rows_of(tbl, paths, ["path", "info", "duration"]):
+            info = json.loads(r["info"]) if r.get("info") else {}
+            out[r["path"]] = {**info, "duration": r["duration"]}
         return out
 
     def file_texts(self, paths: list[str], max_chars: int = 4000) -> dict[str, str]:
@@ -219,10 +217,8 @@ class Store:
         if tbl is None or not paths:
             return {}
         parts: dict[str, list] = {}
-        for i in range(0, len(paths), 200):
-            where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
-            for r in tbl.search().where(where).select(["path", "start", "text"]).limit(None).to_list():
-                parts.setdefault(r["path"], []).append((float(r["start"] or 0.0), str(r["text"] or "")))
+        for r in _rows_of(tbl, paths, ["path", "start", "text"]):
+            parts.setdefault(r["path"], []).append((float(r["start"] or 0.0), str(r["text"] or "")))
         out = {}
         for p, rows in parts.items():
             seen = list(dict.fromkeys(t for _, t in sorted(rows) if t.strip()))
@@ -400,3 +396,10 @@ class Store:
                 vec = tbl.search().select(["vector"]).limit(n).to_arrow()
                 self._background[space] = np.stack(vec.column("vector").to_numpy(zero_copy_only=False)).astype(np.float32)
         return self._background[space]
+
+
+def _rows_of(tbl, paths: list[str], columns: list[str], batch: int = 200):
+    """Rows of ``tbl`` whose ``path`` is one of ``paths`` (``columns`` only), read ``batch`` paths at a time."""
+    for i in range(0, len(paths), batch):
+        where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + batch]) + ")"
+        yield from tbl.search().where(where).select(columns).limit(None).to_list()
