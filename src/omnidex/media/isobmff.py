@@ -37,6 +37,7 @@ VISUAL_ENTRIES = {b"avc1", b"avc2", b"avc3", b"avc4", b"hvc1", b"hev1", b"dvh1",
                   b"apco", b"ap4h", b"ap4x", b"png ", b"raw ", b"yuv2", b"2vuy"}
 AUDIO_ENTRIES = {b"mp4a", b"enca", b"ac-3", b"ec-3", b"ac-4", b"Opus", b"fLaC", b"alac", b"samr", b"sawb",
                  b"sowt", b"twos", b"lpcm", b"ipcm", b"fpcm", b".mp3", b"mha1", b"mhm1", b"dtsc"}
+FIRST_BOXES = {"ftyp", "styp", "moov", "free", "skip", "wide", "mdat", "pnot", "sidx", "moof", "uuid", "jP  "}
 TABLES = {b"stts": 8, b"ctts": 8, b"stss": 4, b"stsc": 12, b"stco": 4, b"co64": 8, b"stps": 4, b"sdtp": 1}
 
 
@@ -96,11 +97,11 @@ class _Parser:
         if self.size < 8:
             self._damage(0, "", f"{self.size} bytes: too short for one box (8-byte header)")
         boxes = self._walk(0, self.size, 0, "", top=True)
-        if boxes and boxes[0]["type"] not in ("ftyp", "styp", "moov", "free", "skip", "wide", "mdat", "pnot",
-                                              "sidx", "jP  "):
+        if boxes and boxes[0]["type"] not in FIRST_BOXES:
             self._note(0, "", f"first box is {boxes[0]['type']!r}, not ftyp: maybe not an ISO-BMFF file")
         tracks = _tracks(boxes)
         self._check_offsets(boxes, tracks)
+        self._check_fragments(boxes)
         if boxes and not any(b["type"] == "moov" for b in boxes):
             self._damage(self.size, "", "no moov box: the index a player needs is missing")
         return {"size": self.size, "boxes": boxes, "tracks": tracks, "fragments": _fragments(boxes),
@@ -164,9 +165,12 @@ class _Parser:
             avail = min(size, left)
             if size > left:
                 box["truncated"] = True
-                whose = "the file" if end == self.size else parent
-                self._damage(pos, path, f"{kind}: claims {size} bytes, {left} left in {whose}: "
-                                        + ("the file is cut off" if end == self.size else "the box overruns its parent"))
+                if pos + size > self.size:
+                    self._damage(pos, path, f"{kind}: claims {size} bytes, {self.size - pos} left in the file: "
+                                            "the file is cut off")
+                else:
+                    self._damage(pos, path, f"{kind}: claims {size} bytes, {left} left in {parent}: "
+                                            "the box overruns its parent")
             if head > avail:
                 self._damage(pos, path, f"{kind}: header ({head} bytes) cut off")
                 boxes.append(box)
@@ -284,6 +288,32 @@ class _Parser:
             elif not mdats:
                 self._damage(lo, t["path"], f"track {t.get('track_id')}: chunk offsets point at media data but "
                                             "the file has no mdat box")
+
+
+    def _check_fragments(self, boxes: list[dict]) -> None:
+        """Each trun's sample bytes (from its data_offset and sizes) must lie inside the file and one mdat."""
+        mdats = [(b["offset"], b["offset"] + b["size"]) for b in boxes if b["type"] == "mdat"]
+        for moof in (b for b in boxes if b["type"] == "moof"):
+            for n, traf in enumerate(find(moof.get("children", []), "traf")):
+                kids = traf.get("children", [])
+                tfhd = _first(kids, "tfhd")
+                if "base_data_offset" not in tfhd and not tfhd.get("default_base_is_moof") and n:
+                    continue  # base is where the previous traf's data ended: not followed
+                base = tfhd.get("base_data_offset", moof["offset"])
+                for trun in find(kids, "trun")[:1]:
+                    f = trun.get("fields", {})
+                    size = f.get("total_bytes")
+                    if size is None and tfhd.get("default_sample_size") is not None:
+                        size = tfhd["default_sample_size"] * f.get("sample_count", 0)
+                    if "data_offset" not in f or size is None:
+                        continue
+                    lo, hi = base + f["data_offset"], base + f["data_offset"] + size
+                    if lo < 0 or hi > self.size:
+                        self._damage(trun["offset"], trun["path"], f"trun: samples at {lo}..{hi} reach past the file "
+                                                                   f"({self.size} bytes)")
+                    elif size and not any(a <= lo and hi <= b for a, b in mdats):
+                        self._damage(trun["offset"], trun["path"], f"trun: samples at {lo}..{hi} are not inside one "
+                                                                   "mdat box (they overlap other boxes)")
 
 
 # ---------------------------------------------------------------------------------------------- box fields
