@@ -17,7 +17,7 @@ pytest.importorskip("safetensors")
 from PIL import Image, ImageDraw  # noqa: E402
 
 from omnidex.train.contrastive import Batcher, TrainConfig, clip_loss, cosine_schedule, train  # noqa: E402
-from omnidex.train.lit import LitConfig, LitModel, load_lit  # noqa: E402
+from omnidex.nets.lit import LitConfig, LitModel, load_lit  # noqa: E402
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (40, 60, 220), "yellow": (235, 220, 30),
            "purple": (140, 40, 170), "orange": (245, 140, 20), "white": (245, 245, 245), "black": (10, 10, 10)}

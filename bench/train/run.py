@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 def _untrained(path: Path, model: Path):
     """An untrained tower of the same architecture as ``model``, as a baseline."""
     from omnidex.encoders.registry import build
-    from omnidex.train.lit import LitConfig, LitModel
+    from omnidex.nets.lit import LitConfig, LitModel
 
     arch = LitConfig.from_dict(json.loads((model / "config.json").read_text())["config"])
     LitModel(arch, seed=123).save(path)

@@ -12,7 +12,6 @@ log-mel tensor, cached by the Batcher) and ``prepare_texts`` (captions embedded 
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,13 +22,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..train.lit import TEXT_MODEL, LockedText, save_weights
+from ..nets.locked_text import TEXT_MODEL, LockedText
+from ..nets.pretrained import read_pretrained, save_pretrained
 from .frontend import FrontendConfig, load_log_mel, log_mel
 
 FORMAT = "omnidex-audio-lit"
 VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
@@ -207,15 +205,11 @@ class AudioLitModel(LockedText, nn.Module):
     # ---- export
     def save(self, directory: str | Path, half: bool = False) -> Path:
         """Write ``config.json`` and ``model.safetensors`` (fp16 weights when ``half``)."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
-        meta = {"format": FORMAT, "version": VERSION, "architecture": "audio-lit-cnn1d-mod",
+        meta = {"architecture": "audio-lit-cnn1d-mod",
                 "config": asdict(self.cfg), "embed_dim": self.cfg.embed_dim, "sample_rate": self.cfg.sr,
                 "text_model": self.cfg.text_model, "temperature": float(1.0 / self.logit_scale.detach().exp()),
-                "parameters": self.num_parameters(), "dtype": "float16" if half else "float32"}
-        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-        return out
+                "parameters": self.num_parameters()}
+        return save_pretrained(self, directory, FORMAT, VERSION, meta, half)
 
 
 def load_audio_lit(directory: str | Path, device: str = "cpu") -> AudioLitModel:
@@ -224,17 +218,8 @@ def load_audio_lit(directory: str | Path, device: str = "cpu") -> AudioLitModel:
     Raises:
         FileNotFoundError / ValueError: missing files or not an audio-lit directory.
     """
-    from safetensors.torch import load_file
-
-    root = Path(directory)
-    cfg_path, w_path = root / CONFIG_FILE, root / WEIGHTS_FILE
-    if not cfg_path.exists() or not w_path.exists():
-        raise FileNotFoundError(f"{root}: not an audio-lit model directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    meta = json.loads(cfg_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{root}: {CONFIG_FILE} is not an {FORMAT} config (format={meta.get('format')!r})")
+    meta, state = read_pretrained(directory, FORMAT, VERSION, "audio-lit")
     model = AudioLitModel(AudioLitConfig.from_dict(meta["config"]), seed=None)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(w_path)).items()}
     model.load_state_dict(state)
     return model.to(device).eval()
 

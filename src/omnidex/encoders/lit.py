@@ -35,7 +35,7 @@ class LitEncoder:
                                      f"written by LitModel.save (config.json + model.safetensors), e.g. "
                                      f"<out_dir>/model from `omnidex.train.contrastive.train`")
         require("torch", "text")
-        from ..train.lit import load_lit
+        from ..nets.lit import load_lit
 
         try:
             self._model = load_lit(path, device=device)

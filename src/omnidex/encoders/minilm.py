@@ -62,6 +62,11 @@ class MiniLM:
         return embed_texts(texts, self.dim, lambda ts: self._model.encode(
             ts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False))
 
+    @property
+    def module(self):
+        """The underlying sentence-transformers module (the LiT models' locked text tower freezes it)."""
+        return self._model
+
     def encode_image(self, images: list) -> np.ndarray:
         """MiniLM embeds text only."""
         raise unsupported(self.name, "images")

@@ -40,7 +40,7 @@ def text_to_series_recall(model, heldout: list, ks: tuple[int, ...] = (1, 5)) ->
     with torch.no_grad():
         sv = model.encode_series(series)
         model.prepare_texts(caps)
-        tv = torch.stack([model._text_cache[c] for c in caps]).numpy()
+        tv = model.embed_texts(caps).cpu().numpy()
     sims = tv @ sv.T
     rel = np.array([[a == b for b in combos] for a in combos])
     order = np.argsort(-sims, axis=1, kind="stable")

@@ -7,7 +7,6 @@ model follows the contrastive trainer's interface (``trainable_parameters``, ``e
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..train.lit import LockedText, save_weights
+from ..nets.locked_text import LockedText
+from ..nets.pretrained import read_pretrained, save_pretrained
 from .vq import Codebook, shapes
 
 FORMAT = "omnidex-series-lit"
 VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, CODEBOOK_FILE = "config.json", "model.safetensors", "codebook.npz"
+CODEBOOK_FILE = "codebook.npz"
 
 
 @dataclass
@@ -134,15 +134,11 @@ class SeriesLitModel(LockedText, nn.Module):
     # ---- export
     def save(self, directory: str | Path, half: bool = False) -> Path:
         """Write config.json, model.safetensors (fp16 when ``half``) and codebook.npz."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
-        self.codebook.save(out / CODEBOOK_FILE)
         n_params = sum(p.numel() for p in self.trainable_parameters())
-        meta = {"format": FORMAT, "version": VERSION, "config": asdict(self.cfg), "parameters": n_params,
-                "temperature": float(1.0 / self.logit_scale.detach().exp()), "dtype": "float16" if half else "float32",
-                "codebook": self.codebook.fingerprint}
-        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        meta = {"config": asdict(self.cfg), "parameters": n_params,
+                "temperature": float(1.0 / self.logit_scale.detach().exp()), "codebook": self.codebook.fingerprint}
+        out = save_pretrained(self, directory, FORMAT, VERSION, meta, half)
+        self.codebook.save(out / CODEBOOK_FILE)
         return out
 
 
@@ -152,16 +148,8 @@ def load_series_lit(directory: str | Path, device: str = "cpu") -> SeriesLitMode
     Raises:
         FileNotFoundError / ValueError: missing files or not a series-LiT directory.
     """
-    from safetensors.torch import load_file
-
-    root = Path(directory)
-    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, CODEBOOK_FILE) if not (root / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{root}: not a series-LiT model directory (missing {', '.join(missing)})")
-    meta = json.loads((root / CONFIG_FILE).read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{root}: {CONFIG_FILE} is not an {FORMAT} config (format={meta.get('format')!r})")
-    model = SeriesLitModel(Codebook.load(root / CODEBOOK_FILE), SeriesLitConfig.from_dict(meta["config"]), seed=None)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(root / WEIGHTS_FILE)).items()}
+    meta, state = read_pretrained(directory, FORMAT, VERSION, "series-LiT", extra_files=(CODEBOOK_FILE,))
+    model = SeriesLitModel(Codebook.load(Path(directory) / CODEBOOK_FILE), SeriesLitConfig.from_dict(meta["config"]),
+                           seed=None)
     model.load_state_dict(state)
     return model.to(device).eval()

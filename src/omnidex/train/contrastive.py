@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..nets.lit import open_image
+
 CHECKPOINT = "checkpoint.pt"
 MAX_TICK_LABELS = 16
 
@@ -158,16 +160,6 @@ def _pair_fields(pair) -> tuple[Any, str]:
     if isinstance(pair, (tuple, list)):
         return pair[0], str(pair[1])
     return pair.path, str(pair.caption)
-
-
-def open_image(source):
-    """A PIL RGB image from a path or a PIL image."""
-    from PIL import Image
-
-    if isinstance(source, Image.Image):
-        return source.convert("RGB")
-    with Image.open(source) as im:
-        return im.convert("RGB")
 
 
 class Batcher:

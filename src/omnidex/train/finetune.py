@@ -28,7 +28,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._require import require
-from .contrastive import Batch, open_image
+from ..nets.lit import open_image
+from .contrastive import Batch
 
 MODES = ("full", "last", "projections", "lora")
 LORA_TARGETS = ["q_proj", "v_proj"]

@@ -27,7 +27,7 @@ def build(work: Path, out: Path, steps: int, batch: int, lr: float, widths: tupl
           n_train: int = N_TRAIN) -> dict:
     """Generate data, train, evaluate on unseen combinations, export; returns the record."""
     from .contrastive import TrainConfig, train
-    from .lit import LitConfig, LitModel, load_lit
+    from ..nets.lit import LitConfig, LitModel, load_lit
     from .pairs import load_pairs
     from .synth import generate
 

@@ -92,7 +92,7 @@ def main_train(args) -> int:
 def _build_model(args, mode: str, base: str | None):
     """The model ``--mode`` asks for: LiT, or the ``--base`` checkpoint wrapped for fine-tuning."""
     if mode == "lit":
-        from .lit import LitModel
+        from ..nets.lit import LitModel
 
         return LitModel(seed=args.seed)
     from .finetune import ClipFinetune

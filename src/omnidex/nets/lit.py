@@ -3,28 +3,35 @@ CNN image tower trained to land in MiniLM's sentence space.
 
 Because the text side is frozen, every caption is embedded once and cached; only the image tower,
 its projection head and the temperature learn. The saved directory (``config.json`` +
-``model.safetensors``) is what ``omnidex.encoders.lit.LitEncoder`` loads.
+``model.safetensors``) is what ``omnidex.encoders.lit.LitEncoder`` loads; ``omnidex.train`` trains it.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .contrastive import Batch, open_image
+from .locked_text import TEXT_MODEL, LockedText
+from .pretrained import CONFIG_FILE, WEIGHTS_FILE, read_pretrained, save_pretrained
 
 FORMAT = "omnidex-lit"
 VERSION = 1
-TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+
+
+def open_image(source):
+    """A PIL RGB image from a path or a PIL image."""
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        return source.convert("RGB")
+    with Image.open(source) as im:
+        return im.convert("RGB")
 
 
 @dataclass
@@ -136,73 +143,6 @@ class ImageTower(nn.Module):
         return self.head(torch.cat([what, where], dim=1))
 
 
-class _TextTower:
-    """The locked MiniLM, kept OUT of the module tree (never in state_dict, never optimised)."""
-
-    def __init__(self, name: str):
-        from ..encoders.minilm import MiniLM
-        from ..encoders.registry import build
-
-        self.encoder = build("minilm") if name == TEXT_MODEL else MiniLM(model_dir=name)
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self.module.eval()
-
-    @property
-    def module(self) -> torch.nn.Module:
-        return self.encoder._model
-
-    def encode(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """Unit rows for ``texts``; large batches: on CPU ~1.5x faster than 64 for short captions."""
-        old = self.encoder.batch_size
-        self.encoder.batch_size = max(old, batch_size)
-        try:
-            return self.encoder.encode_text(list(texts))
-        finally:
-            self.encoder.batch_size = old
-
-
-class LockedText:
-    """The locked-text half of a LiT model (image, sound or series tower against a frozen text tower).
-
-    Needs ``self.cfg.text_model`` and ``self.logit_scale``; call ``_init_locked_text()`` in ``__init__``.
-    Every caption is embedded once and cached; the text tower stays outside the module tree.
-    """
-
-    def _init_locked_text(self) -> None:
-        self._text: _TextTower | None = None
-        self._text_cache: dict[str, torch.Tensor] = {}
-
-    @property
-    def text_tower(self) -> _TextTower:
-        """The frozen text tower (loaded on first use)."""
-        if self._text is None:
-            self._text = _TextTower(self.cfg.text_model)
-        return self._text
-
-    def prepare_texts(self, captions: Iterable[str]) -> None:
-        """Embed (once) every caption not yet cached."""
-        missing = sorted({c for c in captions if c not in self._text_cache})
-        if missing:
-            self._text_cache.update(zip(missing, torch.from_numpy(self.text_tower.encode(missing))))
-
-    def embed_texts(self, captions: list[str]) -> torch.Tensor:
-        """(n, dim) unit rows from the cache (filled on demand), on the model's device."""
-        self.prepare_texts(captions)
-        return torch.stack([self._text_cache[c] for c in captions]).to(self.logit_scale.device)
-
-
-def save_weights(module: nn.Module, path: Path, fmt: str, half: bool) -> None:
-    """Write ``module``'s state as safetensors: fp16 when ``half``, except ``logit_scale`` (kept exact)."""
-    from safetensors.torch import save_file
-
-    state = {}
-    for k, v in module.state_dict().items():
-        v = v.detach().cpu().contiguous()
-        state[k] = v.half() if half and v.is_floating_point() and k != "logit_scale" else v
-    save_file(state, str(path), metadata={"format": fmt})
-
-
 class LitModel(LockedText, nn.Module):
     """Locked-text contrastive model: ``embed(batch)`` -> (image_emb, cached MiniLM text_emb), both unit rows.
 
@@ -268,8 +208,9 @@ class LitModel(LockedText, nn.Module):
             x = F.interpolate(x, size=(self.cfg.input_size,) * 2, mode="bilinear", antialias=True)
         return F.normalize(self.image((x - self.pixel_mean) / self.pixel_std).float(), dim=-1)
 
-    def embed(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(image_emb, text_emb) of a batch; training mode applies ``augment`` seeded by ``batch.seed``."""
+    def embed(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image_emb, text_emb) of a batch (``images``, ``captions``, ``seed``, e.g. ``train.contrastive.Batch``);
+        training mode applies ``augment`` seeded by ``batch.seed``."""
         x = self._pixels(batch.images)
         if self.training:
             x = self.augment(x, batch.seed)
@@ -302,16 +243,11 @@ class LitModel(LockedText, nn.Module):
         Returns:
             The directory, loadable with ``load_lit`` or ``build("lit", model=dir)``.
         """
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        save_weights(self, out / WEIGHTS_FILE, FORMAT, half)
-        meta = {"format": FORMAT, "version": VERSION, "architecture": "lit-resnet-coord",
+        meta = {"architecture": "lit-resnet-coord",
                 "config": asdict(self.cfg), "input_size": self.cfg.input_size, "text_model": self.cfg.text_model,
                 "embed_dim": self.cfg.embed_dim, "mean": list(self.cfg.mean), "std": list(self.cfg.std),
-                "temperature": float(1.0 / self.logit_scale.detach().exp()), "parameters": self.num_parameters(),
-                "dtype": "float16" if half else "float32"}
-        (out / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-        return out
+                "temperature": float(1.0 / self.logit_scale.detach().exp()), "parameters": self.num_parameters()}
+        return save_pretrained(self, directory, FORMAT, VERSION, meta, half)
 
 
 def load_lit(directory: str | Path, device: str = "cpu") -> LitModel:
@@ -320,19 +256,10 @@ def load_lit(directory: str | Path, device: str = "cpu") -> LitModel:
     Raises:
         FileNotFoundError / ValueError: missing files or not a LiT directory.
     """
-    from safetensors.torch import load_file
-
-    root = Path(directory)
-    cfg_path, w_path = root / CONFIG_FILE, root / WEIGHTS_FILE
-    if not cfg_path.exists() or not w_path.exists():
-        raise FileNotFoundError(f"{root}: not a LiT model directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    meta = json.loads(cfg_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{root}: {CONFIG_FILE} is not an {FORMAT} config (format={meta.get('format')!r})")
+    meta, state = read_pretrained(directory, FORMAT, VERSION, "LiT")
     model = LitModel(LitConfig.from_dict(meta["config"]), seed=None)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(w_path)).items()}
     model.load_state_dict(state)
     return model.to(device).eval()
 
 
-__all__ = ["LitConfig", "LitModel", "ImageTower", "LockedText", "load_lit", "save_weights", "TEXT_MODEL"]
+__all__ = ["LitConfig", "LitModel", "ImageTower", "load_lit", "open_image", "CONFIG_FILE", "WEIGHTS_FILE"]
