@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._require import require
-from ..encoders.base import dir_fingerprint, embed_texts, empty, l2_normalise, unsupported
+from ..encoders.base import embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 
@@ -56,32 +56,45 @@ class AudioLitEncoder:
             raise EncoderUnavailable(f"audio model directory '{path}' not found or incomplete: build the bundled "
                                      f"one with `python -m omnidex.audio.make_model`, or pass --clap with a CLAP "
                                      f"hub id or directory")
-        require("torch", "text")
-        from .model import load_audio_lit
+        from ..encoders.lit import TEXT_MODEL, read_config
+        from ..encoders.onnx_text import fingerprint
 
-        try:
-            self._model = load_audio_lit(path, device=device)
-        except Exception as exc:  # noqa: BLE001 - name the directory and the cause
-            raise EncoderUnavailable(f"cannot load the audio model from {path}: {exc}") from exc
-        self.path = path.resolve()
-        self.identity = "audio-lit:" + dir_fingerprint(path)
-        self.dim = int(self._model.cfg.embed_dim)
-        self.sample_rate = int(self._model.cfg.sr)
+        meta = read_config(path, "audio")
+        self.path, self.device, self._model = path.resolve(), device, None  # sound tower: loaded on first clip
+        self.identity = "audio-lit:" + fingerprint(path)
+        cfg = meta.get("config", {})
+        self.dim = int(meta.get("embed_dim") or cfg.get("embed_dim", 384))
+        self.sample_rate = int(meta.get("sample_rate") or cfg.get("sr", 16000))
+        self.text_model = str(meta.get("text_model") or cfg.get("text_model") or TEXT_MODEL)
         self.batch_size = batch_size
         # what the store records, so a search rebuilds this encoder (Models.spec reads it)
         self.spec_kwargs = (("model", BUNDLED_SOUND if self.path == bundled_sound_dir().resolve()
                              else f"audio-lit:{self.path}"),)
 
+    def _sound_model(self):
+        """The trained sound tower (torch), loaded on first use: a text query never needs it."""
+        if self._model is None:
+            require("torch", "text")
+            from .model import load_audio_lit
+
+            try:
+                self._model = load_audio_lit(self.path, device=self.device)
+            except Exception as exc:  # noqa: BLE001 - name the directory and the cause
+                raise EncoderUnavailable(f"cannot load the audio model from {self.path}: {exc}") from exc
+        return self._model
+
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Embed texts with the locked MiniLM tower: float32 (n, 384) unit rows."""
-        return embed_texts(texts, self.dim, self._model.text_tower.encode)
+        from ..encoders.lit import locked_text
+
+        return embed_texts(texts, self.dim, locked_text(self.text_model).encode_text)
 
     def encode_audio(self, clips: list[np.ndarray]) -> np.ndarray:
         """Embed mono clips sampled at ``sample_rate``: float32 (n, 384) unit rows."""
         if not len(clips):
             return empty(self.dim)
-        return l2_normalise(self._model.encode_clips([np.asarray(c, np.float32) for c in clips],
-                                                     self.sample_rate, self.batch_size))
+        return l2_normalise(self._sound_model().encode_clips([np.asarray(c, np.float32) for c in clips],
+                                                            self.sample_rate, self.batch_size))
 
     def encode_image(self, images: list) -> np.ndarray:
         raise unsupported(self.name, "images")

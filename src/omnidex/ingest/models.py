@@ -1,6 +1,7 @@
 """The encoders an ingest or a query needs, built lazily once, with missing ones reported once."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -31,6 +32,22 @@ def visual_encoder(spec: str) -> tuple[str, str]:
     if spec.startswith("lit:"):
         return "lit", spec[4:]
     return "clip", spec
+
+
+def _cuda_available() -> bool:
+    """Whether torch sees a GPU; without an NVIDIA driver on the machine, answered without importing
+    torch (a cold text search stays free of it)."""
+    import glob
+    import sys
+
+    if "torch" not in sys.modules and not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/proc/driver/nvidia")):
+        return False
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
 
 
 @dataclass
@@ -101,12 +118,7 @@ class Models:
         """``{"device": "cuda"}`` when the config asks for (or "auto" finds) a GPU, else {} (CPU default)."""
         dev = self.cfg.device
         if dev == "auto":
-            try:
-                import torch
-
-                dev = "cuda" if torch.cuda.is_available() else "cpu"
-            except ImportError:
-                dev = "cpu"
+            dev = "cuda" if _cuda_available() else "cpu"
         return {} if dev == "cpu" else {"device": dev}
 
     def _build_visual(self):

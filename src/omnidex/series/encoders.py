@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoders.base import dir_fingerprint, embed_texts, empty, l2_normalise, unsupported
+from ..encoders.base import embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 from .sax import symbols, to_word
@@ -129,27 +129,44 @@ class SeriesLitEncoder:
         if not (path / "config.json").is_file():
             raise EncoderUnavailable(f"series-LiT model '{path}' not found: build it with "
                                      "`python -m omnidex.series.make_model`")
-        from .model import load_series_lit
+        from ..encoders.lit import TEXT_MODEL, read_config
+        from ..encoders.onnx_text import fingerprint
 
+        meta = read_config(path, "series-LiT")
         try:
-            self._model = load_series_lit(path, device=device)
+            book = Codebook.load(path / "codebook.npz")
         except Exception as exc:  # noqa: BLE001 - name the directory and the cause
             raise EncoderUnavailable(f"cannot load series-LiT model from {path}: {exc}") from exc
-        self.path = path.resolve()
-        self.identity = f"series-lit:{dir_fingerprint(path)}-{self._model.codebook.fingerprint}"
-        self.dim = int(self._model.cfg.embed_dim)
+        self.path, self.device, self._model = path.resolve(), device, None  # series tower: loaded on first window
+        self.identity = f"series-lit:{fingerprint(path)}-{book.fingerprint}"
+        cfg = meta.get("config", {})
+        self.dim = int(cfg.get("embed_dim") or meta.get("embed_dim", 384))
+        self.text_model = str(cfg.get("text_model") or meta.get("text_model") or TEXT_MODEL)
         self.spec_kwargs = (("model", str(model)),)
         self._bank: np.ndarray | None = None
+
+    def _series_model(self):
+        """The trained series tower (torch), loaded on first use: a text query never needs it."""
+        if self._model is None:
+            from .model import load_series_lit
+
+            try:
+                self._model = load_series_lit(self.path, device=self.device)
+            except Exception as exc:  # noqa: BLE001 - name the directory and the cause
+                raise EncoderUnavailable(f"cannot load series-LiT model from {self.path}: {exc}") from exc
+        return self._model
 
     def encode_series(self, windows: list) -> np.ndarray:
         """Raw windows -> float32 (n, 384) unit rows."""
         if not len(windows):
             return empty(self.dim)
-        return l2_normalise(self._model.encode_series(list(windows)))
+        return l2_normalise(self._series_model().encode_series(list(windows)))
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Texts -> float32 (n, 384) unit rows with the locked MiniLM."""
-        return embed_texts(texts, self.dim, self._model.text_tower.encode)
+        from ..encoders.lit import locked_text
+
+        return embed_texts(texts, self.dim, locked_text(self.text_model).encode_text)
 
     def encode_image(self, images: list) -> np.ndarray:
         raise unsupported(self.name, "images")
