@@ -111,7 +111,7 @@ def test_search_query_capped_like_http_and_mcp(tmp_path, capsys):
 
     from argparse import Namespace
 
-    from omnidex.cli import _query_within_caps
+    from omnidex.cli.search import query_within_caps as _query_within_caps
 
     assert _query_within_caps(Namespace(query="q" * MAX_QUERY_CHARS, parts=["text:red car:0.5"]))
 

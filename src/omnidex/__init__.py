@@ -11,11 +11,19 @@ import os
 # query here. Passive waiting costs little when the machine is idle. Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
 __all__ = ["Index", "IndexConfig", "SearchConfig", "Hit", "IngestReport", "__version__"]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # pyproject.toml is the one place the version is written
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("omnidex")
+        except PackageNotFoundError:  # a source tree on sys.path that pip never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
     if name == "Index":
         from .api import Index
 

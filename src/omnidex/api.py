@@ -22,14 +22,33 @@ class Index:
         ...     print(hit.path, hit.start, hit.end, hit.score)
     """
 
-    def __init__(self, path: str | Path = DEFAULT_DB, config: IndexConfig | None = None):
+    def __init__(self, path: str | Path = DEFAULT_DB, config: IndexConfig | None = None, *, read_only: bool = False):
         from .store import Store
 
         self.path = str(path) if "://" in str(path) else Path(path)  # a directory, or s3://, gs://, az://
         self.config = config or IndexConfig()
-        self.store = Store(self.path)
+        self.store = Store(self.path, read_only=read_only)
         self._searcher = None
         self._models = None
+
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_DB, config: IndexConfig | None = None, *,
+             read_only: bool = True) -> "Index":
+        """An index that must already exist (``Index(path)`` creates one on first ``add``).
+
+        Args:
+            path: database directory or URI.
+            config: as for :class:`Index`.
+            read_only: search, stats and duplicates only; ``add`` and other writes raise.
+        Raises:
+            omnidex.errors.NoIndex: nothing is indexed at ``path``; nothing was created there.
+        """
+        index = cls(path, config, read_only=True)  # raises NoIndex before anything is created
+        if not read_only:
+            from .store import Store
+
+            index.store = Store(index.path)
+        return index
 
     def add(self, paths, prune: bool = False, progress=None, log=None) -> IngestReport:
         """Index files and folders; unchanged files are skipped, changed ones re-indexed.

@@ -33,6 +33,18 @@ class StoreMismatch(OmnidexError):
     """A table was built with another encoder than the one asked for."""
 
 
+class NoIndex(OmnidexError):
+    """Nothing is indexed at a database path a command only reads (nothing is created there).
+
+    Args:
+        path: the database directory or URI asked for.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        super().__init__(f"no index at {self.path} (run omnidex index FILES --db {self.path} first)")
+
+
 class MissingExtra(OmnidexError):
     """An optional dependency is not installed; the message gives the pip command."""
 

@@ -141,3 +141,27 @@ def print_duplicates(found: list[dict]) -> None:
         where = "" if d["relation"] == "near-duplicate" else format_span(d["start"], d["end"], "s")
         t.add_row(f"{d['score']:.3f}", escape(d["path"]), d["relation"], escape(d["other"]), where)
     Console().print(t)
+
+
+def print_stats(stats: dict) -> None:
+    """Readable table of :meth:`omnidex.Index.stats`: one row per vector space."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"[bold]{escape(str(stats['db']))}[/]: {stats['files']} files")
+    if not stats["spaces"]:
+        con.print("no vector spaces yet")
+        return
+    t = Table(title="vector spaces")
+    for col in ("space", "rows", "dim", "encoder", "search", "domain"):
+        t.add_column(col, overflow="fold")
+    for space, s in stats["spaces"].items():
+        found = s["search"]
+        how = found["index"] if "nprobes" not in found else (
+            f"{found['index']} (nprobes {found['nprobes']}, refine {found['refine_factor']}, "
+            f"recall@10 {found['measured_recall@10']:.3f})")
+        t.add_row(space, str(s["rows"]), str(s["dim"]), escape(str(s["encoder"])), how,
+                  (s.get("reliability") or {}).get("domain", ""))
+    con.print(t)

@@ -20,19 +20,26 @@ def _llm_flags(p) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def add_ask_parsers(sub) -> None:
-    """Register ``ask`` and ``caption`` on the CLI's subparsers."""
+def add_ask_parser(sub) -> None:
+    """Register ``omnidex ask`` on the CLI's subparsers (see :mod:`omnidex.cli`)."""
     a = sub.add_parser("ask", help="answer a question from the index with a vision-language model, citing times")
     a.add_argument("first", metavar="FILE_OR_QUESTION", help="the question, or a file to look in when QUESTION follows")
     a.add_argument("question", nargs="?", default=None, metavar="QUESTION", help="the question (after FILE)")
-    a.add_argument("--top", type=int, default=8, help="moments retrieved as evidence")
+    a.add_argument("--top-k", "--top", dest="top_k", type=int, default=8, metavar="N",
+                   help="moments retrieved as evidence (default 8; --top is the same)")
     a.add_argument("--max-frames", dest="max_frames", type=int, default=6, help="frames sent to the model at most")
     a.add_argument("--no-retry", dest="retry", action="store_false", help="do not ask again when citations are invalid")
     _llm_flags(a)
+    a.set_defaults(func=main_ask)
+
+
+def add_caption_parser(sub) -> None:
+    """Register ``omnidex caption`` on the CLI's subparsers (see :mod:`omnidex.cli`)."""
     c = sub.add_parser("caption", help="caption indexed images and video shots; captions become searchable text")
     c.add_argument("paths", nargs="*", help="only files under these paths (default: all indexed images and videos)")
     c.add_argument("--prompt", default=None, help="instruction sent with each picture")
     _llm_flags(c)
+    c.set_defaults(func=main_caption)
 
 
 def _llm(args):
@@ -49,7 +56,7 @@ def main_ask(args) -> int:
 
     file, question = (args.first, args.question) if args.question is not None else (None, args.first)
     try:
-        ans = ask(Index(args.db), question, file=file, llm=_llm(args), top_k=args.top,
+        ans = ask(Index.open(args.db), question, file=file, llm=_llm(args), top_k=args.top_k,
                   max_frames=args.max_frames, retry=args.retry)
     except CitationError as exc:
         if args.json:
@@ -74,9 +81,9 @@ def main_caption(args) -> int:
     from ..render import ProgressReporter
     from .captions import PROMPT, caption
 
+    index = Index.open(args.db, read_only=False)  # an index must exist; captions are added to it
     with ProgressReporter(enabled=not args.json, label="captioning") as progress:
-        done = caption(Index(args.db), args.paths or None, llm=_llm(args), prompt=args.prompt or PROMPT,
-                       progress=progress)
+        done = caption(index, args.paths or None, llm=_llm(args), prompt=args.prompt or PROMPT, progress=progress)
     if args.json:
         print(json.dumps(done, indent=2))
     else:

@@ -198,6 +198,7 @@ def add_serve_parser(sub):
     sv.add_argument("--cors", action="append", default=[], help="browser origin allowed to call the API (repeatable)")
     sv.add_argument("--upload-limit-mb", dest="upload_limit_mb", type=float, default=DEFAULT_UPLOAD_MB,
                     help="largest accepted upload in MB (default 20)")
+    sv.set_defaults(func=main_serve)
     return sv
 
 

@@ -847,6 +847,7 @@ def add_mcp_parser(sub) -> argparse.ArgumentParser:
                    help="where export_clip writes clips (default: a temporary folder)")
     p.add_argument("--token", default=None,
                    help="bearer token HTTP clients must send (generated when binding a non-loopback address)")
+    p.set_defaults(func=main_mcp)
     return p
 
 

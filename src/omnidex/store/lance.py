@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OmnidexError, StoreMismatch
+from ..errors import NoIndex, OmnidexError, StoreMismatch
 
 os.environ.setdefault("LANCE_LOG", "error")
 
@@ -107,19 +107,31 @@ class Store:
             (``s3://bucket/path``, ``gs://...``, ``az://...``); then the writer lock and tuned index
             parameters are kept in a local folder (one writer per machine is enforced).
         policy: when spaces get an ANN index (see :mod:`omnidex.store.vindex`).
+        read_only: open an existing index to read: nothing is created (not even the folder) and
+            writes raise. The one change a reader still makes is bringing a table from before
+            the ``at`` column up to date, which reading it needs.
+
+    Raises:
+        NoIndex: ``read_only`` and there is no index at ``root`` (no folder, or no tables in it).
     """
 
-    def __init__(self, root: str | Path, policy=None):
+    def __init__(self, root: str | Path, policy=None, *, read_only: bool = False):
+        self.uri = str(root)
+        self.read_only = read_only
+        remote = "://" in self.uri
+        self.root = _local_state(self.uri) if remote else Path(root)
+        if read_only and not remote and not self.root.is_dir():
+            raise NoIndex(root)  # before LanceDB loads (seconds): a typo fails at once
         import lancedb
 
         from .vindex import IndexPolicy
 
-        self.uri = str(root)
-        remote = "://" in self.uri
-        self.root = _local_state(self.uri) if remote else Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
         self.db = lancedb.connect(self.uri if remote else str(self.root),
                                   storage_options={"new_table_data_storage_version": TABLE_FORMAT})
+        if read_only and not self._names():
+            raise NoIndex(root)
         self.policy = policy or IndexPolicy()
         self._tables: dict = {}
         self._missing: dict[str, float] = {}  # table name -> until when "does not exist" is believed
@@ -146,7 +158,12 @@ class Store:
             self._tables[name] = tbl
         return self._tables[name]
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise OmnidexError(f"{self.uri}: this index was opened read-only")
+
     def _ensure(self, name: str, schema):
+        self._writable()
         self._missing.pop(name, None)
         tbl = self.table(name)
         if tbl is None:
@@ -233,6 +250,7 @@ class Store:
     # ----- locking and recovery -------------------------------------------------------------
     def lock(self) -> None:
         """Take the single-writer lock; raises when another ingest holds it."""
+        self._writable()
         fd = os.open(self.root / ".writer.lock", os.O_CREAT | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -280,6 +298,7 @@ class Store:
             segments: space -> segment rows (with "vector").
             replace_paths: paths whose previous segments must go (changed or re-indexed files).
         """
+        self._writable()
         pa = _pa()
         journal = self._ensure(JOURNAL, pa.schema([("batch", pa.string()), ("started", pa.float64())]))
         journal.add([{"batch": batch, "started": time.time()}])
@@ -297,6 +316,7 @@ class Store:
 
     def delete_paths(self, paths: list[str], files: bool = True) -> None:
         """Remove every row of these paths (segments, and files rows when ``files``)."""
+        self._writable()
         for i in range(0, len(paths), 200):
             where = "path IN (" + ", ".join(sql_str(p) for p in paths[i:i + 200]) + ")"
             for space in self.spaces():

@@ -1,0 +1,24 @@
+"""``omnidex eval``: retrieval evaluation of an encoder on pairs, or of an index on labelled queries."""
+from __future__ import annotations
+
+from .options import json_flag, top_k_flag
+
+
+def add_parser(sub) -> None:
+    ev = sub.add_parser("eval", help="retrieval evaluation of an encoder on pairs, or of an index on queries")
+    ev.add_argument("pairs", nargs="?", default=None, help="pairs file (.csv/.jsonl) or folder")
+    ev.add_argument("--clip", default=None, help="encoder: CLIP/SigLIP dir or hub id, or lit:DIR")
+    ev.add_argument("--against", default=None, help="a second encoder to compare with (before/after)")
+    ev.add_argument("--index", default=None, help="evaluate this index (database directory) ...")
+    ev.add_argument("--queries", default=None, help="... against this queries file with relevant items/moments")
+    top_k_flag(ev, 10, "hits fetched per query (--index)")
+    ev.add_argument("--iou", type=float, default=0.5, help="temporal IoU that makes a moment relevant (--index)")
+    ev.add_argument("--out", default=None, help="also write the results as JSON here")
+    json_flag(ev)
+    ev.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train.evaluate import main_eval
+
+    return main_eval(args)

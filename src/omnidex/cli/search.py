@@ -1,0 +1,70 @@
+"""``omnidex search``: ranked moments for a text, picture, sound, clip, series or arithmetic query."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .options import db_flag, json_flag, top_k_flag
+
+
+def add_parser(sub) -> None:
+    se = sub.add_parser("search", help="search the index")
+    se.add_argument("query", nargs="?", default=None,
+                    help="text query, or arithmetic over quoted texts and files: \"zebra.jpg - 'stripes' + 0.5*'spots'\"")
+    se.add_argument("--part", dest="parts", action="append", default=None, metavar="KIND:VALUE[:WEIGHT]",
+                    help="weighted query part, repeatable: --part 'text:a red car:0.7' --part image:a.jpg:0.3")
+    se.add_argument("--image", help="query image file")
+    se.add_argument("--audio", help="query audio file (transcribed, and matched against indexed sounds)")
+    se.add_argument("--video", help="query video clip: where it occurs in indexed videos, near-duplicates")
+    se.add_argument("--series", help="windows shaped like this series: FILE[:COLUMN[:START:END]] (CSV, Parquet, .npy)")
+    se.add_argument("--in", dest="in_path", default=None, help="search within this one file")
+    top_k_flag(se, 10, "number of moments")
+    se.add_argument("--modality", default="", help="comma list: image,video,audio,text,speech,ocr")
+    se.add_argument("--path", dest="path_glob", default=None, help="only paths matching this glob")
+    db_flag(se)
+    se.add_argument("--runtime", dest="runtimes", action="append", default=None, metavar="query=RUNTIME",
+                    help="how the query text tower runs: auto (default: ONNX Runtime fp32 where installed), "
+                         "torch, onnx or onnx-int8")
+    json_flag(se, "print hits as JSON")
+    se.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..config import IndexConfig
+    from ..encoders.fastpath import parse_runtimes
+    from . import open_index
+
+    if not query_within_caps(args):
+        return 2
+    index = open_index(args.db, IndexConfig(runtimes=parse_runtimes(args.runtimes)))
+    hits = index.search(args.query, image=args.image, audio=args.audio, video=args.video,
+                        top_k=args.top_k, modality=args.modality, path_glob=args.path_glob,
+                        in_path=args.in_path, parts=args.parts, series=args.series)
+    explanation = index.last_explanation  # set for arithmetic and weighted queries only
+    if args.json:
+        found = [h.to_dict() for h in hits]
+        print(json.dumps({"query": explanation, "hits": found} if explanation else found, indent=2))
+        return 0
+    from ..render import print_hits
+
+    if explanation:
+        from ..search.algebra import describe
+
+        print(describe(explanation))
+    print_hits(hits, (explanation or {}).get("expression") or args.query or args.image or args.audio or args.video
+               or args.series)
+    return 0
+
+
+def query_within_caps(args) -> bool:
+    """Whether the query text and every ``--part`` are within :data:`omnidex.caps.MAX_QUERY_CHARS`
+    (the HTTP API's and MCP's cap); says which is not, before any model or table is opened."""
+    from ..caps import check_query
+
+    try:
+        for text in [args.query, *(args.parts or [])]:
+            check_query(text)
+    except ValueError as exc:
+        print(f"omnidex: error: {exc} (the same cap as the HTTP API and MCP; shorten it)", file=sys.stderr)
+        return False
+    return True
