@@ -1,22 +1,74 @@
 """Encoders are data: a name maps to a factory that returns a matched, ready bundle.
 
-Built encoders are cached per (name, kwargs) in-process, so asking again is free.
+Names resolve lazily through one table, name -> ``"module:attr"`` plus what the encoder embeds (its
+modalities), its dimension and what it needs installed, so listing encoders imports nothing heavy and
+the registry imports none of the modules it names (no upward imports from ``omnidex.encoders``).
+Third-party packages add encoders through the ``omnidex.encoders`` entry-point group
+(``name = "package.module:Factory"``); ``register`` adds one at run time. Built encoders are cached per
+(name, kwargs) in-process, so asking again is free.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import OmnidexError
 from .base import Encoder
 
-_FACTORIES: dict[str, Callable[..., Encoder]] = {}
+ENTRY_POINT_GROUP = "omnidex.encoders"
+
+
+@dataclass(frozen=True)
+class EncoderEntry:
+    """One encoder of the table: where its factory lives and what can be told without loading it.
+
+    Attributes:
+        target: ``"module:attr"`` of the factory (a class or a function returning an Encoder).
+        modalities: inputs it embeds into its space ("text", "image", "audio", "video", "series"); empty when
+            only the loaded encoder can tell (third-party entry points).
+        dim: vector width, or None when it depends on the model loaded.
+        needs: importable modules it needs (checked with ``importlib.util.find_spec``, nothing imported).
+        extra: the omnidex extra that installs them.
+        origin: "builtin", "entry point" or "registered".
+    """
+
+    target: str
+    modalities: tuple[str, ...] = ()
+    dim: int | None = None
+    needs: tuple[str, ...] = ()
+    extra: str = ""
+    origin: str = "builtin"
+
+
+_T = ("torch",)
+BUILTIN: dict[str, EncoderEntry] = {
+    "minilm": EncoderEntry("omnidex.encoders.minilm:MiniLM", ("text",), 384, ("sentence_transformers",), "text"),
+    "clip": EncoderEntry("omnidex.encoders.clip:CLIP", ("text", "image"), None, ("transformers", *_T), "clip"),
+    "lit": EncoderEntry("omnidex.encoders.lit:LitEncoder", ("text", "image"), 384, ("sentence_transformers", *_T), "text"),
+    "phash": EncoderEntry("omnidex.encoders.phash:PHash", ("image",), 195, ("PIL",), "image"),
+    "clap": EncoderEntry("omnidex.encoders.clap:CLAP", ("text", "audio"), None, ("transformers", *_T), "clip"),
+    "xclip": EncoderEntry("omnidex.encoders.xclip:XCLIP", ("text", "video"), None, ("transformers", *_T, "av"), "clip"),
+    "videomae": EncoderEntry("omnidex.encoders.videomae:VideoMAE", ("video",), None, ("transformers", *_T, "av"), "clip"),
+    "audio-lit": EncoderEntry("omnidex.audio.encoder:AudioLitEncoder", ("text", "audio"), 384,
+                              ("sentence_transformers", *_T), "text"),
+    "series-shape": EncoderEntry("omnidex.series.encoders:SeriesShapeEncoder", ("series",), None, (), ""),
+    "series-lit": EncoderEntry("omnidex.series.encoders:SeriesLitEncoder", ("text", "series"), 384,
+                               ("sentence_transformers", *_T), "text"),
+}
+
+_REGISTERED: dict[str, Callable[..., Encoder]] = {}
 _BUILT: dict[tuple, Encoder] = {}
 _LOCK = threading.RLock()
 
 
 def register(name: str):
-    """Decorator registering a factory (class or function returning an Encoder) under ``name``.
+    """Decorator registering a factory (class or function returning an Encoder) under ``name`` at run time.
+
+    A built-in module's own ``@register`` line names the class the table already points at; a registered
+    factory under a new name (tests, plug-ins loaded by hand) is found by ``build`` like any other.
 
     Args:
         name: registry name, e.g. ``"clip"``.
@@ -24,16 +76,24 @@ def register(name: str):
         The decorator; it returns the factory unchanged.
     """
     def deco(factory: Callable[..., Encoder]):
-        _FACTORIES[name] = factory
+        if name not in BUILTIN:
+            _REGISTERED[name] = factory
         return factory
     return deco
 
 
-def _ensure_builtin() -> None:
-    """Import the built-in encoder modules so their @register lines run (they import nothing heavy)."""
-    from . import clap, clip, lit, minilm, phash, videomae, xclip  # noqa: F401
-    from ..audio import encoder as _audio  # noqa: F401  (audio-lit, the bundled sound model)
-    from ..series import encoders as _series  # noqa: F401  (series-shape, series-lit)
+def _entry_points() -> dict[str, EncoderEntry]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: EncoderEntry(ep.value, origin="entry point") for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def table() -> dict[str, EncoderEntry]:
+    """Every known encoder: run-time registrations, then entry points, then the built-ins (which win)."""
+    out = {n: EncoderEntry(f"{f.__module__}:{f.__qualname__}", origin="registered") for n, f in _REGISTERED.items()}
+    out.update(_entry_points())
+    out.update(BUILTIN)
+    return out
 
 
 def available() -> list[str]:
@@ -42,8 +102,49 @@ def available() -> list[str]:
     Returns:
         Sorted registry names.
     """
-    _ensure_builtin()
-    return sorted(_FACTORIES)
+    return sorted(table())
+
+
+def factory(name: str) -> Callable[..., Encoder]:
+    """The factory behind ``name`` (its module is imported now, its weights are not loaded).
+
+    Raises:
+        OmnidexError: unknown name, or a target that does not resolve.
+    """
+    if name in _REGISTERED and name not in BUILTIN:
+        return _REGISTERED[name]
+    entry = table().get(name)
+    if entry is None:
+        raise OmnidexError(f"unknown encoder '{name}'; available: {', '.join(available())}")
+    module, _, attr = entry.target.partition(":")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise OmnidexError(f"encoder '{name}': cannot import {entry.target} ({exc})") from exc
+    return obj
+
+
+def missing(name: str) -> list[str]:
+    """Modules ``name`` needs that are not installed here (nothing is imported to tell)."""
+    entry = table().get(name)
+    return [m for m in (entry.needs if entry else ()) if importlib.util.find_spec(m) is None]
+
+
+def describe() -> list[dict]:
+    """What each encoder embeds, its dimension and whether it can load here, without loading weights.
+
+    Returns:
+        One JSON-ready dict per encoder: name, modalities, dim (None: depends on the model), target,
+        origin, loadable, missing (modules), extra (what to install).
+    """
+    rows = []
+    for name, e in sorted(table().items()):
+        gone = missing(name)
+        rows.append({"name": name, "modalities": list(e.modalities), "dim": e.dim, "target": e.target,
+                     "origin": e.origin, "loadable": not gone, "missing": gone, "extra": e.extra})
+    return rows
 
 
 def build(name: str, **kwargs) -> Encoder:
@@ -57,13 +158,11 @@ def build(name: str, **kwargs) -> Encoder:
     Raises:
         OmnidexError: unknown name. EncoderUnavailable / MissingExtra from the factory.
     """
-    _ensure_builtin()
-    if name not in _FACTORIES:
-        raise OmnidexError(f"unknown encoder '{name}'; available: {', '.join(sorted(_FACTORIES))}")
+    make = factory(name)
     key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
     with _LOCK:
         if key not in _BUILT:
-            _BUILT[key] = _FACTORIES[name](**kwargs)
+            _BUILT[key] = make(**kwargs)
         return _BUILT[key]
 
 
