@@ -20,7 +20,8 @@ LIGHT = ["--clip", "none", "--clap", "none", "--no-speech", "--no-ocr", "--no-sh
 NOTES = {"lighthouse.txt": "The lighthouse keeper climbs the tower at dusk to light the lamp.",
          "violin.txt": "Repairing a cracked violin top needs hide glue and patience.",
          "glacier.txt": "The glacier hike starts at the hut before sunrise."}
-READ_COMMANDS = [["search", "lighthouse"], ["stats"], ["duplicates"], ["ask", "what is here?"], ["caption"]]
+READ_COMMANDS = [["search", "lighthouse"], ["stats"], ["duplicates"], ["ask", "what is here?"], ["caption"],
+                 ["eval", "--queries", "QUERIES", "--index"]]
 
 
 def _run(*args, input_closed: bool = False, **kwargs) -> subprocess.CompletedProcess:
@@ -80,11 +81,13 @@ def test_top_is_an_alias_of_top_k(cmd, dest):
 # ----- read commands never create a database ---------------------------------------------------------
 @pytest.mark.parametrize("cmd", READ_COMMANDS, ids=lambda c: c[0])
 def test_read_commands_on_a_missing_index_exit_2_and_create_nothing(tmp_path, capsys, cmd):
-    typo = tmp_path / "typo"
-    assert main([*cmd, "--db", str(typo)]) == 2
+    typo, queries = tmp_path / "typo", tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"query": "lighthouse", "relevant": ["lighthouse.txt"]}) + "\n")
+    argv = [str(queries) if a == "QUERIES" else a for a in cmd]
+    assert main([*argv, str(typo)] if cmd[-1] == "--index" else [*argv, "--db", str(typo)]) == 2
     err = capsys.readouterr().err
     assert f"omnidex: error: no index at {typo} (run omnidex index" in err and "Traceback" not in err
-    assert not typo.exists() and list(tmp_path.iterdir()) == []
+    assert not typo.exists() and list(tmp_path.iterdir()) == [queries]
 
 
 def test_an_empty_folder_is_no_index_and_stays_empty(tmp_path, capsys):

@@ -505,7 +505,7 @@ def evaluate_index(db, queries_file, top_k: int = 10, iou: float = DEFAULT_IOU, 
 
     started = time.perf_counter()
     queries = load_queries(queries_file)
-    idx = index if index is not None else Index(db)
+    idx = index if index is not None else Index.open(db)  # read-only; NoIndex when nothing is there
     fetch = max(int(top_k), 10)
     per_query = []
     ranks, ndcgs, recalls = [], [], []
@@ -573,7 +573,7 @@ def main_eval(args) -> int:
     Returns:
         0 on success, 1 on a failure (message on stderr), 2 on bad arguments.
     """
-    from ..errors import OmnidexError
+    from ..errors import NoIndex, OmnidexError
 
     as_json = bool(getattr(args, "json", False))
     pairs_file, db, queries = getattr(args, "pairs", None), getattr(args, "index", None), getattr(args, "queries", None)
@@ -603,6 +603,8 @@ def main_eval(args) -> int:
         else:
             print("error: give a pairs file, or --index DB --queries FILE", file=sys.stderr)
             return 2
+    except NoIndex:
+        raise  # the CLI's "no index at PATH", exit 2, like the other read commands
     except (OmnidexError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
