@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz fuzz-api demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ bench-ingest: $(STAMP)
 
 bench-moments: $(STAMP)
 	$(BIN)/python -m bench.moments.run --out bench/results/moments
+
+bench-shots: $(STAMP)
+	$(BIN)/python -m bench.shots.run --out bench/results/shots
 
 bench-relevance: $(STAMP)
 	$(BIN)/python -m bench.relevance.run --out bench/results/relevance
