@@ -46,7 +46,7 @@ def spans(row: dict) -> list[tuple[float, float]]:
 
 def caption_file(backend: ChatBackend, row: dict, prompt: str = PROMPT) -> list:
     """Caption pieces (``Piece`` with source "caption") of one image or video."""
-    from ..ingest.extract import Piece
+    from ..types import Piece
 
     pieces = []
     for start, end in spans(row):
@@ -122,7 +122,7 @@ def _text_models(store):
 def _write(store, models, row: dict, pieces: list) -> None:
     """Replace the file's caption rows with ``pieces``, as one journaled batch."""
     from ..ingest.embed import embed_pieces
-    from ..ingest.extract import Extracted
+    from ..types import Extracted
 
     spec = models.spec("text")
     if spec is None:

@@ -55,7 +55,7 @@ def sound_pieces(path: str | Path, cfg, models) -> tuple[list, str]:
         (pieces, note).
     """
     from ..errors import MediaError
-    from ..ingest.extract import Piece
+    from ..types import Piece
     from ..media.audio import load_audio
 
     enc = models.encoder("sound") if getattr(cfg, "sound", False) else None

@@ -6,7 +6,8 @@ import time
 import numpy as np
 
 from . import timing
-from .extract import Extracted, words_json
+from ..types import Extracted
+from .extract import words_json
 from .models import Models
 
 TEXT_SOURCES = ("chunk", "ocr", "speech", "caption")
@@ -57,7 +58,7 @@ def _region_pieces(pieces: list) -> list:
     near-duplicate space, so the photo alone finds the screenshot (video frames are not searched)."""
     from ..errors import MissingExtra
     from ..media.regions import picture_regions
-    from .extract import Piece
+    from ..types import Piece
 
     out = []
     for p in pieces:

@@ -26,7 +26,8 @@ from ..config import IndexConfig
 from ..errors import MediaError, OmnidexError
 from ..series.ingest import extract_series_file
 from .embed import embed_pieces
-from .extract import (Extracted, extract_audio_file, extract_image_file, extract_text_file,
+from ..types import Extracted
+from .extract import (extract_audio_file, extract_image_file, extract_text_file,
                       extract_video_file)
 from .models import Models
 

@@ -9,42 +9,15 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..config import IndexConfig
 from ..errors import MediaError
+from ..types import Extracted, Piece
 from . import timing
 from .models import Models
-
-
-@dataclass
-class Piece:
-    """One segment before embedding."""
-
-    source: str  # "chunk" | "ocr" | "speech" | "image" | "frame"
-    start: float
-    end: float
-    unit: str  # "s" | "line" | "none"
-    text: str = ""
-    words: list = field(default_factory=list)  # [[start, end, word], ...] for speech
-    image: object = None  # PIL image for visual pieces
-    at: float | None = None  # the instant the evidence was taken (a frame's time); None = start
-    values: object = None  # numeric samples (np.ndarray) of a "series" window piece
-    audio: object = None  # mono float32 samples (np.ndarray) of a "sound" window piece
-    vector: object = None  # visual-space vector already computed (frames embedded while decoding)
-
-
-@dataclass
-class Extracted:
-    """All pieces of one file plus facts about it."""
-
-    pieces: list[Piece]
-    duration: float = 0.0
-    note: str = ""  # e.g. "no audio track", "no speech found", frame strategy used
-    info: dict = field(default_factory=dict)  # stored with the file: shots, language, sampling
 
 
 def extract_text_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:

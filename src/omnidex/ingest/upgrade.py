@@ -63,7 +63,7 @@ def _add_regions(store, models) -> int:
     """Region rows for indexed still images that have none; returns how many images gained some."""
     from ..errors import MediaError, MissingExtra
     from .embed import _region_pieces, _rows
-    from .extract import Piece
+    from ..types import Piece
 
     tbl = store.table("phash")
     enc = models.encoder("phash") if tbl is not None else None

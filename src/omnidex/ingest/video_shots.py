@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import EncoderUnavailable
-from .extract import Piece
+from ..types import Piece
 
 VIDEO_ENCODERS = {"xclip": "xclip", "x_clip": "xclip", "videomae": "videomae"}
 LABELS_KEPT = 3  # top labels of a shot stored as text evidence

@@ -43,7 +43,7 @@ def extract_series_file(path: Path, cfg: IndexConfig, models):
     Raises:
         MediaError: nothing numeric to index, or series indexing is off/unavailable.
     """
-    from ..ingest.extract import Extracted, Piece
+    from ..types import Extracted, Piece
     from .io import load_series
     from .windows import cut_windows
 
