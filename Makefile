@@ -76,7 +76,7 @@ bench-serve: $(STAMP)
 
 FUZZ_SECONDS ?= 300
 fuzz: $(STAMP)
-	for t in sniff mp4_boxes series pairs range; do $(BIN)/python -m fuzz.run $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+	for t in sniff mp4_boxes isobmff series pairs range; do $(BIN)/python -m fuzz.run $$t --seconds $(FUZZ_SECONDS) || exit 1; done
 
 fuzz-api: $(STAMP)
 	OMNIDEX_CONTRACT_EXAMPLES=100 $(BIN)/python -m pytest -q tests/test_serve_contract.py

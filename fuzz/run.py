@@ -23,6 +23,7 @@ def fuzz(name: str, seconds: int, max_len: int, work: Path) -> None:
     with atheris.instrument_imports(include=["omnidex"]):
         from fuzz import targets
         import omnidex.media.probe, omnidex.media.sniff, omnidex.serve.security  # noqa: E401,F401
+        import omnidex.media.isobmff, omnidex.media.nal  # noqa: E401,F401
         import omnidex.series.io, omnidex.train.pairs  # noqa: E401,F401
 
     corpus = work / "corpus" / name

@@ -39,6 +39,31 @@ def mp4_boxes_target(data: bytes) -> None:
     assert _moov_state(path).startswith("MP4 index")
 
 
+def isobmff_target(data: bytes) -> None:
+    """The full ISO-BMFF box parser behind ``probe --boxes/--hex`` and the H.264/H.265 NAL readers: bytes
+    may only ever become damage entries, and every box listed lies inside the file and its parent."""
+    from omnidex.media import nal
+    from omnidex.media.isobmff import MAX_BOXES, hexdump, parse_file
+
+    path = _file(data, "boxes.mp4")
+    size = min(len(data), MAX_INPUT)
+    tree = parse_file(path)
+    assert tree["size"] == size and tree["box_count"] <= MAX_BOXES + 1
+
+    def inside(boxes, lo, hi):
+        for b in boxes:
+            assert lo <= b["offset"] and b["offset"] + b["header"] <= hi, b
+            inside(b.get("children", []), b["offset"] + b["header"], min(b["offset"] + b["size"], hi))
+
+    inside(tree["boxes"], 0, size)
+    if size:
+        dump = hexdump(path, data[0] * size // 256, 64, tree=tree)
+        assert dump["segments"][0]["start"] == dump["offset"] and dump["segments"][-1]["end"] == dump["offset"] + dump["length"]
+    for codec in ("h264", "hevc"):
+        reader = nal.NalReader(codec, data[:64])
+        reader.packet(data[64:])
+
+
 def series_target(data: bytes) -> None:
     """The series readers: .npy header and payload, Parquet, CSV (format from the content)."""
     from omnidex.series.io import load_series
@@ -73,12 +98,12 @@ def range_target(data: bytes) -> None:
 def _allowed():
     from omnidex.errors import OmnidexError
 
-    return {"sniff": (OmnidexError,), "mp4_boxes": (OSError,), "series": (OmnidexError,),
+    return {"sniff": (OmnidexError,), "mp4_boxes": (OSError,), "isobmff": (), "series": (OmnidexError,),
             "pairs": (OmnidexError,), "range": ()}
 
 
-TARGETS = {"sniff": sniff_target, "mp4_boxes": mp4_boxes_target, "series": series_target, "pairs": pairs_target,
-           "range": range_target}
+TARGETS = {"sniff": sniff_target, "mp4_boxes": mp4_boxes_target, "isobmff": isobmff_target, "series": series_target,
+           "pairs": pairs_target, "range": range_target}
 
 
 def run_one(name: str, data: bytes) -> None:

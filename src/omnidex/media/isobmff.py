@@ -122,7 +122,7 @@ class _Parser:
                 else:
                     self._note(pos, where, f"{left} zero byte(s) of padding after the last box")
                 break
-            header = self._read(pos, 16)
+            header = self._read(pos, min(16, left))
             size, raw = struct.unpack(">I4s", header[:8])
             kind = raw.decode("latin-1")
             if not all(32 <= c < 127 or c == 0xA9 for c in raw):  # (c) starts QuickTime tag names
@@ -132,7 +132,8 @@ class _Parser:
             head = 8
             if size == 1:
                 if len(header) < 16:
-                    self._damage(pos, where, f"{kind}: 64-bit size cut off by the end of the file")
+                    self._damage(pos, where, f"{kind}: 64-bit size cut off by the end of "
+                                             + ("the file" if end == self.size else parent))
                     break
                 size = struct.unpack(">Q", header[8:16])[0]
                 head = 16
@@ -173,7 +174,6 @@ class _Parser:
                                             "the box overruns its parent")
             if head > avail:
                 self._damage(pos, path, f"{kind}: header ({head} bytes) cut off")
-                boxes.append(box)
                 break
             self._body(box, pos + head, pos + avail, depth)
             boxes.append(box)
@@ -205,6 +205,12 @@ class _Parser:
             return
         if raw == b"stsd":
             self._stsd(box, start, end, depth)
+            return
+        if raw in VISUAL_ENTRIES or raw in AUDIO_ENTRIES:
+            try:
+                self._sample_entry(box, self._read(start, min(n, 128)), start, end, depth)
+            except (struct.error, IndexError, ValueError) as exc:
+                self._damage(box["offset"], box["path"], f"{box['type']}: ends early or holds nonsense ({exc})")
             return
         if raw == b"dref":
             if n >= 8:
@@ -241,11 +247,9 @@ class _Parser:
             self._damage(box["offset"], box["path"], f"stsd: says {count} sample entries, holds {len(entries)}")
         box["children"] = entries
 
-    def sample_entry(self, box: dict, data: bytes) -> dict | None:
+    def _sample_entry(self, box: dict, data: bytes, start: int, end: int, depth: int) -> None:
+        """A visual or audio sample entry: its fixed fields, then its boxes (avcC, hvcC, esds, pasp...)."""
         raw = box["type"].encode("latin-1")
-        start = box["offset"] + box["header"]
-        end = box["offset"] + min(box["size"], self.size - box["offset"])
-        depth = box["path"].count("/")
         if raw in VISUAL_ENTRIES:
             if len(data) < 78:
                 raise ValueError("visual sample entry shorter than 78 bytes")
@@ -255,7 +259,6 @@ class _Parser:
                       "compressor": data[43:43 + name_len].decode("latin-1"), "depth": struct.unpack(">H", data[74:76])[0]}
             box["fields"] = fields
             self._children(box, start + 78, end, depth)
-            return fields
         if raw in AUDIO_ENTRIES:
             if len(data) < 28:
                 raise ValueError("audio sample entry shorter than 28 bytes")
@@ -269,8 +272,6 @@ class _Parser:
                 fields["quicktime_version"] = version
             box["fields"] = fields
             self._children(box, start + 28 + extra, end, depth)
-            return fields
-        return None
 
     # -- cross-checks ----------------------------------------------------------------------------
     def _check_offsets(self, boxes: list[dict], tracks: list[dict]) -> None:
@@ -653,17 +654,11 @@ def _esds(data, box, p):
     return out
 
 
-def _sample_entry(data, box, p):
-    return p.sample_entry(box, data)
-
-
 _FIELDS = {b"ftyp": _ftyp, b"styp": _ftyp, b"mvhd": _mvhd, b"tkhd": _tkhd, b"mdhd": _mdhd, b"hdlr": _hdlr,
            b"stts": _stts, b"ctts": _ctts, b"stss": _stss, b"stps": _stss, b"stsc": _stsc, b"stco": _stco,
            b"co64": _stco, b"stsz": _stsz, b"stz2": _stz2, b"elst": _elst, b"mfhd": _mfhd, b"tfhd": _tfhd,
            b"tfdt": _tfdt, b"trun": _trun, b"mehd": _mehd, b"trex": _trex, b"sidx": _sidx, b"avcC": _avcc,
            b"hvcC": _hvcc, b"esds": _esds}
-for _kind in VISUAL_ENTRIES | AUDIO_ENTRIES:
-    _FIELDS[_kind] = _sample_entry
 
 
 # ---------------------------------------------------------------------------------------------- summaries
