@@ -31,12 +31,12 @@ def sniff_target(data: bytes) -> None:
 
 def mp4_boxes_target(data: bytes) -> None:
     """The ISO-BMFF top-level box walk probe uses to explain an MP4 that does not open."""
-    from omnidex.media.probe import _moov_state, _top_level_boxes
+    from omnidex.media.pyav import moov_state, top_level_boxes
 
     path = _file(data, "clip.mp4")
-    boxes = _top_level_boxes(path)
+    boxes = top_level_boxes(path)
     assert all(len(kind) == 4 for kind, _ in boxes)
-    assert _moov_state(path).startswith("MP4 index")
+    assert moov_state(path).startswith("MP4 index")
 
 
 def isobmff_target(data: bytes) -> None:

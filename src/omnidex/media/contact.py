@@ -15,7 +15,8 @@ from pathlib import Path
 from .._require import require
 from ..errors import MediaError, OmnidexError
 from ..types import format_time
-from .video import _open, _sar, _to_frame, _video_stream, probe_video
+from . import pyav
+from .video import probe_video, to_frame
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 GAP = 8  # pixels between tiles and around the grid
@@ -146,14 +147,14 @@ def frame_at(path: str | Path, t: float):
         raise MediaError(path, f"time {t:g} s is outside the video (0–{info.start_time + info.duration:.3f} s)")
     keys = info.keyframe_times or (info.start_time,)
     key = keys[max(0, bisect.bisect_right(keys, t + EPS) - 1)]
-    with _open(av, path) as container:
-        stream = _video_stream(path, container)
+    with pyav.open_container(av, path) as container:
+        stream = pyav.video_stream(path, container)
         container.seek(int(key / stream.time_base), stream=stream, backward=True, any_frame=False)
         frame = _decode_until(container, stream, t)
         if frame is None:
             raise MediaError(path, f"no frame could be decoded at {t:g} s")
         full = max(frame.width, frame.height) * 4  # no downscaling: square pixels and rotation only
-        return _to_frame(frame, full, _sar(stream)).image
+        return to_frame(frame, full, pyav.sar(stream)).image
 
 
 def main_contact(args) -> int:

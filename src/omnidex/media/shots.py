@@ -55,7 +55,8 @@ import numpy as np
 
 from .._require import require
 from ..errors import MediaError
-from .video import Converter, Frame, VideoInfo, _frames, _open, _sar, _video_stream, probe_video
+from . import pyav
+from .video import Converter, Frame, VideoInfo, probe_video
 
 THUMB_W, THUMB_H = 48, 27  # feature thumbnail (scaled by FFmpeg)
 HIST_BINS = 4  # soft histogram bins per RGB channel
@@ -179,8 +180,8 @@ def detect_shots(path, info: VideoInfo | None = None, *, max_side: int = 384, sa
     info = info or probe_video(path)
     strategy, stride = choose_scan_strategy(info)
     errors: list[str] = []
-    with _open(av, path) as container:
-        stream = _video_stream(path, container)
+    with pyav.open_container(av, path) as container:
+        stream = pyav.video_stream(path, container)
         scanner = _Scanner(path, info, stream, max_side, sample_fps, max_frames, min_shot_s, errors)
         scanner.convert.on_frame = on_frame
         scanner.run(container, stream, strategy, stride)
@@ -295,7 +296,7 @@ class _Scanner:
         av = require("av", "video")
         self.av, self.path, self.info, self.errors = av, path, info, errors
         self.max_side, self.max_frames, self.min_shot_s = max_side, max(1, int(max_frames)), min_shot_s
-        self.sar = _sar(stream)
+        self.sar = pyav.sar(stream)
         duration = max(info.duration, 1e-3)
         rate = max(1e-6, min(sample_fps, self.max_frames / duration))
         self.t_max, self.t_min = 2.0 / rate, 0.5 / rate
@@ -353,7 +354,7 @@ class _Scanner:
         last_t = -math.inf
         damage: list[str] = []
         try:
-            for frame in self.convert.timed(_frames(container, stream, damage, keep)):
+            for frame in self.convert.timed(pyav.frames(container, stream, damage, keep)):
                 self.decoded += 1
                 self.decoded_main += 1
                 t = frame.time
@@ -451,11 +452,11 @@ class _Scanner:
         ts, ss, hs, ys, bs, vfs, prev, extra = [], [], [], [], [], [], None, 0
         try:
             if self.refiner is None:
-                container = _open(self.av, self.path)
-                self.refiner = (container, _video_stream(self.path, container))
+                container = pyav.open_container(self.av, self.path)
+                self.refiner = (container, pyav.video_stream(self.path, container))
             container, stream = self.refiner
             container.seek(int(math.floor(t0 / float(stream.time_base))), stream=stream, backward=True)
-            for frame in _frames(container, stream, []):
+            for frame in pyav.frames(container, stream, []):
                 self.decoded += 1
                 if frame.time is None or frame.time < t0 - 1e-6:
                     continue

@@ -27,7 +27,8 @@ from typing import Callable, Iterator
 
 from .._require import require
 from ..errors import MediaError
-from .sniff import is_cover_art, read_head
+from . import pyav
+from .sniff import read_head
 
 STRATEGIES = ("keyframes", "seek", "decode")
 SEEK_OVERHEAD = 3.0  # decoded-frame equivalents per seek (flush, index lookup, re-reading data)
@@ -77,60 +78,32 @@ def probe_video(path: str | Path) -> VideoInfo:
     """
     av = require("av", "video")
     head = read_head(path, 16)
-    container = _open(av, path, head)
+    container = pyav.open_container(av, path, head)
     with container:
-        stream = _video_stream(path, container)
+        stream = pyav.video_stream(path, container)
         times, key_times, end, rotation = _scan_packets(container, stream)
         if not times:
             raise MediaError(path, "truncated or corrupt video: no video packets could be read")
         start = min(times)
         duration = max(end - start, 0.0)
-        fps = _rate(stream) or (len(times) / duration if duration > 0 else 25.0)
+        fps = pyav.rate(stream) or (len(times) / duration if duration > 0 else 25.0)
         cc = stream.codec_context
         return VideoInfo(
             path=str(path), duration=duration, fps=fps, width=cc.width, height=cc.height,
-            codec=_codec_name(cc), n_frames=len(times), keyframe_times=tuple(sorted(key_times)),
+            codec=pyav.codec_name(cc), n_frames=len(times), keyframe_times=tuple(sorted(key_times)),
             has_audio=bool(container.streams.audio), rotation=rotation, start_time=start,
             declared_duration=(container.duration or 0) / 1_000_000,
         )
 
 
-def _open(av, path, head: bytes = b""):
-    """av.open with errors turned into MediaError (an MP4 that will not open: what is wrong with its index)."""
-    try:
-        return av.open(str(path), metadata_errors="ignore")
-    except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types
-        if head[4:8] in (b"ftyp", b"mdat", b"moov", b"free", b"wide"):
-            from .probe import _moov_state  # names what is wrong with the index
-
-            raise MediaError(path, f"{_moov_state(path)} ({getattr(exc, 'strerror', None) or exc})") from exc
-        raise MediaError(path, f"cannot open video: {exc}") from exc
-
-
-def _video_stream(path, container):
-    """The first real video stream (cover art excluded), else MediaError."""
-    for stream in container.streams.video:
-        if not is_cover_art(stream):
-            return stream
-    raise MediaError(path, "no video stream")
-
-
-def _rate(stream) -> float:
-    """Average frame rate of a stream as a float (0 when unknown)."""
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and 0 < float(rate) < 1000:
-            return float(rate)
-    return 0.0
-
-
 def _scan_packets(container, stream) -> tuple[list[float], list[float], float, int]:
     """Demux the video stream: packet times, keyframe times, end time, rotation of frame one."""
     tb = float(stream.time_base)
-    default_dur = 1.0 / (_rate(stream) or 25.0)
+    default_dur = 1.0 / (pyav.rate(stream) or 25.0)
     times: list[float] = []
     keys: list[float] = []
     end, rotation = 0.0, None
-    for packet in _packets(container, stream, []):
+    for packet in pyav.packets(container, stream, []):
         if packet.pts is None or packet.size == 0:
             continue
         t = packet.pts * tb
@@ -139,44 +112,8 @@ def _scan_packets(container, stream) -> tuple[list[float], list[float], float, i
         if packet.is_keyframe:
             keys.append(t)
             if rotation is None:
-                rotation = _decode_rotation(stream, packet)
+                rotation = pyav.decode_rotation(stream, packet)
     return times, keys, end, rotation or 0
-
-
-def _decode_rotation(stream, packet) -> int:
-    """Decode one keyframe packet to read the display-matrix rotation (0 when absent)."""
-    try:
-        frames = list(packet.decode()) + list(stream.codec_context.decode(None))
-    except Exception:  # noqa: BLE001 - rotation is best effort
-        return 0
-    return int(round(frames[0].rotation)) % 360 if frames else 0
-
-
-def _packets(container, stream, errors: list[str]) -> Iterator:
-    """Demux one stream; a demux error (truncated file) ends the iteration and is recorded."""
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except Exception as exc:  # noqa: BLE001 - truncated/corrupt container
-            errors.append(str(exc))
-            return
-        yield packet
-
-
-def _frames(container, stream, errors: list[str], keep: Callable | None = None) -> Iterator:
-    """Decode frames packet by packet; skip packets that fail (recorded) or that ``keep`` rejects."""
-    for packet in _packets(container, stream, errors):
-        if keep is not None and packet.size and not keep(packet):
-            continue
-        try:
-            frames = packet.decode()
-        except Exception as exc:  # noqa: BLE001 - corrupt packet: skip it
-            errors.append(str(exc))
-            continue
-        yield from frames
 
 
 def sample_times(info: VideoInfo, fps: float) -> list[float]:
@@ -286,9 +223,9 @@ def sample_frames(
     targets = sample_times(info, fps)[: max_frames or None]
     sampler = {"keyframes": _sample_keyframes, "seek": _sample_seek, "decode": _sample_decode}[strategy]
     errors: list[str] = []
-    with _open(av, path) as container:
-        stream = _video_stream(path, container)
-        convert = Converter(max_side, _sar(stream), on_frame)
+    with pyav.open_container(av, path) as container:
+        stream = pyav.video_stream(path, container)
+        convert = Converter(max_side, pyav.sar(stream), on_frame)
         frames, decoded = sampler(container, stream, info, targets, convert, errors)
     if stats is not None:
         stats.update(decoded=decoded, targets=len(targets), errors=errors, decode_s=convert.wait_s)
@@ -297,7 +234,7 @@ def sample_frames(
     return strategy, frames
 
 
-def _to_frame(frame, max_side: int, sar: float) -> Frame:
+def to_frame(frame, max_side: int, sar: float) -> Frame:
     """Convert a decoded VideoFrame to a Frame: scaled in FFmpeg, then rotated upright."""
     w, h = frame.width * max(sar, 1.0), frame.height / min(sar, 1.0)
     scale = min(1.0, max_side / max(w, h))
@@ -333,7 +270,7 @@ class Converter:
         scale = min(1.0, self.max_side / max(w, h))
         size = max(1, round(w * scale)), max(1, round(h * scale))
         small = self._scaler.reformat(vframe, size[0], size[1], "rgb24", interpolation="AREA", threads=1)
-        frame = _to_frame(small, self.max_side, 1.0)  # keeps time and rotation; nothing left to scale
+        frame = to_frame(small, self.max_side, 1.0)  # keeps time and rotation; nothing left to scale
         if self.on_frame is not None:
             self.on_frame(frame)
         return frame
@@ -349,12 +286,6 @@ class Converter:
             yield frame
 
 
-def _sar(stream) -> float:
-    """Sample (pixel) aspect ratio of a stream, 1.0 when unknown."""
-    sar = stream.sample_aspect_ratio
-    return float(sar) if sar and float(sar) > 0 else 1.0
-
-
 def _sample_keyframes(container, stream, info, targets, convert, errors) -> tuple[list[Frame], int]:
     """Decode only the keyframes nearest the targets; other packets never reach the decoder."""
     keys = info.keyframe_times or (info.start_time,)
@@ -367,7 +298,7 @@ def _sample_keyframes(container, stream, info, targets, convert, errors) -> tupl
 
     out: list[Frame] = []
     decoded = 0
-    for frame in convert.timed(_frames(container, stream, errors, keep)):
+    for frame in convert.timed(pyav.frames(container, stream, errors, keep)):
         decoded += 1
         if frame.time is not None:
             out.append(convert(frame))
@@ -382,7 +313,7 @@ def _sample_decode(container, stream, info, targets, convert, errors) -> tuple[l
     half = 0.5 / info.fps
     out: list[Frame] = []
     decoded, i = 0, 0
-    for frame in convert.timed(_frames(container, stream, errors)):
+    for frame in convert.timed(pyav.frames(container, stream, errors)):
         decoded += 1
         t = frame.time
         if t is None or t < targets[i] - half:
@@ -410,7 +341,7 @@ def _sample_seek(container, stream, info, targets, convert, errors) -> tuple[lis
                 container.seek(int(math.floor(t / tb)), stream=stream, backward=True)
             except Exception as exc:  # noqa: BLE001 - unseekable: fall through to forward decode
                 errors.append(f"seek failed: {exc}")
-            frames = convert.timed(_frames(container, stream, errors))
+            frames = convert.timed(pyav.frames(container, stream, errors))
         for frame in frames:
             decoded += 1
             if frame.time is not None and frame.time >= t - half:
@@ -420,9 +351,3 @@ def _sample_seek(container, stream, info, targets, convert, errors) -> tuple[lis
         else:
             break  # end of stream (or damage) before this target
     return out, decoded
-
-
-def _codec_name(codec_context) -> str:
-    """Canonical codec name ("av1", not the decoder "libdav1d")."""
-    codec = codec_context.codec
-    return getattr(codec, "canonical_name", None) or codec.name

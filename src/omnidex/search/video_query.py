@@ -167,13 +167,13 @@ class _Thumbs:
             near: when given (sorted seconds), keep only frames within ``radius`` of one of them.
         """
         from .._require import require
-        from ..media.video import _frames, _open, _video_stream
+        from ..media import pyav
 
         av = require("av", "video")
         wanted = np.linspace(t0, t1, samples) if samples > 0 else None
         times, grey, colour, errors = [], [], [], []
-        with _open(av, path) as container:
-            stream = _video_stream(path, container)
+        with pyav.open_container(av, path) as container:
+            stream = pyav.video_stream(path, container)
             stream.thread_type = "AUTO"
             if t0 > 0:
                 try:
@@ -181,7 +181,7 @@ class _Thumbs:
                 except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
                     errors.append(str(exc))
             k = 0
-            for frame in _frames(container, stream, errors):
+            for frame in pyav.frames(container, stream, errors):
                 t = frame.time
                 if t is None or t < t0 - 1e-3:
                     continue
