@@ -5,7 +5,9 @@ PP-OCR often drops the space between words on signs and slides, so a one-word fu
 misses a picture that shows the word in large letters. The split words are kept as a second
 token stream after the recognised text (which stays as it was read), behind ``SEPARATOR``, so
 full-text search sees both and the original is never lost. Word boundaries come from
-``wordsegment`` (unigram/bigram frequencies of English).
+``wordsegment`` (unigram/bigram frequencies of English). The stream also holds words read with
+digits for look-alike letters ("F00TWEAR" -> "footwear"), and whatever :mod:`.ocr` put there
+itself (other readings of faint text).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from .._require import require
 SEPARATOR = " \u2016 "  # between the recognised text and the split words (not a word character)
 MIN_LEN = 6  # shorter tokens are left alone
 _TOKEN = re.compile(r"[A-Za-z]+")
+_MIXED = re.compile(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*")
+_LOOKALIKE = str.maketrans({"0": "o", "1": "l", "5": "s", "8": "b", "6": "g", "2": "z"})
 _lock = threading.Lock()
 _loaded = False
 
@@ -67,8 +71,33 @@ def joined_pairs(tokens: list[str]) -> list[str]:
         joined = (a + b).lower()
         if len(joined) >= MIN_LEN - 1 and min(len(a), len(b)) <= 5:
             freq = ws.UNIGRAMS.get(joined, 0.0)
-            if freq > max(ws.UNIGRAMS.get(a.lower(), 0.0), ws.UNIGRAMS.get(b.lower(), 0.0)):
+            fa, fb = ws.UNIGRAMS.get(a.lower(), 0.0), ws.UNIGRAMS.get(b.lower(), 0.0)
+            # a commoner word than either half, or (long enough) a word commoner than its rarer
+            # half ("TANZANI A", "INC IDENCE"); a wrong join only adds a word to the hidden stream
+            if freq > max(fa, fb) or (len(joined) >= MIN_LEN and freq > min(fa, fb)):
                 out.append(joined)
+    return out
+
+
+def lookalike_words(text: str) -> list[str]:
+    """Words OCR read with digits for look-alike letters ("F00TWEAR", "B00ST", "5ALE"): the
+    letters put back where the result is a known word.
+
+    Args:
+        text: recognised text.
+    Returns:
+        Lower-case words.
+    """
+    ws = _segmenter()
+    out = []
+    for token in _MIXED.findall(text):
+        if token.isalpha() or len(token) < 4 or sum(c.isdigit() for c in token) > len(token) // 2:
+            continue
+        word = token.lower().translate(_LOOKALIKE)
+        if word.isalpha() and word in ws.UNIGRAMS:
+            out.append(word)
+        elif "l" in word and word.replace("l", "i").isalpha() and word.replace("l", "i") in ws.UNIGRAMS:
+            out.append(word.replace("l", "i"))
     return out
 
 
@@ -87,6 +116,7 @@ def split_stream(text: str) -> str:
         for token in tokens:
             words += split_token(token)
         words += joined_pairs(tokens)
+        words += lookalike_words(line)
     return " ".join(dict.fromkeys(words))
 
 
@@ -99,13 +129,19 @@ def with_split_words(text: str) -> str:
     Returns:
         The text to index.
     """
-    if not text or SEPARATOR.strip() in text:
+    if not text:
         return text
+    original, mark, stream = text.partition(SEPARATOR.strip())
+    if mark:  # a stream is there already (other readings from OCR): extend it
+        original, stream = original.strip(), stream.strip()
     try:
-        extra = split_stream(text)
+        extra = split_stream(original + "\n" + stream if stream else original)
     except Exception:  # noqa: BLE001 - a missing or broken segmenter must not stop an ingest
         return text
-    return f"{text}{SEPARATOR}{extra}" if extra else text
+    have = set(stream.split())
+    extra = " ".join(w for w in extra.split() if w not in have)
+    stream = " ".join(x for x in (stream, extra) if x)
+    return f"{original}{SEPARATOR}{stream}" if stream else original
 
 
 def original_text(text: str) -> str:
@@ -113,4 +149,4 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["SEPARATOR", "joined_pairs", "original_text", "split_stream", "split_token", "with_split_words"]
+__all__ = ["SEPARATOR", "joined_pairs", "lookalike_words", "original_text", "split_stream", "split_token", "with_split_words"]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 from .._require import require
 from ..errors import MediaError
 from .sniff import AUDIO_BRANDS, is_cover_art, read_head
-from .video import _codec_name, _decode_rotation, _packets, _rate
+from . import pyav
 
 VFR_TOLERANCE = 0.05  # frame intervals spreading more than this share of the median: variable frame rate
 TRUNCATION_TOLERANCE = 0.25  # seconds the header may claim beyond the packets before "truncated"
@@ -107,7 +106,7 @@ def probe_file(path: str | Path) -> dict:
     container = _open_container(av, path, head)
     with container:
         if not container.streams and head[4:8] in ISO_BMFF_BOXES:
-            raise MediaError(path, f"{_moov_state(path)}: it describes no tracks")
+            raise MediaError(path, f"{pyav.moov_state(path)}: it describes no tracks")
         scans, demux_error = _scan(container)
         info = {
             "file": str(path),
@@ -125,53 +124,20 @@ def _open_container(av, path: str | Path, head: bytes):
     except Exception as exc:  # noqa: BLE001 - FFmpeg raises many types
         detail = getattr(exc, "strerror", None) or str(exc)
         if head[4:8] in ISO_BMFF_BOXES:
-            raise MediaError(path, f"{_moov_state(path)} ({detail})") from exc
+            raise MediaError(path, f"{pyav.moov_state(path)} ({detail})") from exc
         raise MediaError(path, f"not a readable media container ({detail})") from exc
-
-
-def _moov_state(path: str | Path) -> str:
-    """Why an MP4 cannot be opened, from its top-level boxes: index missing, cut off or corrupt."""
-    boxes = _top_level_boxes(path)
-    moov = [complete for kind, complete in boxes if kind == b"moov"]
-    if not moov:
-        return ("MP4 index (moov atom) is missing: the file was probably cut off before its index "
-                "was written (interrupted download or unfinished recording)")
-    if not moov[0]:
-        return "MP4 index (moov atom) is cut off: the file is truncated"
-    return "MP4 index (moov atom) is corrupt"
-
-
-def _top_level_boxes(path: str | Path) -> list[tuple[bytes, bool]]:
-    """(type, whether the file holds all of it) for each top-level ISO-BMFF box, until one is bogus."""
-    total = os.path.getsize(path)
-    boxes: list[tuple[bytes, bool]] = []
-    pos = 0
-    with open(path, "rb") as fh:
-        while pos + 8 <= total:
-            fh.seek(pos)
-            header = fh.read(16)
-            size, kind = struct.unpack(">I4s", header[:8])
-            if size == 1 and len(header) == 16:
-                size = struct.unpack(">Q", header[8:16])[0]
-            elif size == 0:
-                size = total - pos
-            if size < 8:
-                break
-            boxes.append((kind, pos + size <= total))
-            pos += size
-    return boxes
 
 
 def _scan(container) -> tuple[dict[int, _StreamScan], str | None]:
     """Demux every packet once; decode the first keyframe of each video stream for its rotation."""
     scans = {s.index: _StreamScan(_default_duration(s)) for s in container.streams}
     errors: list[str] = []
-    for packet in _packets(container, list(container.streams), errors):
+    for packet in pyav.packets(container, list(container.streams), errors):
         scan = scans[packet.stream_index]
         scan.add(packet)
         stream = packet.stream
         if scan.rotation is None and packet.size and packet.is_keyframe and stream.type == "video":
-            scan.rotation = 0 if is_cover_art(stream) else _decode_rotation(stream, packet)
+            scan.rotation = 0 if is_cover_art(stream) else pyav.decode_rotation(stream, packet)
     return scans, (errors[0] if errors else None)
 
 
@@ -179,7 +145,7 @@ def _default_duration(stream) -> int:
     """Ticks of one frame (video) or zero, for packets that declare no duration."""
     if stream.type != "video" or not stream.time_base:
         return 0
-    return max(1, round(1 / ((_rate(stream) or 25.0) * float(stream.time_base))))
+    return max(1, round(1 / ((pyav.rate(stream) or 25.0) * float(stream.time_base))))
 
 
 def _container_info(container, path: str | Path, scans: dict[int, _StreamScan]) -> dict:
@@ -213,7 +179,7 @@ def _stream_info(stream, scan: _StreamScan) -> dict:
     info = {
         "index": stream.index,
         "type": stream.type,
-        "codec": _codec_name(cc) if cc is not None else None,
+        "codec": pyav.codec_name(cc) if cc is not None else None,
         "profile": getattr(stream, "profile", None),
         "level": _level(cc),
         "time_base": _ratio(tb, "/"),
@@ -422,15 +388,10 @@ def main_probe(args) -> int:
     """``omnidex probe FILE [--json]``: print the probe as JSON or as a human summary.
 
     Args:
-        args: argparse namespace with ``file`` and ``json``; ``boxes``, ``packets`` and ``hex`` show the
-            inside of the file instead (``omnidex.media.inside``).
+        args: argparse namespace with ``file`` and ``json``.
     Returns:
         0 (errors raise MediaError, which the CLI turns into exit code 2).
     """
-    if getattr(args, "boxes", False) or getattr(args, "packets", False) or getattr(args, "hex", None) is not None:
-        from .inside import main_inside
-
-        return main_inside(args)
     info = probe_file(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
