@@ -388,10 +388,15 @@ def main_probe(args) -> int:
     """``omnidex probe FILE [--json]``: print the probe as JSON or as a human summary.
 
     Args:
-        args: argparse namespace with ``file`` and ``json``.
+        args: argparse namespace with ``file`` and ``json``; ``boxes``, ``packets`` and ``hex`` show the
+            inside of the file instead (``omnidex.media.inside``).
     Returns:
         0 (errors raise MediaError, which the CLI turns into exit code 2).
     """
+    if getattr(args, "boxes", False) or getattr(args, "packets", False) or getattr(args, "hex", None) is not None:
+        from .inside import main_inside
+
+        return main_inside(args)
     info = probe_file(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
