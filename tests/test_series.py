@@ -221,7 +221,7 @@ def test_search_by_file_column_range_and_vector_mode(series_index):
 
 
 def test_exact_search_equals_brute_force_and_prunes(series_index):
-    from omnidex.series.search import encoder_for, exact_topk
+    from omnidex.search.series import encoder_for, exact_topk
 
     store = series_index["idx"].store
     enc = encoder_for(store, "series")

@@ -42,7 +42,7 @@ def make_corpus(root: Path, files: int, seed: int = 0) -> int:
 
 def measure_search(idx, queries: list[np.ndarray], k: int = 10) -> dict:
     """Exact and vector search against brute force over the stored shapes."""
-    from omnidex.series.search import encoder_for, exact_topk
+    from omnidex.search.series import encoder_for, exact_topk
 
     store = idx.store
     enc = encoder_for(store, "series")
@@ -71,7 +71,7 @@ def measure_search(idx, queries: list[np.ndarray], k: int = 10) -> dict:
 
 
 def _vector(store, row) -> np.ndarray:
-    from omnidex.series.search import _fetch
+    from omnidex.search.series import _fetch
     from omnidex.store import sql_str
 
     return np.asarray(_fetch(store.table("series"), [row["id"]], f"path = {sql_str(row['path'])}")[0]["vector"])

@@ -72,7 +72,7 @@ class Index:
         from .store.roots import record_roots
 
         record_roots(self.path, paths)  # the server serves and re-indexes under folders indexed here
-        self._searcher = None  # tables changed: rebuild calibration samples
+        self.forget_searcher()  # tables changed: rebuild calibration samples
         from .search.reference import warm
 
         warm(self.store, self._models)  # score references and domain banks ready for the first search
@@ -105,17 +105,32 @@ class Index:
         Returns:
             Hits, best first.
         """
-        from .search.engine import Searcher
 
         if isinstance(modality, str):
             modality = tuple(m for m in modality.split(",") if m)
         cfg = replace(SearchConfig(), top_k=top_k, modality=tuple(modality), path_glob=path_glob,
                       in_path=str(in_path) if in_path else None, **options)
-        if self._searcher is None:
-            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model,
-                                     runtimes=self.config.runtimes)
-        return self._searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video, parts=parts,
+        return self.searcher.search(text=text, image=image, audio=audio, cfg=cfg, video=video, parts=parts,
                                      series=series)
+
+    @property
+    def searcher(self):
+        """The :class:`omnidex.search.engine.Searcher` over this index's store (built on first use)."""
+        if self._searcher is None:
+            from .search.engine import Searcher
+
+            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model,
+                                      runtimes=self.config.runtimes)
+        return self._searcher
+
+    def use(self, store, searcher=None) -> None:
+        """Answer from ``store`` (e.g. a snapshot pinned to table versions) through ``searcher``
+        (None: one is built on the next search)."""
+        self.store, self._searcher = store, searcher
+
+    def forget_searcher(self) -> None:
+        """Drop the searcher after the tables changed: the next search rebuilds its calibration samples."""
+        self._searcher = None
 
     @property
     def last_explanation(self) -> dict | None:
@@ -160,14 +175,10 @@ class Index:
         Returns:
             [{"path", "other", "relation": "near-duplicate" | "inside", "start", "end", "score"}].
         """
-        from .search.engine import Searcher
         from .search.video_query import find_duplicates
 
-        if self._searcher is None:
-            self._searcher = Searcher(self.store, whisper_model=self.config.whisper_model,
-                                     runtimes=self.config.runtimes)
         cfg = replace(SearchConfig(), min_score=min_score)
-        return find_duplicates(self.store, self._searcher._encoder("phash"), cfg, progress)
+        return find_duplicates(self.store, self.searcher.encoder("phash"), cfg, progress)
 
     def stats(self) -> dict:
         """Row counts per table and the encoder of each vector space."""

@@ -104,7 +104,7 @@ def caption(index, paths=None, llm: LLMConfig | None = None, backend: ChatBacken
         store.optimize()
     finally:
         store.unlock()
-        index._searcher = None  # the text space changed
+        index.forget_searcher()  # the text space changed
     if progress:
         progress(len(files), len(files), "")
     return out

@@ -441,7 +441,7 @@ def _encoders(searcher) -> tuple[dict, dict[str, str]]:
             encs[space] = None
             continue
         try:
-            encs[space] = searcher._encoder(space)
+            encs[space] = searcher.encoder(space)
         except (KeyError, OmnidexError) as exc:
             why[space] = f"encoder unavailable: {exc}"
     return encs, why
@@ -465,12 +465,12 @@ def candidates(searcher, terms: list[Term], where: str | None, cfg) -> tuple[lis
     expl.skipped.update(broken)
     cands = []
     for space, q in vectors.items():
-        cands += searcher._vector(SIGNAL_OF_SPACE.get(space, space), space, lambda e, q=q: q, where, cfg)
+        cands += searcher.vector_candidates(SIGNAL_OF_SPACE.get(space, space), space, lambda e, q=q: q, where, cfg)
     words, excluded = fts_words(terms)
     if words:
         from .calibrate import term_coverage
 
-        fts = [c for c in searcher._fts(words, where, cfg)
+        fts = [c for c in searcher.fts_candidates(words, where, cfg)
                if not excluded or term_coverage(" ".join(excluded), c.row["text"])[0] == 0]
         cands += fts
         expl.fts = {"words": words.split(), "excluded": excluded}

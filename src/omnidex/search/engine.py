@@ -39,18 +39,26 @@ class Searcher:
     def __init__(self, store: Store, models: Models | None = None, whisper_model: str = "tiny.en",
                  runtimes: tuple[tuple[str, str], ...] = ()):
         self.store = store
-        self.models = models or Models(self._config_from_store(whisper_model, runtimes))
+        self.models = models or Models(self.config_for(store, whisper_model, runtimes))
         self.last_query_text = ""
         self.last_explanation: dict | None = None  # how the last arithmetic query was combined
         self.query_files = True  # arithmetic text may name local files; network front ends turn this off
         self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
         self.reranker = default_reranker()  # second-stage rescoring of fused moments (None: fused scores stand)
 
-    def _config_from_store(self, whisper_model: str, runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
-        visual = self.store.space_spec("visual")
-        text = self.store.space_spec("text")
-        sound = self.store.space_spec("sound")
-        video = self.store.space_spec("video")
+    @staticmethod
+    def config_for(store, whisper_model: str = "tiny.en", runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
+        """The query-side configuration of a store: the encoders each of its spaces was built with.
+
+        Args:
+            store: anything with ``space_spec(space)`` (a Store, a pinned snapshot of one).
+            whisper_model: the speech model for audio queries.
+            runtimes: query runtimes kept (ingest-only ones are dropped).
+        """
+        visual = store.space_spec("visual")
+        text = store.space_spec("text")
+        sound = store.space_spec("sound")
+        video = store.space_spec("video")
         return IndexConfig(video_model=dict(video.kwargs).get("model") if video else None,
                            clip_model=dict(visual.kwargs).get("model") if visual else None,
                            text_encoder=text.name if text else "minilm", whisper_model=whisper_model,
@@ -71,14 +79,9 @@ class Searcher:
         Returns:
             At most ``cfg.top_k`` hits, best first.
         """
-        if video is not None:
-            from .video_query import find_clip
-
-            return mark_confident(find_clip(self.store, video, cfg, _where(cfg), self._encoder("phash")), cfg)
-        if series is not None:  # windows shaped like an example series (FILE[:COLUMN[:START:END]] or an array)
-            from ..series.search import search_by_example
-
-            return mark_confident(search_by_example(self.store, series, cfg, _where(cfg)), cfg)
+        for kind, query in (("video", video), ("series", series)):  # answered on their own, not fused
+            if query is not None:
+                return mark_confident(QUERY_KINDS[kind](self, query, cfg, _where(cfg)), cfg)
         example, typed = None, text  # an audio query's samples, matched against indexed sound windows
         if audio is not None:
             example = self._sound_example(audio)
@@ -98,24 +101,11 @@ class Searcher:
             self.last_explanation = expl.to_dict()
             text = self.last_query_text = algebra.positive_text(terms)
         elif text:
-            cands += self._vector("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
-            cands += self._vector("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg, gated=True)
-            cands += self._fts(text, where, cfg)
-            if typed:  # described sounds; a query recording's transcript is not a description of it
-                cands += self._vector("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg, gated=True)
-            if "text" in getattr(self._encoder("video"), "modalities", ()):  # shots by a video-text model
-                cands += self._vector("video", "video", lambda e: e.encode_text([text])[0], where, cfg)
-            from ..series.search import text_candidates
-
-            cands += text_candidates(self.store, text, cfg, where)  # text->series windows (gated to shape talk)
+            cands += self.text_signals(text, typed, where, cfg)
         if image is not None:
-            img = _load_query_image(image)
-            visual = self._vector("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
-            from .neardup import image_candidates  # flips, crops, screenshots: verified by keypoints
-
-            cands += visual + image_candidates(self, img, where, cfg, visual)
+            cands += self.image_signals(_load_query_image(image), where, cfg)
         if example is not None:
-            cands += self._vector("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
+            cands += self.vector_candidates("sound", "sound", lambda e: e.encode_audio([example])[0], where, cfg)
         cands = [c for c in cands if _glob_ok(c.row["path"], cfg.path_glob)]
         pool = replace(cfg, top_k=max(cfg.top_k, POOL)) if text else cfg  # rescored below, then cut
         hits = merge_moments(cands, pool, text or "")
@@ -127,6 +117,30 @@ class Searcher:
                     else with_file_context(hits, text, files))
         return mark_confident([_as_shown(h) for h in hits[: cfg.top_k]], cfg, self._threshold(bool(text)))
 
+    def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+        """Candidates of a text query from every space that reads text: sentences, pictures (gated),
+        full text, described sounds (only for ``typed`` words, not a recording's transcript), shots of a
+        video-text model and series windows (gated to shape talk)."""
+        cands = self.vector_candidates("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
+        cands += self.vector_candidates("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg, gated=True)
+        cands += self.fts_candidates(text, where, cfg)
+        if typed:
+            cands += self.vector_candidates("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg,
+                                            gated=True)
+        if "text" in getattr(self.encoder("video"), "modalities", ()):
+            cands += self.vector_candidates("video", "video", lambda e: e.encode_text([text])[0], where, cfg)
+        from .series import text_candidates
+
+        return cands + text_candidates(self.store, text, cfg, where)
+
+    def image_signals(self, img, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+        """Candidates of a picture query: the visual space, plus near-duplicates verified by keypoints
+        (flips, crops, screenshots)."""
+        visual = self.vector_candidates("clip", "visual", lambda e: e.encode_image([img])[0], where, cfg)
+        from .neardup import image_candidates
+
+        return visual + image_candidates(self, img, where, cfg, visual)
+
     def _threshold(self, has_text: bool) -> float:
         """The score a confident hit needs: the reranker's own calibrated threshold when it scored the
         hits (``confident_at`` in its config), else the fused scores' for text queries
@@ -137,7 +151,12 @@ class Searcher:
             return float(getattr(self.reranker, "config", {}).get("confident_at", RERANKED_CONFIDENT_AT))
         return FUSED_CONFIDENT_AT
 
-    def _encoder(self, space: str):
+    def encoder(self, space: str):
+        """The query encoder of a vector space (None when the store has no such space or it is off).
+
+        Raises:
+            StoreMismatch: the loaded encoder is not the one the table was built with.
+        """
         spec = self.store.space_spec(space)
         if spec is None:
             return None
@@ -146,12 +165,21 @@ class Searcher:
             raise StoreMismatch(f"table '{space}' was built with {spec.identity}, but {enc.identity} is loaded")
         return enc
 
-    def _vector(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig,
-                gated: bool = False) -> list[Candidate]:
+    def vector_candidates(self, signal: str, space: str, encode, where: str | None, cfg: SearchConfig,
+                          gated: bool = False) -> list[Candidate]:
         """Candidates of one vector space, calibrated; a ``gated`` (text) query is weighted by how
-        near it lies to what the space's encoder was trained on (:mod:`omnidex.search.domain`)."""
+        near it lies to what the space's encoder was trained on (:mod:`omnidex.search.domain`).
+
+        Args:
+            signal: the name the candidates carry ("text", "clip", "sound", ...).
+            space: the vector space searched.
+            encode: ``encoder -> query vector``.
+            where: SQL prefilter.
+            cfg: search options.
+            gated: weight by the encoder's domain gate (text queries of visual/sound spaces).
+        """
         try:
-            enc = self._encoder(space)
+            enc = self.encoder(space)
         except StoreMismatch as exc:  # e.g. a bundled model was rebuilt since indexing: the other signals still answer
             if space not in self._warned:
                 self._warned.add(space)
@@ -185,7 +213,8 @@ class Searcher:
         gate = gate_for(enc)
         return 1.0 if gate is None else gate.weight(q)
 
-    def _fts(self, text: str, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+    def fts_candidates(self, text: str, where: str | None, cfg: SearchConfig) -> list[Candidate]:
+        """Full-text candidates of ``text`` (plain words only), scored as probabilities."""
         rows = self.store.fts_search(_fts_query(text), cfg.candidates, where)
         out = [Candidate("fts", fts_probability(text, r["text"]), r) for r in rows]
         return [c for c in out if c.p > 0]
@@ -207,12 +236,31 @@ class Searcher:
 
     def _sound_example(self, audio):
         """A query recording's samples at the sound encoder's rate, or None when no sound space exists."""
-        enc = self._encoder("sound")
+        enc = self.encoder("sound")
         if enc is None:
             return None
         from ..media.audio import load_audio
 
         return load_audio(audio, sr=enc.sample_rate)
+
+
+def _clip_query(searcher: Searcher, clip, cfg: SearchConfig, where: str | None) -> list[Hit]:
+    """Where a video clip occurs inside indexed videos (and near-duplicate videos)."""
+    from .video_query import find_clip
+
+    return find_clip(searcher.store, clip, cfg, where, searcher.encoder("phash"))
+
+
+def _series_query(searcher: Searcher, series, cfg: SearchConfig, where: str | None) -> list[Hit]:
+    """Windows shaped like an example series (FILE[:COLUMN[:START:END]] or an array)."""
+    from .series import search_by_example
+
+    return search_by_example(searcher.store, series, cfg, where)
+
+
+# query kind -> handler ``(searcher, query, cfg, where) -> hits`` of the kinds answered on their own
+# (text, image and audio queries are fused: ``Searcher.search``); a new kind is one entry here
+QUERY_KINDS = {"video": _clip_query, "series": _series_query}
 
 
 # thresholds chosen for balanced abstention accuracy on the development seed of bench/relevance (seed 1)

@@ -83,14 +83,14 @@ def image_candidates(searcher, image, where: str | None, cfg, visual: list[Candi
         Candidates (one per row), probability from verification or global similarity.
     """
     try:
-        enc = searcher._encoder("phash")
+        enc = searcher.encoder("phash")
     except StoreMismatch as exc:
         print(f"omnidex: warning: {exc}; near-duplicate search is skipped", file=sys.stderr)
         return []
     if enc is None:
         return []
     if importlib.util.find_spec("cv2") is None:  # no OpenCV: the whole picture's descriptor only
-        return searcher._vector("phash", "phash", lambda e: e.encode_image([image])[0], where, cfg)
+        return searcher.vector_candidates("phash", "phash", lambda e: e.encode_image([image])[0], where, cfg)
     views = query_views(image)
     pool = _global_pool(searcher.store, enc, views, where)
     order = sorted(pool.values(), key=lambda c: -c.p)

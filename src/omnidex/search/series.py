@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import OmnidexError, StoreMismatch
 from ..store import sql_str
 from ..store.lance import SEGMENT_FIELDS
-from .sax import from_word, mindist, symbols
+from ..series.sax import from_word, mindist, symbols
 
 _SAX = re.compile(r"\bsax=([a-t]+)\b")
 FIRST_CHUNK = 32  # candidates verified in the first fetch (at least 2k); later fetches double
@@ -75,7 +75,7 @@ def load_query(spec) -> tuple[np.ndarray, str]:
     if not isinstance(spec, (str, Path)):
         values = np.asarray(spec, dtype=np.float64).ravel()
         return values, f"array of {values.size} samples"
-    from .io import load_series
+    from ..series.io import load_series
 
     path, col, start, end = parse_query(spec)
     data = load_series(path)
@@ -172,8 +172,8 @@ def search_by_example(store, series, cfg, where: str | None) -> list:
     Exact SAX/MINDIST search when ``cfg.series_exact`` (default), else the vector index. The
     evidence of each hit says which, the true distance and correlation, and the pruning share.
     """
-    from ..search.calibrate import calibrate
-    from ..search.moments import Candidate, merge_moments
+    from .calibrate import calibrate
+    from .moments import Candidate, merge_moments
 
     enc = encoder_for(store, "series")
     if enc is None:
@@ -228,8 +228,8 @@ def _row_distance(store, enc, values, row) -> float:
 def text_candidates(store, text: str, cfg, where: str | None) -> list:
     """Text->series signal: the query in MiniLM space against the series tower's vectors,
     calibrated like every vector signal and gated by how much the query talks about shapes."""
-    from ..search.calibrate import background_stats, calibrate
-    from ..search.moments import Candidate
+    from .calibrate import background_stats, calibrate
+    from .moments import Candidate
 
     enc = encoder_for(store, "series_text")
     if enc is None:

@@ -146,7 +146,7 @@ class Library:
                     self._snap = replace(self._snap, taken=time.time())
                 return False
             self._snap = self._take(versions)
-            self.index.store, self.index._searcher = self._snap.store, self._snap.searcher
+            self.index.use(self._snap.store, self._snap.searcher)
             return True
 
     def _take(self, versions: dict) -> Snapshot:
@@ -170,8 +170,7 @@ class Library:
         from ..ingest.models import Models
         from ..search.engine import Searcher
 
-        cfg = Searcher._config_from_store(_Probe(store), self.index.config.whisper_model,
-                                         self.index.config.runtimes)
+        cfg = Searcher.config_for(store, self.index.config.whisper_model, self.index.config.runtimes)
         if self._models is None or self._models.cfg != cfg:
             self._models = Models(cfg)
         return self._models
@@ -523,7 +522,7 @@ class Library:
 
     def _visual_encoder(self):
         snap = self.snapshot()
-        enc = snap.searcher._encoder("visual") if snap.store.space_spec("visual") else None
+        enc = snap.searcher.encoder("visual") if snap.store.space_spec("visual") else None
         if enc is None:
             from ..train.evaluate import encoder_from_spec
 
@@ -550,19 +549,10 @@ class Library:
                 "files": len(self.snapshot().files), "spaces": spaces}
 
 
-class _Probe:
-    """Adapter so ``Searcher._config_from_store`` can read specs of a store."""
-
-    def __init__(self, store):
-        self.store = store
-
-
 def _upgrade_tables(store) -> None:
     """Let the normal store add columns older tables lack, before readers pin versions."""
     try:
-        for name in store.spaces():
-            store.table(name)
-        store._files()
+        store.upgrade_tables()
     except Exception:  # noqa: BLE001 - a read-only database still serves what it has
         pass
 

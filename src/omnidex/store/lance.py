@@ -214,6 +214,12 @@ class Store:
             tbl.add_columns({"info": "CAST(NULL AS STRING)"})
         return tbl
 
+    def upgrade_tables(self) -> None:
+        """Open every table so that older ones gain the columns this version adds (before readers pin versions)."""
+        for name in self.spaces():
+            self.table(name)
+        self._files()
+
     def file_info(self, paths: list[str]) -> dict[str, dict]:
         """path -> the decoded ``info`` JSON of each indexed file (shots, language, sampling)."""
         tbl = self._files()

@@ -96,7 +96,7 @@ def query_pools(idx, man: dict, queries: list[dict]) -> list[dict]:
     from ..testing.library import grade
 
     idx.search("warm up", top_k=1)
-    idx._searcher.reranker = None  # the pools are what fusion alone ranks
+    idx.searcher.reranker = None  # the pools are what fusion alone ranks
     out = []
     for q in queries:
         hits = idx.search(q["text"], top_k=POOL)
