@@ -370,3 +370,20 @@ def test_fuzzed_mp4_bytes_only_ever_report_damage(seeds, seed, mutations, size):
     json.dumps(tree)
     for b in find(tree["boxes"], "mdat"):
         assert b["offset"] + b.get("header", 8) <= len(data)
+
+
+def test_cli_flags(media, capsys):
+    from omnidex import cli
+
+    assert cli.main(["probe", str(media["frag"]), "--boxes", "--packets", "--hex", "0:32", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["boxes"]["fragments"]["moof_count"] == 2 and len(out["packets"]["packets"]) == FRAMES
+    assert out["hex"]["segments"][0]["path"] == "ftyp"
+    assert cli.main(["probe", str(media["h265"]), "--boxes"]) == 0
+    text = capsys.readouterr().out
+    assert "hvcC" in text and "profile=Main" in text and "track track_id=1 handler=vide codec=hev1" in text
+    assert cli.main(["probe", str(media["h264"]), "--packets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(" K I " in line and "IDR" in line for line in lines)
+    assert cli.main(["probe", str(media["h264"]), "--hex", "nonsense"]) == 2
+    assert "OFFSET[:LEN]" in capsys.readouterr().err
