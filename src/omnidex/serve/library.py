@@ -4,6 +4,11 @@ Used by the HTTP API and the MCP server. Files are named by **id** (first 16 hex
 the indexed path), never by a path from outside, and are served only when indexed and their real
 path lies inside a root. Reads go to a :class:`~omnidex.serve.snapshot.PinnedStore`, a view of
 the last committed state, so a search during an ingest never sees a half-written file.
+
+Searches run concurrently, :data:`~omnidex.serve.limits.SEARCH_WORKERS` at a time; the query
+encoders are shared by them (a torch encoder is called under its own lock, an ONNX Runtime text
+tower directly: its sessions are thread-safe). :meth:`Library.start_loading` loads every query
+model at start-up, and :meth:`Library.health` says which are still loading.
 """
 from __future__ import annotations
 
@@ -19,10 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import IndexConfig, SearchConfig
+from ..spaces import Models
 from ..encoders.wordsplit import original_text
 from ..errors import MediaError, OmnidexError
 from ..store.lance import FILES, sql_str
-from .limits import HeavySlots, bounded_audio, bounded_image, check_labels, check_query
+from .limits import HeavySlots, SearchSlots, bounded_audio, bounded_image, check_labels, check_query
 from .snapshot import PinnedStore, VersionWatch
 from .thumbs import ThumbCache, render_thumbnail
 
@@ -30,6 +36,7 @@ KINDS = ("image", "video", "audio", "text")
 MAX_TOP_K = 200
 MAX_GLOB = 512
 THUMB_SLOT_PIXELS = 4_000_000  # pictures larger than this are thumbnailed inside a heavy-work slot
+QUERY_SPACES = ("text", "visual", "sound", "video", "phash")  # spaces whose encoders a query may need
 
 
 def file_id(path: str | Path) -> str:
@@ -123,6 +130,9 @@ class Library:
         _upgrade_tables(self.index.store)
         self.thumbs = ThumbCache()
         self.heavy = HeavySlots()  # full-size decodes of query pictures, recordings and uploaded videos
+        self.searches = SearchSlots()  # searches at once (the rest wait their turn)
+        self._loading = {"ready": False, "started": None, "finished": None, "models": {}}
+        self._loader: threading.Thread | None = None
         self._probe_cache: dict = {}
         self._models = None
         self._watch = VersionWatch(self.db)
@@ -167,12 +177,15 @@ class Library:
 
     def _search_models(self, store):
         """Query encoders matching the store's spaces (kept while the spaces do not change)."""
-        from ..ingest.models import Models
         from ..search.engine import Searcher
 
         cfg = Searcher.config_for(store, self.index.config.whisper_model, self.index.config.runtimes)
         if self._models is None or self._models.cfg != cfg:
-            self._models = Models(cfg)
+            reload = self._models is not None and self._loader is not None
+            self._models = SharedModels(cfg)
+            if reload:  # new spaces (e.g. the first ingest into an empty index): load their encoders now
+                self._loader, self._loading = None, {**self._loading, "ready": False}
+                self.start_loading()
         return self._models
 
     def snapshot(self) -> Snapshot:
@@ -321,7 +334,7 @@ class Library:
         with _as_file(image, ".img") as img, _as_file(audio, ".audio") as aud:
             if not text and img is None and aud is None:
                 raise OmnidexError("give a text query (q), an image or an audio file")
-            with self._bounded(img, aud, image_name, audio_name) as (small, clip):
+            with self._bounded(img, aud, image_name, audio_name) as (small, clip), self.searches.slot():
                 hits = snap.searcher.search(text=text or None, image=small, audio=clip, cfg=cfg)
         return [self._hit_dict(h, snap) for h in hits if h.path in snap.files and self._served(h.path, snap)]
 
@@ -529,15 +542,59 @@ class Library:
             enc = encoder_from_spec(None)
         return enc
 
-    def warm(self) -> None:
-        """Load the query encoders now (a first search otherwise pays for it); errors are ignored."""
+    # ----- models and readiness ------------------------------------------------------------------
+    def start_loading(self) -> threading.Thread:
+        """Load the query models in a background thread (once); :meth:`health` reports progress.
+
+        Returns:
+            The loading thread.
+        """
+        with self._lock:
+            if self._loader is None:
+                self._loader = threading.Thread(target=self.load_models, name="omnidex-load-models", daemon=True)
+                self._loader.start()
+            return self._loader
+
+    def load_models(self) -> dict:
+        """Load every query encoder of the served spaces, their score references and domain gates,
+        and run one warm-up search, so the first real search does not pay for them.
+
+        Returns:
+            The ``models`` part of :meth:`health`: name -> "ready", "unavailable" or "failed: why".
+        """
+        with self._lock:  # a refresh publishing a new snapshot holds the lock: load that one
+            snap = self._snap
+        spaces = [s for s in QUERY_SPACES if snap.store.space_spec(s) is not None]
+        with self._lock:
+            self._loading = {"ready": False, "started": time.time(), "finished": None,
+                             "models": {name: "waiting" for name in spaces + ["reranker", "warm-up"]}}
+        for space in spaces:
+            self._load_one(space, lambda space=space: _load_space(snap.searcher, space))
+        self._load_one("reranker", lambda: "ready" if snap.searcher.reranker is not None else "unavailable")
+        self._load_one("warm-up", lambda: _warm_up(snap.searcher))
+        with self._lock:
+            self._loading.update(ready=True, finished=time.time())
+            return dict(self._loading["models"])
+
+    def _load_one(self, name: str, load) -> None:
+        self._set_model(name, "loading")
         try:
-            self.snapshot().searcher.search(text="warm up", cfg=replace(SearchConfig(), top_k=1))
-        except Exception:  # noqa: BLE001 - warming is best effort
-            pass
+            state = load()
+        except Exception as exc:  # noqa: BLE001 - one model failing leaves the others usable
+            state = f"failed: {type(exc).__name__}: {exc}"[:300]
+        self._set_model(name, state)
+
+    def _set_model(self, name: str, state: str) -> None:
+        with self._lock:
+            self._loading["models"][name] = state
+
+    def warm(self) -> None:
+        """Load the query models now, in this thread (see :meth:`load_models`); errors are recorded, not raised."""
+        self.load_models()
 
     def health(self) -> dict:
-        """Counts per table and the encoder of every space (the ``/api/health`` object)."""
+        """Counts per table, the encoder of every space, and readiness (the ``/api/health`` object):
+        ``ready`` is False until every query model is loaded; ``models`` says which are loading."""
         from .. import __version__
 
         store = self.snapshot().store
@@ -545,8 +602,86 @@ class Library:
         for space in store.spaces():
             spec = store.space_spec(space)
             spaces[space] = {"rows": store.count(space), "encoder": spec.identity, "dim": spec.dim}
+        with self._lock:
+            loading = {**self._loading, "models": dict(self._loading["models"])}
+        took = (loading["finished"] or time.time()) - loading["started"] if loading["started"] else None
         return {"status": "ok", "version": __version__, "db": str(self.db),
-                "files": len(self.snapshot().files), "spaces": spaces}
+                "files": len(self.snapshot().files), "spaces": spaces, "ready": loading["ready"],
+                "models": loading["models"], "loading_s": None if took is None else round(took, 2),
+                "search_workers": self.searches.workers, "heavy": self.heavy.state()}
+
+
+def _warm_up(searcher) -> str:
+    """One search through every signal (FTS, tokenizers, first-call allocations); "ready"."""
+    searcher.search(text="warm up", cfg=replace(SearchConfig(), top_k=1))
+    return "ready"
+
+
+def _load_space(searcher, space: str) -> str:
+    """Load one space's query encoder with its score reference and domain gate; its state."""
+    from ..search.domain import gate_for
+    from ..search.reference import reference_for
+
+    enc = searcher.models.encoder(space)
+    if enc is None:
+        return "unavailable"
+    reference_for(space, enc)
+    if space != "text":
+        gate_for(enc)
+    return "ready"
+
+
+class _Guarded:
+    """An encoder shared by concurrent searches. Its ``encode_*`` calls run one at a time under
+    the encoder's own lock (a torch module with its tokenizer is not safe to call from several
+    threads, and one call already uses every core), except an ONNX Runtime text tower's
+    ``encode_text`` (its sessions are thread-safe). Everything else is the encoder's own.
+
+    Args:
+        encoder: the encoder to share.
+    """
+
+    def __init__(self, encoder):
+        self.__dict__["_enc"] = encoder
+        self.__dict__["_lock"] = threading.Lock()
+
+    @property
+    def wrapped(self):
+        """The encoder itself."""
+        return self._enc
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._enc, name)
+        if not (name.startswith("encode_") and callable(attr)) or self._thread_safe(name):
+            return attr
+        lock = self._lock
+
+        def call(*args, **kwargs):
+            with lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+    def _thread_safe(self, name: str) -> bool:
+        if getattr(self._enc, "thread_safe", False):
+            return True
+        runtime = getattr(self._enc, "text_runtime", None) or getattr(self._enc, "runtime", "")
+        return name == "encode_text" and str(runtime).startswith("onnx")
+
+
+class SharedModels(Models):
+    """:class:`~omnidex.ingest.models.Models` whose encoders are safe to share between concurrent
+    searches (each wrapped once in :class:`_Guarded`)."""
+
+    def encoder(self, space: str):
+        enc = super().encoder(space)
+        if enc is None:
+            return None
+        with self._lock:
+            guarded = self._cache.get(("shared", space))
+            if guarded is None or guarded.wrapped is not enc:
+                guarded = self._cache[("shared", space)] = _Guarded(enc)
+            return guarded
 
 
 def _upgrade_tables(store) -> None:

@@ -4,7 +4,10 @@ A query picture only needs a few hundred pixels a side (CLIP looks at 224), so i
 reduced size where the format allows (JPEG ``draft``: 1/2..1/8 scale inside libjpeg) and reduced
 right after decoding otherwise; pictures above :data:`MAX_QUERY_PIXELS` are refused from the header
 alone. Full-size decodes take one of :data:`HEAVY_SLOTS` slots, and the C heap is handed back to
-the system when the last one ends, so a burst of large queries neither stacks up nor stays resident.
+the system when the last one ends, so a burst of large queries neither stacks up nor stays resident;
+at most :data:`HEAVY_QUEUE` more wait for a slot, and any further one is refused at once
+(:class:`Busy`: 503 with ``Retry-After``) instead of queueing without limit. Searches run
+:data:`SEARCH_WORKERS` at a time (:class:`SearchSlots`, sized to the machine's cores).
 Query recordings are cut to :data:`MAX_QUERY_AUDIO_S` seconds. The caps on text (query length,
 label count and length) live in :mod:`omnidex.caps`, shared with the command line, and are
 re-exported here.
@@ -26,42 +29,119 @@ from ..caps import MAX_LABEL_CHARS, MAX_LABELS, MAX_LABELS_CHARS, MAX_QUERY_CHAR
 from ..errors import MediaError
 
 __all__ = ["MAX_LABEL_CHARS", "MAX_LABELS", "MAX_LABELS_CHARS", "MAX_QUERY_CHARS", "check_labels", "check_query",
-           "Busy", "HeavySlots", "bounded_audio", "bounded_image", "reduced_image", "trim_heap", "tune_heap"]
+           "Busy", "HeavySlots", "SearchSlots", "bounded_audio", "bounded_image", "reduced_image", "trim_heap", "tune_heap"]
 
 MAX_QUERY_PIXELS = 50_000_000  # query pictures above this are refused (ingest allows 64 Mpx); a 48 Mpx photo passes
 QUERY_SIDE = 1280  # longest side of the picture a query is searched with (pixels)
 HEAVY_SLOTS = 2  # full-size decodes (pictures, recordings, uploaded videos) at once, per process
+HEAVY_QUEUE = 4  # requests that may wait for a heavy slot; one more is answered 503 at once
 HEAVY_WAIT_S = 60.0  # a request waits this long for a slot, then gets 503
+RETRY_AFTER_S = 5  # what a 503 tells the client to wait (seconds)
+SEARCH_WORKERS = max(2, 2 * (os.cpu_count() or 1))  # searches at once: each waits on Lance I/O part of the time
 MAX_QUERY_AUDIO_S = 30.0  # seconds of a query recording that are heard
 
 
 class Busy(Exception):
-    """Every heavy-work slot stayed taken for :data:`HEAVY_WAIT_S` seconds (the server says 503)."""
+    """No room for a heavy request now (the server says 503 with ``Retry-After``).
+
+    Args:
+        message: what is full, for the client.
+        retry_after: seconds the client should wait before trying again.
+    """
+
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S):
+        super().__init__(message)
+        self.retry_after = int(retry_after)
 
 
 class HeavySlots:
-    """A counting semaphore around full-size decodes that trims the C heap after each one.
+    """A bounded admission gate around full-size decodes that trims the C heap after each one.
+
+    ``slots`` requests run; up to ``queue`` more wait (each at most ``wait_s``); any further one is
+    refused at once with :class:`Busy`, so a burst never queues without limit.
 
     Args:
         slots: decodes allowed at once.
-        wait_s: how long an extra request waits for a slot before :class:`Busy`.
+        wait_s: how long a waiting request waits for a slot before :class:`Busy`.
+        queue: requests allowed to wait.
     """
 
-    def __init__(self, slots: int = HEAVY_SLOTS, wait_s: float = HEAVY_WAIT_S):
+    def __init__(self, slots: int = HEAVY_SLOTS, wait_s: float = HEAVY_WAIT_S, queue: int = HEAVY_QUEUE):
         tune_heap()
-        self._sem = threading.BoundedSemaphore(slots)
-        self.wait_s = wait_s
+        self.slots, self.wait_s, self.queue = int(slots), float(wait_s), int(queue)
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._waiting = 0
+
+    def admit(self) -> None:
+        """Refuse now (:class:`Busy`) when every slot is taken and the queue is full; used before
+        an upload is read, so a refused request costs nothing."""
+        with self._cond:
+            self._refuse_when_full()
+
+    def _refuse_when_full(self) -> None:
+        if self._busy >= self.slots and self._waiting >= self.queue:
+            raise Busy(f"the server is busy with {self._busy} large requests and {self._waiting} waiting; "
+                       f"try again in {RETRY_AFTER_S} s")
 
     @contextmanager
     def slot(self):
-        """Hold one slot for the duration of the ``with`` block."""
-        if not self._sem.acquire(timeout=self.wait_s):
-            raise Busy("the server is busy with other large queries; try again in a minute")
+        """Hold one slot for the duration of the ``with`` block.
+
+        Raises:
+            Busy: the queue is full, or no slot came free within ``wait_s``.
+        """
+        self._acquire()
         try:
             yield
         finally:
-            self._sem.release()
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify()
             trim_heap()  # ~1 ms; what the decode freed leaves the process now
+
+    def _acquire(self) -> None:
+        import time
+
+        with self._cond:
+            self._refuse_when_full()
+            deadline = time.monotonic() + self.wait_s
+            self._waiting += 1
+            try:
+                while self._busy >= self.slots:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Busy("the server is busy with other large requests; try again in a minute",
+                                   retry_after=max(RETRY_AFTER_S, int(self.wait_s)))
+                    self._cond.wait(left)
+                self._busy += 1
+            finally:
+                self._waiting -= 1
+
+    def state(self) -> dict:
+        """``{"slots", "busy", "waiting", "queue"}`` now (for ``/api/health``)."""
+        with self._cond:
+            return {"slots": self.slots, "busy": self._busy, "waiting": self._waiting, "queue": self.queue}
+
+
+class SearchSlots:
+    """How many searches run at once: more would only share the same cores (and each torch call
+    would start its own threads); the rest wait their turn in arrival order.
+
+    Args:
+        workers: searches at once (default :data:`SEARCH_WORKERS`, ``$OMNIDEX_SEARCH_WORKERS``).
+    """
+
+    def __init__(self, workers: int | None = None):
+        env = os.environ.get("OMNIDEX_SEARCH_WORKERS", "").strip()
+        self.workers = max(1, int(workers or (int(env) if env.isdigit() else 0) or SEARCH_WORKERS))
+        self._sem = threading.Semaphore(self.workers)
+
+    @contextmanager
+    def slot(self):
+        """Hold one search slot for the duration of the ``with`` block."""
+        with self._sem:
+            yield
 
 
 _LIBC = None
