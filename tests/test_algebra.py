@@ -216,7 +216,7 @@ def test_red_circle_minus_red_plus_blue_beats_chance_on_the_synthetic_world(tmp_
     first far more often than chance (a few hundred generated single-object images)."""
     from bench.algebra.run import measure
     from omnidex.encoders.registry import build
-    from omnidex.ingest.models import bundled_visual_dir
+    from omnidex.spaces import bundled_visual_dir
 
     rows = _synth_gallery(tmp_path / "synth", 900)
     assert len(rows) >= 250

@@ -44,7 +44,7 @@ def test_tiny_clip_vectors_are_stored_with_identity_and_searched(tiny_clips, tmp
     with pytest.raises(StoreMismatch, match="built with"):
         Index(tmp_path / "db", IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)).add([media])
     # searching with another encoder (e.g. a rebuilt bundled model) skips that signal with a warning, once
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
     from omnidex.search.engine import Searcher
 
     other = Searcher(idx.store, models=Models(IndexConfig(clip_model=str(tiny_clips[1]), speech=False, ocr=False)))
@@ -65,7 +65,7 @@ def _photos(tmp_path):
 
 
 def test_missing_clip_without_a_bundled_model_is_announced_once_and_ingest_goes_on(tmp_path, monkeypatch):
-    import omnidex.ingest.models as models
+    import omnidex.spaces as models
 
     monkeypatch.setattr(models, "bundled_visual_dir", lambda: tmp_path / "no-model")
     idx = Index(tmp_path / "db", IndexConfig(clip_model="openai/clip-vit-base-patch32", speech=False, ocr=False))
@@ -77,7 +77,7 @@ def test_missing_clip_without_a_bundled_model_is_announced_once_and_ingest_goes_
 
 
 def test_missing_clip_falls_back_to_the_bundled_offline_model(tmp_path):
-    from omnidex.ingest.models import bundled_visual_dir
+    from omnidex.spaces import bundled_visual_dir
 
     assert (bundled_visual_dir() / "config.json").exists(), "the bundled model is missing: run `make model`"
     idx = Index(tmp_path / "db", IndexConfig(clip_model="openai/clip-vit-base-patch32", speech=False, ocr=False))

@@ -169,7 +169,7 @@ def test_missing_ray_extra_names_the_pip_command(tmp_path, monkeypatch):
 def test_a_file_lost_with_its_worker_is_reported_and_retried_next_run(tmp_path):
     """The driver's side of a dead Ray worker: reported as failed, not recorded, indexed next time."""
     from omnidex.ingest.engines import FileResult, LocalEngine
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
     from omnidex.ingest.pipeline import Ingestor
     from omnidex.store import Store
 
@@ -195,7 +195,7 @@ def test_encoders_go_to_a_gpu_only_when_one_is_there_or_asked_for():
     import torch
 
     from omnidex.config import IndexConfig
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
 
     assert Models(IndexConfig(device="cpu")).device_kwargs() == {}
     assert Models(IndexConfig(device="cuda")).device_kwargs() == {"device": "cuda"}

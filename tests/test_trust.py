@@ -13,7 +13,7 @@ def models(tmp_path_factory):
     import os
 
     os.environ["OMNIDEX_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
 
     return Models(IndexConfig(clip_model="lit:bundled"))
 

@@ -110,7 +110,7 @@ def test_streamed_vectors_equal_a_plain_encode(video, tmp_path):
     from omnidex.encoders.clip import save_tiny_clip
     from omnidex.ingest.embed import embed_pieces
     from omnidex.ingest.extract import extract_video_file
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
 
     cfg = IndexConfig(clip_model=str(save_tiny_clip(tmp_path / "clip")), frame_fps=1.0, speech=False,
                       sound=False, ocr=False, phash=False)

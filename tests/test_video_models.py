@@ -56,7 +56,7 @@ def test_videomae_embeds_and_labels_clips(tiny):
 
 def test_the_kind_of_video_model_is_read_from_its_config(tiny):
     from omnidex.errors import EncoderUnavailable
-    from omnidex.ingest.video_shots import video_encoder
+    from omnidex.spaces import video_encoder
 
     assert video_encoder(str(tiny["xclip"])) == ("xclip", str(tiny["xclip"]))
     assert video_encoder(str(tiny["videomae"])) == ("videomae", str(tiny["videomae"]))

@@ -122,7 +122,7 @@ def measure_image(img: np.ndarray, rows: list[dict], colour_vec: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print JSON and a table, write ``results.json``."""
     from omnidex.encoders.registry import build
-    from omnidex.ingest.models import bundled_visual_dir
+    from omnidex.spaces import bundled_visual_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=str(bundled_visual_dir()), help="LiT model directory (default: lit:bundled)")

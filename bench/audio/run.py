@@ -47,7 +47,7 @@ def index_metrics(spec: str | None, seed: int, work: Path) -> dict:
     clip as an example query; report how often the class's own file comes first (and in the top 5)."""
     from omnidex import Index, IndexConfig
     from omnidex.audio.synth import catalogue, render
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
     from omnidex.search.engine import Searcher
     from omnidex.testing.mediagen import write_wav
 

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     from omnidex.config import IndexConfig
     from omnidex.ingest.engines import available_cores
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
 
     spec = dict(QUICK if args.quick else FULL)
     runs = args.runs or spec.pop("runs")

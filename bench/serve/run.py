@@ -65,7 +65,7 @@ def build_synthetic(db: Path, segments: int, seed: int = 0) -> Path:
     import numpy as np
 
     from omnidex.config import IndexConfig
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
     from omnidex.store import Store
 
     store = Store(db)

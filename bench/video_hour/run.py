@@ -55,7 +55,7 @@ def warm_models(cfg):
     """Build every encoder the run uses and run each once, so load time stays off the clock."""
     from PIL import Image
 
-    from omnidex.ingest.models import Models
+    from omnidex.spaces import Models
 
     models = Models(cfg)
     models.encoder("visual").encode_image([Image.new("RGB", (320, 180), (90, 120, 200))] * 2)

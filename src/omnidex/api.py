@@ -62,7 +62,7 @@ class Index:
         Returns:
             What happened to every file.
         """
-        from .ingest.models import Models
+        from .spaces import Models
         from .ingest.pipeline import Ingestor
 
         paths = [paths] if isinstance(paths, (str, Path)) else list(paths)

@@ -1,13 +1,17 @@
-"""The encoders an ingest or a query needs, built lazily once, with missing ones reported once."""
+"""Vector spaces and their encoders: what an ingest or a query needs, built lazily once, with missing
+ones reported once. One table maps each space to the method that builds its encoder; the modality
+plug-ins (``omnidex.audio``, ``omnidex.series``) name theirs here. Shared by ingest and search."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..config import IndexConfig
-from ..errors import EncoderUnavailable, MissingExtra
-from ..store import EncoderSpec
+from .config import IndexConfig
+from .errors import EncoderUnavailable, MissingExtra
+from .store import EncoderSpec
 
 # vector space -> registry name of the encoder that fills it
 SPACE_ENCODERS = {"text": "minilm", "visual": "clip", "phash": "phash"}
@@ -20,7 +24,7 @@ def bundled_visual_dir():
     """Directory of the bundled offline visual model (it may be absent in a source checkout)."""
     from pathlib import Path
 
-    return Path(__file__).resolve().parent.parent / "models" / "lit-synth"
+    return Path(__file__).resolve().parent / "models" / "lit-synth"
 
 
 def visual_encoder(spec: str) -> tuple[str, str]:
@@ -50,6 +54,33 @@ def _cuda_available() -> bool:
         return False
 
 
+VIDEO_ENCODERS = {"xclip": "xclip", "x_clip": "xclip", "videomae": "videomae"}
+
+
+def video_encoder(spec: str) -> tuple[str, str]:
+    """(registry name, model) for a ``--video-model`` value: ``xclip:DIR`` / ``videomae:DIR``, or a
+    directory / hub id whose ``config.json`` model type (or name) says which.
+
+    Raises:
+        EncoderUnavailable: the kind cannot be told.
+    """
+    head, sep, rest = spec.partition(":")
+    if sep and head in VIDEO_ENCODERS and not Path(spec).exists():
+        return VIDEO_ENCODERS[head], rest
+    cfg = Path(spec).expanduser() / "config.json"
+    if cfg.is_file():
+        kind = json.loads(cfg.read_text()).get("model_type", "")
+        if kind in VIDEO_ENCODERS:
+            return VIDEO_ENCODERS[kind], spec
+        raise EncoderUnavailable(f"{spec}: model type '{kind}' is not a video model (X-CLIP or VideoMAE)")
+    low = spec.lower()
+    for key, name in VIDEO_ENCODERS.items():
+        if key.replace("_", "") in low.replace("-", "").replace("_", ""):
+            return name, spec
+    raise EncoderUnavailable(f"cannot tell whether '{spec}' is an X-CLIP or a VideoMAE model: write "
+                             f"xclip:{spec} or videomae:{spec}")
+
+
 @dataclass
 class Models:
     """Lazily built encoders; a failure is remembered and announced once in ``notices``."""
@@ -74,45 +105,55 @@ class Models:
         return self._cache[key]
 
     def encoder(self, space: str):
-        """Encoder for a vector space, or None when disabled or unavailable."""
-        from ..encoders.registry import build
+        """Encoder for a vector space, or None when disabled or unavailable (one entry of ``SPACES`` per space)."""
+        return SPACES.get(space, Models._plain)(self, space)
 
-        if space == "visual":
-            if not self.cfg.clip_model:
-                return None
-            return self._get("visual", self._build_visual,
-                             "images and video frames were NOT embedded for text-to-image search "
-                             "(OCR text and near-duplicate image search still work). ")
+    def _plain(self, space: str):
+        """text (the configured text encoder) and phash (when on)."""
+        from .encoders.registry import build
+
         if space == "phash" and not self.cfg.phash:
             return None
-        if space == "video":
-            if not self.cfg.video_model:
-                return None
-            from .video_shots import video_encoder
-
-            def make_video():
-                name, model = video_encoder(self.cfg.video_model)
-                return build(name, model=model, **self.device_kwargs())
-
-            return self._get("video", make_video, "shots were NOT embedded with the video model. ")
-        if space == "sound":
-            if not self.cfg.sound:
-                return None
-            from ..audio.encoder import sound_encoder
-
-            name, model = sound_encoder(self.cfg.clap_model)
-            return self._get("sound", lambda: build(name, model=model),
-                             "sounds were NOT embedded for text-to-sound and sound-example search "
-                             "(speech is still transcribed). ")
-        if space in ("series", "series_text"):
-            if not self.cfg.series:
-                return None
-            from ..series.ingest import series_encoder
-
-            return self._get(space, lambda: series_encoder(space, self.cfg),
-                             "series windows were NOT embedded for text->series search. ")
         name = self.cfg.text_encoder if space == "text" else SPACE_ENCODERS[space]
         return self._get(space, lambda: build(name, **(self.device_kwargs() if space == "text" else {})))
+
+    def _visual(self, space: str):
+        if not self.cfg.clip_model:
+            return None
+        return self._get("visual", self._build_visual,
+                         "images and video frames were NOT embedded for text-to-image search "
+                         "(OCR text and near-duplicate image search still work). ")
+
+    def _video(self, space: str):
+        from .encoders.registry import build
+
+        if not self.cfg.video_model:
+            return None
+
+        def make_video():
+            name, model = video_encoder(self.cfg.video_model)
+            return build(name, model=model, **self.device_kwargs())
+
+        return self._get("video", make_video, "shots were NOT embedded with the video model. ")
+
+    def _sound(self, space: str):
+        from .audio.encoder import sound_encoder
+        from .encoders.registry import build
+
+        if not self.cfg.sound:
+            return None
+        name, model = sound_encoder(self.cfg.clap_model)
+        return self._get("sound", lambda: build(name, model=model),
+                         "sounds were NOT embedded for text-to-sound and sound-example search "
+                         "(speech is still transcribed). ")
+
+    def _series(self, space: str):
+        from .series.ingest import series_encoder
+
+        if not self.cfg.series:
+            return None
+        return self._get(space, lambda: series_encoder(space, self.cfg),
+                         "series windows were NOT embedded for text->series search. ")
 
     def device_kwargs(self) -> dict:
         """``{"device": "cuda"}`` when the config asks for (or "auto" finds) a GPU, else {} (CPU default)."""
@@ -123,7 +164,7 @@ class Models:
 
     def _build_visual(self):
         """The ``--clip`` encoder; when CLIP weights cannot be had, the bundled offline LiT model."""
-        from ..encoders.registry import build
+        from .encoders.registry import build
 
         name, model = visual_encoder(self.cfg.clip_model)
         runtimes = dict(self.cfg.runtimes)
@@ -158,7 +199,7 @@ class Models:
             return None
 
         def make():
-            from ..encoders.whisper import Transcriber
+            from .encoders.whisper import Transcriber
 
             return Transcriber(self.cfg.whisper_model)
 
@@ -170,8 +211,13 @@ class Models:
             return None
 
         def make():
-            from ..encoders.ocr import OCR
+            from .encoders.ocr import OCR
 
             return OCR()
 
         return self._get("ocr", make, "text in images was NOT read. ")
+
+
+# vector space -> how Models builds its encoder (the rest: the text encoder, phash); a new space is one entry
+SPACES = {"visual": Models._visual, "video": Models._video, "sound": Models._sound,
+          "series": Models._series, "series_text": Models._series}

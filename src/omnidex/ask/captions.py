@@ -113,7 +113,7 @@ def caption(index, paths=None, llm: LLMConfig | None = None, backend: ChatBacken
 def _text_models(store):
     """Encoders matching the store's text space (MiniLM when the index has none yet)."""
     from ..config import IndexConfig
-    from ..ingest.models import Models
+    from ..spaces import Models
 
     spec = store.space_spec("text")
     return Models(IndexConfig(clip_model=None, text_encoder=spec.name if spec else "minilm", speech=False, ocr=False))

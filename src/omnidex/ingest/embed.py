@@ -8,7 +8,7 @@ import numpy as np
 from . import timing
 from ..types import Extracted
 from .extract import words_json
-from .models import Models
+from ..spaces import Models
 
 TEXT_SOURCES = ("chunk", "ocr", "speech", "caption")
 IMAGE_SOURCES = ("image", "frame")

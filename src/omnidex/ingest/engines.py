@@ -29,10 +29,17 @@ from .embed import embed_pieces
 from ..types import Extracted
 from .extract import (extract_audio_file, extract_image_file, extract_text_file,
                       extract_video_file)
-from .models import Models
+from ..spaces import Models
 
+
+def extract_series_or_text(path: Path, cfg: IndexConfig, models: Models) -> Extracted:
+    """A series file; with series indexing off, a numeric text table is indexed as a document."""
+    return extract_series_file(path, cfg, models) or extract_text_file(path, cfg, models)
+
+
+# sniffed media kind -> segmenter (file -> pieces); a new media kind is one entry here
 EXTRACTORS = {"image": extract_image_file, "video": extract_video_file,
-              "audio": extract_audio_file, "text": extract_text_file, "series": extract_series_file}
+              "audio": extract_audio_file, "text": extract_text_file, "series": extract_series_or_text}
 UNSUPPORTED = "unsupported content (not image, video, audio or text)"
 
 

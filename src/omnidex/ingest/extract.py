@@ -17,7 +17,7 @@ from ..config import IndexConfig
 from ..errors import MediaError
 from ..types import Extracted, Piece
 from . import timing
-from .models import Models
+from ..spaces import Models
 
 
 def extract_text_file(path: Path, cfg: IndexConfig, models: Models) -> Extracted:

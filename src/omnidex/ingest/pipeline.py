@@ -20,7 +20,7 @@ from ..errors import OmnidexError, StoreMismatch
 from ..store import Store
 from ..types import FileOutcome, IngestReport
 from .engines import FileResult, LocalEngine, WorkItem
-from .models import Models
+from ..spaces import Models
 from .walk import iter_files, sha256_file
 
 ENGINES = ("local", "ray")

@@ -25,7 +25,7 @@ from .._require import require
 from ..config import IndexConfig
 from .engines import (Decoded, FileResult, WorkItem, available_cores, decode_file, embed_file,
                       failure_reason)
-from .models import Models
+from ..spaces import Models
 
 ENCODER_MEMORY = 1 << 30  # bytes reserved per CPU encoder actor (weights + activations)
 LOST = "lost: the Ray worker holding this file died (see the Ray logs); the next run retries it"

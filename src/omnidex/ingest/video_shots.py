@@ -2,39 +2,12 @@
 shot into the ``video`` space, and (VideoMAE) keep the predicted labels as searchable text."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..errors import EncoderUnavailable
 from ..types import Piece
 
-VIDEO_ENCODERS = {"xclip": "xclip", "x_clip": "xclip", "videomae": "videomae"}
 LABELS_KEPT = 3  # top labels of a shot stored as text evidence
 MIN_LABEL_P = 0.05  # labels less likely than this are not stored
-
-
-def video_encoder(spec: str) -> tuple[str, str]:
-    """(registry name, model) for a ``--video-model`` value: ``xclip:DIR`` / ``videomae:DIR``, or a
-    directory / hub id whose ``config.json`` model type (or name) says which.
-
-    Raises:
-        EncoderUnavailable: the kind cannot be told.
-    """
-    head, sep, rest = spec.partition(":")
-    if sep and head in VIDEO_ENCODERS and not Path(spec).exists():
-        return VIDEO_ENCODERS[head], rest
-    cfg = Path(spec).expanduser() / "config.json"
-    if cfg.is_file():
-        kind = json.loads(cfg.read_text()).get("model_type", "")
-        if kind in VIDEO_ENCODERS:
-            return VIDEO_ENCODERS[kind], spec
-        raise EncoderUnavailable(f"{spec}: model type '{kind}' is not a video model (X-CLIP or VideoMAE)")
-    low = spec.lower()
-    for key, name in VIDEO_ENCODERS.items():
-        if key.replace("_", "") in low.replace("-", "").replace("_", ""):
-            return name, spec
-    raise EncoderUnavailable(f"cannot tell whether '{spec}' is an X-CLIP or a VideoMAE model: write "
-                             f"xclip:{spec} or videomae:{spec}")
 
 
 def sample_times(start: float, end: float, n: int) -> list[float]:

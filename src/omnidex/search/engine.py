@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import IndexConfig, SearchConfig
 from ..errors import OmnidexError, StoreMismatch
-from ..ingest.models import Models
+from ..spaces import Models
 from ..store import Store, sql_str
 from ..types import Hit
 from .calibrate import background_stats, calibrate, fts_probability

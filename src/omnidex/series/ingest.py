@@ -40,6 +40,8 @@ def window_label(start: float, end: float, unit: str) -> str:
 def extract_series_file(path: Path, cfg: IndexConfig, models):
     """Series file -> one piece per window of every numeric column, with its SAX word.
 
+    Returns:
+        The pieces, or None when series indexing is off and the file is a text table (index it as text).
     Raises:
         MediaError: nothing numeric to index, or series indexing is off/unavailable.
     """
@@ -52,9 +54,7 @@ def extract_series_file(path: Path, cfg: IndexConfig, models):
             binary = fh.read(8).startswith((b"\x93NUMPY", b"PAR1"))
         if binary:
             raise MediaError(path, "time series indexing is off (IndexConfig.series=False)")
-        from ..ingest.extract import extract_text_file
-
-        return extract_text_file(path, cfg, models)  # a numeric table is then indexed as a document
+        return None  # not for the series spaces: the ingest indexes a numeric table as a document then
     enc = models.encoder("series")
     if enc is None:
         raise MediaError(path, "time series encoder unavailable: " + "; ".join(models.notices[-1:]))

@@ -138,7 +138,7 @@ def encoder_from_spec(spec: str | None):
 
     if spec is None:  # the default CLIP, else (offline) the bundled visual model, as ingest does
         from ..config import IndexConfig
-        from ..ingest.models import Models
+        from ..spaces import Models
 
         models = Models(IndexConfig())
         enc = models.encoder("visual")
@@ -149,7 +149,7 @@ def encoder_from_spec(spec: str | None):
         return enc
     spec = str(spec)
     if spec.startswith("lit:"):  # lit:DIR, or lit:bundled for the shipped offline model
-        from ..ingest.models import visual_encoder
+        from ..spaces import visual_encoder
 
         name, model = visual_encoder(spec)
         return build(name, model=model)
