@@ -125,7 +125,9 @@ class _Parser:
             header = self._read(pos, min(16, left))
             size, raw = struct.unpack(">I4s", header[:8])
             kind = raw.decode("latin-1")
-            if not all(32 <= c < 127 or c == 0xA9 for c in raw):  # (c) starts QuickTime tag names
+            if parent.rsplit("/", 1)[-1] == "ilst" and raw[:2] == b"\0\0":
+                kind = f"key{int.from_bytes(raw, 'big')}"  # an item of a 'keys' table: its 1-based key index
+            elif not all(32 <= c < 127 or c == 0xA9 for c in raw):  # (c) starts QuickTime tag names
                 self._damage(pos, where, f"bytes {raw.hex()} at offset {pos} are not a box type: "
                                          "the size of the box before is wrong or the data is corrupt")
                 break
