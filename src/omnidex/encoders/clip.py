@@ -105,9 +105,11 @@ def resolve_model(model: str) -> tuple[Path, str]:
     Raises:
         EncoderUnavailable: not found and the hub cannot be reached (returns within seconds).
     """
+    from .onnx_text import fingerprint  # dir_fingerprint, remembered per file sizes and times
+
     local = Path(model).expanduser()
     if local.is_dir():
-        return local.resolve(), f"clip:{local.resolve()}@{dir_fingerprint(local)}"
+        return local.resolve(), f"clip:{local.resolve()}@{fingerprint(local)}"
     if _looks_like_path(model):
         raise EncoderUnavailable(f"CLIP model directory '{model}' does not exist: pass a directory written by "
                                  f"save_pretrained (config, weights, processor), or a hub id such as '{DEFAULT_MODEL}'")
@@ -157,36 +159,67 @@ class CLIP:
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu",
                  runtime: str = "torch", text_runtime: str = "torch"):
-        from .fastpath import RUNTIMES, ImagePrep, resolve_text_runtime, set_torch_threads
+        from .fastpath import RUNTIMES, cold_text_tower, resolve_text_runtime
 
         if runtime not in RUNTIMES:
             raise OmnidexError(f"unknown image runtime '{runtime}': use one of {', '.join(RUNTIMES)}")
         if text_runtime not in RUNTIMES + ("auto",):
             raise OmnidexError(f"unknown text runtime '{text_runtime}': use auto or one of {', '.join(RUNTIMES)}")
-        path, self.identity = resolve_model(str(model))
-        try:
-            self._model, self._processor = _load_dir(path, device)
-        except EncoderUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a half-cached or foreign dir: name it and the fix
-            raise EncoderUnavailable(f"CLIP model '{model}' at {path} could not be loaded ({exc}). "
-                                     f"To get it: {_fix_hint(str(model))}") from exc
-        _check_tokenizer(self._processor, str(model))
+        self.path, self.identity = resolve_model(str(model))
         self.source, self.device, self.batch_size = str(model), device, batch_size
-        kind = getattr(self._model.config, "model_type", "")
-        self._text_kwargs = ({"padding": "max_length", "max_length": 64} if "siglip" in kind
-                             else {"padding": True})
-        if device == "cpu":
-            set_torch_threads()
-        self._prep = ImagePrep.from_processor(self._processor)  # None: the processor's own (slower) path
-        self.runtime, self.runtime_notice, self._images_fn = "torch", None, self._torch_images
-        if runtime != "torch":
-            self._use_runtime(runtime)
+        self._want_image, self._loaded, self._load_lock = runtime, False, threading.Lock()
+        self.runtime, self.runtime_notice = "torch", None
         # the text tower's runtime is set up on the first text after loading (ingests rarely embed text)
         self.text_runtime, self.text_runtime_notice, self._texts_fn = "torch", None, None
+        self.cold_text_notice = None  # why a verified text export could not be made loadable without torch
         self._want_text = resolve_text_runtime(text_runtime, device)
         self._text_lock = threading.Lock()
+        cold = cold_text_tower(self.identity, self._want_text) if self._want_text != "torch" else None
+        if cold is not None:  # a verified export runs texts without torch: the model loads on the first image
+            self._texts_fn, self.dim = cold
+            self.text_runtime = self._want_text
+            return
+        self._load()
         self.dim = int(l2_normalise(self._torch_texts(["a photo"])).shape[1])
+
+    def _load(self) -> None:
+        """Load the transformers model and processor (torch), once."""
+        if self._loaded:
+            return
+        from .fastpath import ImagePrep, set_torch_threads
+
+        with self._load_lock:
+            if self._loaded:
+                return
+            try:
+                self._m, self._p = _load_dir(self.path, self.device)
+            except EncoderUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a half-cached or foreign dir: name it and the fix
+                raise EncoderUnavailable(f"CLIP model '{self.source}' at {self.path} could not be loaded ({exc}). "
+                                         f"To get it: {_fix_hint(self.source)}") from exc
+            _check_tokenizer(self._p, self.source)
+            kind = getattr(self._m.config, "model_type", "")
+            self._text_kwargs = ({"padding": "max_length", "max_length": 64} if "siglip" in kind
+                                 else {"padding": True})
+            if self.device == "cpu":
+                set_torch_threads()
+            self._prep = ImagePrep.from_processor(self._p)  # None: the processor's own (slower) path
+            self._images_fn = self._torch_images
+            self._loaded = True
+        if self._want_image != "torch":
+            self._use_runtime(self._want_image)
+
+    @property
+    def _model(self):
+        """The transformers model (loaded on first use when a cached text export answered texts)."""
+        self._load()
+        return self._m
+
+    @property
+    def _processor(self):
+        self._load()
+        return self._p
 
     def _use_runtime(self, runtime: str) -> None:
         """Run the image tower in ``runtime`` when it can be had; else keep torch and say why."""
@@ -230,6 +263,10 @@ class CLIP:
                                                                      self._tokens, reference)
                     if tower is not None:
                         self.text_runtime = self._want_text
+                        from .fastpath import save_cold_text
+
+                        self.cold_text_notice = save_cold_text(self.identity, self._want_text, self._p.tokenizer,
+                                                               self._text_kwargs, self._tokens, tower, reference)
                     else:
                         print(f"omnidex: notice: {self.text_runtime_notice}", file=sys.stderr)
                     self._texts_fn = tower or self._torch_texts
@@ -263,6 +300,7 @@ class CLIP:
 
         if not images:
             return empty(self.dim)
+        self._load()
         prepare = self._prep.batch if self._prep is not None else self._processor_pixels
         parts = [self._images_fn(pixels) for pixels in prefetched(batches(list(images), self.batch_size), prepare)]
         return l2_normalise(np.concatenate(parts, axis=0))

@@ -65,10 +65,12 @@ def parse_runtimes(values) -> tuple[tuple[str, str], ...]:
 
 
 def resolve_text_runtime(runtime: str, device: str) -> str:
-    """The text runtime "auto" stands for: ONNX fp32 on CPU when onnx and onnxruntime import, else torch."""
+    """The text runtime "auto" stands for: torch when ``$OMNIDEX_TEXT_RUNTIME`` is ``torch`` (the switch
+    of :mod:`omnidex.encoders.onnx_text`) or off CPU, else ONNX fp32 when onnxruntime imports (and onnx,
+    to export, or a cached export that loads without torch)."""
     if runtime != "auto":
         return runtime
-    if device != "cpu":
+    if device != "cpu" or os.environ.get("OMNIDEX_TEXT_RUNTIME", "").strip().lower() == "torch":
         return "torch"
     import importlib.util
 
@@ -452,6 +454,104 @@ def export_text_tower(model, path: Path, tokens: dict, int8: bool = False) -> Pa
                           output_names=["embeds"], dynamic_axes={**axes, "embeds": {0: "n"}})
         _publish(raw, path, int8)
     return path
+
+
+# ----------------------------------------------------------------------------- text tower without torch
+
+COLD_PROBE = PROBE_TEXTS + ("Gate 14 Departures, BEACH PARTY 2026: a long caption that goes on " * 6,)
+
+
+def cold_text_file(identity: str, runtime: str) -> Path:
+    """Sidecar of a text export that lets it load without torch (tokenizer, settings, torch's probe vectors)."""
+    return onnx_path(identity, "text-" + runtime, 0, 0).with_suffix(".cold.json")
+
+
+def save_cold_text(identity: str, runtime: str, tokenizer, text_kwargs: dict, tokenize, tower, reference) -> str | None:
+    """Record what a later process needs to run the exported text tower with ``tokenizers`` alone.
+
+    Written only when the ``tokenizers`` copy of the tokenizer gives exactly the processor's arrays on
+    the probe texts (one batch and one by one), with torch's probe vectors for the check at each load.
+
+    Args:
+        identity / runtime: the export's key.
+        tokenizer: the processor's transformers tokenizer.
+        text_kwargs: the padding/truncation options the encoder tokenizes with.
+        tokenize: the encoder's own texts -> arrays function (the processor).
+        tower: the verified ONNX function, texts -> rows.
+        reference: torch's texts -> unit rows.
+    Returns:
+        None when written, else why not (torch stays needed for text; nothing else changes).
+    """
+    try:
+        settings = {"max_length": int(text_kwargs.get("max_length") or tokenizer.model_max_length),
+                    "pad_to": text_kwargs.get("max_length") if text_kwargs.get("padding") == "max_length" else None,
+                    "pad_id": int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0),
+                    "pad_token": str(tokenizer.pad_token or ""), "tokenizer": _tokenizer_json(tokenizer)}
+        tok = _cold_tokenizer(settings)
+        for batch in [list(COLD_PROBE)] + [[t] for t in COLD_PROBE]:
+            want, got = tokenize(batch), _cold_tokens(tok, batch)
+            for name, arr in want.items():
+                if not np.array_equal(np.asarray(arr, np.int64), got[name]):
+                    raise ValueError(f"the tokenizers copy gives other {name} than the processor")
+        probe = list(COLD_PROBE)
+        meta = {**settings, "probe": probe, "reference": np.asarray(reference(probe), np.float32).round(7).tolist(),
+                "dim": int(np.asarray(tower(probe[:1])).shape[1]), "runtime": runtime, "identity": identity}
+        path = cold_text_file(identity, runtime)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(__import__("json").dumps(meta))
+        os.replace(tmp, path)
+        return None
+    except Exception as exc:  # noqa: BLE001 - a text tower that still needs torch is slower, not wrong
+        return f"text tower kept on torch for cold starts ({type(exc).__name__}: {exc})"
+
+
+def cold_text_tower(identity: str, runtime: str):
+    """The exported text tower of ``identity`` with ``tokenizers`` and ONNX Runtime only (no torch).
+
+    Returns:
+        (texts -> rows, dim) when the export and its sidecar exist and the session still gives torch's
+        recorded probe vectors (least cosine ``TEXT_AGREEMENT[runtime]``), else None (load the model).
+    """
+    import json
+
+    path, side = onnx_path(identity, "text-" + runtime, 0, 0), cold_text_file(identity, runtime)
+    if runtime not in TEXT_AGREEMENT or not (path.is_file() and side.is_file()):
+        return None
+    try:
+        meta = json.loads(side.read_text())
+        tok, tower = _cold_tokenizer(meta), OrtTower(path)
+        fn = lambda texts: tower.run(_cold_tokens(tok, texts))  # noqa: E731
+        got = np.asarray(fn(meta["probe"]), np.float32)
+        got /= np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+        agree = float(np.min(np.sum(got * np.asarray(meta["reference"], np.float32), axis=1)))
+        return (fn, int(meta["dim"])) if agree >= TEXT_AGREEMENT[runtime] else None
+    except Exception:  # noqa: BLE001 - anything odd: load the model as before
+        return None
+
+
+def _tokenizer_json(tokenizer) -> str:
+    """A transformers tokenizer as a ``tokenizers`` JSON string (fast ones directly, slow ones converted)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        convert = require("transformers.convert_slow_tokenizer", "clip")
+        backend = convert.convert_slow_tokenizer(tokenizer)
+    return backend.to_str()
+
+
+def _cold_tokenizer(settings: dict):
+    tokenizers = require("tokenizers", "text")
+    tok = tokenizers.Tokenizer.from_str(settings["tokenizer"])
+    tok.no_padding()
+    tok.enable_truncation(max_length=int(settings["max_length"]))
+    tok.enable_padding(pad_id=int(settings["pad_id"]), pad_token=settings["pad_token"],
+                       length=int(settings["pad_to"]) if settings.get("pad_to") else None)
+    return tok
+
+
+def _cold_tokens(tok, texts: list[str]) -> dict:
+    encs = tok.encode_batch(list(texts))
+    return {"input_ids": np.asarray([e.ids for e in encs], np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encs], np.int64)}
 
 
 class _eager:
