@@ -1,32 +1,20 @@
 """The HTTP API: FastAPI app over a :class:`~omnidex.serve.library.Library` (see docs/http-api.md).
 
-``create_app(db)`` builds the app; ``add_serve_parser`` / ``main_serve`` are the ``omnidex serve``
-command. Every error is JSON ``{"error": message, "status": code}``; bad input never gives a 500.
+``create_app(db)`` builds the app: the routers of :mod:`omnidex.serve.routes` (which never import
+this module), the error handlers and the guard; ``add_serve_parser`` / ``main_serve`` are the
+``omnidex serve`` command. Every error is JSON ``{"error": message, "status": code}``; bad input never gives a 500.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .._require import require
 from ..config import DEFAULT_DB, IndexConfig
 from ..errors import MediaError, OmnidexError
+from .responses import MEDIA_TYPES, PLACEHOLDER, STATIC_DIR, error_response  # noqa: F401 - the first three re-exported
 from .security import Guard, is_loopback, new_token
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_UPLOAD_MB = 20
-MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
-               ".webm": "video/webm", ".avi": "video/x-msvideo", ".mp3": "audio/mpeg", ".wav": "audio/wav",
-               ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg",
-               ".m4a": "audio/mp4", ".aac": "audio/aac", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-               ".png": "image/png", ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp",
-               ".tif": "image/tiff", ".tiff": "image/tiff", ".txt": "text/plain; charset=utf-8",
-               ".md": "text/markdown; charset=utf-8", ".csv": "text/csv; charset=utf-8",
-               ".json": "application/json", ".html": "text/plain; charset=utf-8", ".pdf": "application/pdf"}
-PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>omnidex</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
-<h1>omnidex</h1><p>The web page is not installed. The API is at <a href="/docs">/docs</a>
-(<a href="/openapi.json">OpenAPI schema</a>); try <code>/api/search?q=...</code>.</p></body></html>"""
 
 
 def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), config: IndexConfig | None = None,
@@ -57,7 +45,11 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
     app.state.upload_limit = limit
     app.state.token = token
     _errors(app)
-    _routes(app)
+    from .routes import ROUTERS, static_files
+
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", static_files(), name="static")
     _tidy_openapi(app)
     if cors:
         from fastapi.middleware.cors import CORSMiddleware
@@ -80,20 +72,10 @@ def _version() -> str:
     return __version__
 
 
-def _error(status: int, message: str, code: str | None = None, headers=None, **extra):
-    """The JSON error response: ``{"error": code, "message": ..., "status": ...}`` (see security.error_body)."""
-    from fastapi.responses import JSONResponse
-
-    from .security import error_body
-
-    return JSONResponse(error_body(status, message, code, **extra), status_code=status,
-                        headers={"Cache-Control": "no-store", **(headers or {})})
-
-
 def _media_error(exc: MediaError):
     """422 for a file that cannot be used: too large (pixels) or unreadable; the message names it."""
     code = "image_too_large" if exc.reason.startswith(("image too large", "decompression bomb")) else "unreadable_media"
-    return _error(422, str(exc), code)
+    return error_response(422, str(exc), code)
 
 
 def allowed_methods(app, scope) -> list[str]:
@@ -101,11 +83,21 @@ def allowed_methods(app, scope) -> list[str]:
     from starlette.routing import Match
 
     methods = set()
-    for route in app.router.routes:
+    for route in _every_route(app):
         match, _ = route.matches({**scope, "method": "GET", "type": "http"})
         if match != Match.NONE and getattr(route, "methods", None):
             methods |= set(route.methods)
     return sorted(methods | ({"OPTIONS"} if methods else set()))
+
+
+def _every_route(app):
+    """The app's routes, those of included routers too (FastAPI 0.137 and later keep an included
+    router as one entry of ``app.router.routes``; earlier versions copied its routes in)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI before 0.137
+        return list(app.router.routes)
+    return list(iter_route_contexts(app.router.routes))
 
 
 def _errors(app) -> None:
@@ -114,13 +106,13 @@ def _errors(app) -> None:
     from .limits import Busy
 
     handlers = {
-        KeyError: lambda exc: _error(404, str(exc.args[0]) if exc.args else "not found"),
-        FileNotFoundError: lambda exc: _error(404, str(exc)),
-        PermissionError: lambda exc: _error(403, str(exc), roots=list(getattr(exc, "roots", ()) or ()) or None),
+        KeyError: lambda exc: error_response(404, str(exc.args[0]) if exc.args else "not found"),
+        FileNotFoundError: lambda exc: error_response(404, str(exc)),
+        PermissionError: lambda exc: error_response(403, str(exc), roots=list(getattr(exc, "roots", ()) or ()) or None),
         MediaError: _media_error,
-        OmnidexError: lambda exc: _error(400, str(exc)),
-        ValueError: lambda exc: _error(400, str(exc)),
-        Busy: lambda exc: _error(503, str(exc), headers={"Retry-After": "5"}),
+        OmnidexError: lambda exc: error_response(400, str(exc)),
+        ValueError: lambda exc: error_response(400, str(exc)),
+        Busy: lambda exc: error_response(503, str(exc), headers={"Retry-After": "5"}),
     }
     for kind, make in handlers.items():
         app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
@@ -139,7 +131,7 @@ def _framework_errors(app) -> None:
         where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body", "path", "form"))
         detail = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
                   for e in errs]
-        return _error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}", detail=detail)
+        return error_response(422, f"{where or 'request'}: {first.get('msg', 'invalid')}", detail=detail)
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc):
@@ -151,14 +143,14 @@ def _framework_errors(app) -> None:
 
                 return Response(status_code=204, headers={"Allow": allow})
             headers["Allow"] = allow
-        return _error(exc.status_code, str(exc.detail), headers=headers)
+        return error_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _internal(request, exc):  # pragma: no cover - a bug: logged here, not shown to the caller
         import logging
 
         logging.getLogger("omnidex.serve").exception("internal error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error (the server's log has the details)")
+        return error_response(500, "internal error (the server's log has the details)")
 
 
 def _tidy_openapi(app) -> None:
@@ -173,12 +165,6 @@ def _tidy_openapi(app) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
-
-
-def _routes(app) -> None:
-    from . import routes
-
-    routes.register(app)
 
 
 # ----- command line -------------------------------------------------------------------------------
