@@ -54,13 +54,13 @@ bench-train: $(STAMP)
 	$(BIN)/python -m bench.train.run --out bench/results/train
 
 model-series: $(STAMP)
-	$(BIN)/python -m omnidex.series.make_model
+	$(BIN)/python -m omnidex.train.make_series_model
 
 bench-series: $(STAMP)
 	$(BIN)/python -m bench.series.run --out bench/results/series
 
 model-audio: $(STAMP)
-	$(BIN)/python -m omnidex.audio.make_model
+	$(BIN)/python -m omnidex.train.make_audio_model
 
 bench-audio: $(STAMP)
 	$(BIN)/python -m bench.audio.run --out bench/results/audio

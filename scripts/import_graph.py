@@ -31,17 +31,22 @@ PACKAGE = "omnidex"
 # The layer order, lowest first; a module may import only its own layer and those below it.
 # Kept in step with the import-linter contract in pyproject.toml (tests/test_architecture.py checks that).
 LAYERS: list[list[str]] = [
-    ["omnidex.cli", "omnidex.serve", "omnidex.ask", "omnidex.demo"],
-    ["omnidex.api"],
-    ["omnidex.train", "omnidex.testing"],
-    ["omnidex.ingest", "omnidex.classify"],
-    ["omnidex.search", "omnidex.series", "omnidex.audio"],
-    ["omnidex.store"],
-    ["omnidex.encoders"],
-    ["omnidex.nets"],
-    ["omnidex.media"],
-    ["omnidex.core", "omnidex.types", "omnidex.config", "omnidex.errors", "omnidex.caps",
-     "omnidex.render", "omnidex._require", "omnidex._env"],
+    ["omnidex.cli", "omnidex.serve", "omnidex.demo", "omnidex.__main__"],  # front ends
+    ["omnidex.classify"],  # zero-shot labels (CLI and server), built on train's evaluation helpers
+    ["omnidex.train"],  # training and evaluation: builds on the API and the in-house models
+    ["omnidex.api"],  # the Python API: Index
+    ["omnidex.ask"],  # answers and captions with a language model, over ingest and search
+    ["omnidex.ingest"],  # walk, segment (media kind -> segmenter), embed, write
+    ["omnidex.search"],  # query kinds -> handlers, signals, calibration, fusion, moments, rerank
+    ["omnidex.spaces"],  # vector space -> encoder (shared by ingest and search)
+    ["omnidex.audio", "omnidex.series"],  # modality plug-ins: decode/segment/encode of sounds and series
+    ["omnidex.store"],  # LanceDB tables
+    ["omnidex.encoders"],  # the encoder table and the encoders
+    ["omnidex.nets"],  # the in-house models: locked text half, versioned save/load
+    ["omnidex.testing"],  # generated media (scenes, test media) used by references, demo and tests
+    ["omnidex.media"],  # probe, decode, segment helpers (PyAV, Pillow, text, series tables)
+    ["omnidex.types", "omnidex.config", "omnidex.errors", "omnidex.caps", "omnidex.render",
+     "omnidex._require", "omnidex._env"],  # core: plain types and helpers
 ]
 
 

@@ -204,7 +204,7 @@ def bundled():
     from omnidex.encoders.registry import build
 
     if not (bundled_sound_dir() / "model.safetensors").exists():
-        pytest.fail("the bundled audio model is missing: run `python -m omnidex.audio.make_model`")
+        pytest.fail("the bundled audio model is missing: run `python -m omnidex.train.make_audio_model`")
     return build("audio-lit", model=str(bundled_sound_dir()))
 
 
@@ -311,10 +311,10 @@ def test_bad_query_audio_names_the_file(sound_index, tmp_path):
 
 
 def test_build_command_runs_end_to_end_and_writes_a_loadable_fp16_model(tmp_path):
-    """``python -m omnidex.audio.make_model`` in miniature (2 steps): data, training, held-out eval, export."""
+    """``python -m omnidex.train.make_audio_model`` in miniature (2 steps): data, training, held-out eval, export."""
     import json
 
-    from omnidex.audio.make_model import build
+    from omnidex.train.make_audio_model import build
     from omnidex.encoders.registry import build as build_encoder
 
     out = tmp_path / "audio-lit"

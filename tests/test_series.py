@@ -296,14 +296,14 @@ def _bundled():
     from omnidex.series.encoders import bundled_dir
 
     if not (bundled_dir() / "config.json").exists():
-        pytest.skip("bundled series-lit model not built (python -m omnidex.series.make_model)")
+        pytest.skip("bundled series-lit model not built (python -m omnidex.train.make_series_model)")
     from omnidex.series.model import load_series_lit
 
     return load_series_lit(bundled_dir())
 
 
 def test_bundled_text_to_series_recall_on_heldout_combinations():
-    from omnidex.series.make_model import N_HELDOUT, SEED, text_to_series_recall
+    from omnidex.train.make_series_model import N_HELDOUT, SEED, text_to_series_recall
 
     model = _bundled()
     _, held_combos = split_combos(seed=SEED)

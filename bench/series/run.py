@@ -80,12 +80,12 @@ def _vector(store, row) -> np.ndarray:
 def measure_text(n_heldout: int = 600) -> dict:
     """Text->series recall of the bundled model on held-out combinations (see make_model)."""
     from omnidex.series.encoders import bundled_dir
-    from omnidex.series.make_model import SEED, text_to_series_recall
+    from omnidex.train.make_series_model import SEED, text_to_series_recall
     from omnidex.series.model import load_series_lit
     from omnidex.series.synth import generate, split_combos
 
     if not (bundled_dir() / "config.json").exists():
-        return {"error": "bundled model missing: python -m omnidex.series.make_model"}
+        return {"error": "bundled model missing: python -m omnidex.train.make_series_model"}
     _, held = split_combos(seed=SEED)
     return text_to_series_recall(load_series_lit(bundled_dir()), generate(n_heldout, held, seed=SEED + 1))
 

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from omnidex.train.synth import (_BACKGROUND_WORDS, _POSITION_WORDS, _SIZE_WORDS, _TEXTURE_WORDS, COLOURS,
+from omnidex.testing.scenes import (_BACKGROUND_WORDS, _POSITION_WORDS, _SIZE_WORDS, _TEXTURE_WORDS, COLOURS,
                                  SHAPES)
 
 _SIZE = {w: k for k, ws in _SIZE_WORDS.items() for w in ws}

@@ -92,7 +92,7 @@ def classify(files, labels, encoder, templates=DEFAULT_TEMPLATES, top_k: int = 3
     Raises:
         ValueError: no labels.
     """
-    from .train.evaluate import _load_rgb, embed_video, media_kind
+    from .train.evaluate import embed_video, load_rgb, media_kind
 
     labels = [str(x).strip() for x in labels if str(x).strip()]
     if not labels:
@@ -119,7 +119,7 @@ def classify(files, labels, encoder, templates=DEFAULT_TEMPLATES, top_k: int = 3
         try:
             kind = media_kind(path)
             if kind == "image":
-                pending.append((i, _load_rgb(path)))
+                pending.append((i, load_rgb(path)))
                 if len(pending) >= batch:
                     flush()
             elif kind == "video":

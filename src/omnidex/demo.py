@@ -61,13 +61,13 @@ def _shape_photos(folder: Path) -> None:
     """Pictures of single coloured shapes: what the bundled offline visual model knows."""
     import random
 
-    from .train.synth import _make_object, _pick_background, render
+    from .testing.scenes import make_object, pick_background, render
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(7)
     for colour, shape in SHAPES:
-        obj = _make_object(rng, (colour, shape), "centre", size="large", texture="plain")
-        render([obj], _pick_background(rng, [colour]), 128).save(folder / f"{colour}_{shape}.png")
+        obj = make_object(rng, (colour, shape), "centre", size="large", texture="plain")
+        render([obj], pick_background(rng, [colour]), 128).save(folder / f"{colour}_{shape}.png")
 
 
 def _excerpt(video: Path, start: float, seconds: float, out: Path) -> None:

@@ -20,7 +20,7 @@ BUNDLED_SOUND = "audio-lit:bundled"  # the offline model shipped in omnidex/mode
 
 
 def bundled_sound_dir() -> Path:
-    """Directory of the bundled offline audio model (absent until ``python -m omnidex.audio.make_model``)."""
+    """Directory of the bundled offline audio model (absent until ``python -m omnidex.train.make_audio_model``)."""
     return Path(__file__).resolve().parent.parent / "models" / "audio-lit"
 
 
@@ -54,7 +54,7 @@ class AudioLitEncoder:
         path = Path(str(model or bundled_sound_dir())).expanduser()
         if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
             raise EncoderUnavailable(f"audio model directory '{path}' not found or incomplete: build the bundled "
-                                     f"one with `python -m omnidex.audio.make_model`, or pass --clap with a CLAP "
+                                     f"one with `python -m omnidex.train.make_audio_model`, or pass --clap with a CLAP "
                                      f"hub id or directory")
         from ..encoders.lit import TEXT_MODEL, read_config
         from ..encoders.onnx_text import fingerprint

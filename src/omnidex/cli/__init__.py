@@ -43,8 +43,8 @@ COMMANDS = (
     "omnidex.cli.thumb:add_parser",
     "omnidex.serve.app:add_serve_parser",
     "omnidex.serve.mcp_server:add_mcp_parser",
-    "omnidex.ask.cli:add_ask_parser",
-    "omnidex.ask.cli:add_caption_parser",
+    "omnidex.cli.ask:add_ask_parser",
+    "omnidex.cli.ask:add_caption_parser",
 )
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
 

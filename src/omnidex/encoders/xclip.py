@@ -52,7 +52,7 @@ def fit_frames(clip, n: int) -> list:
     """Exactly ``n`` frames from a clip: a list of PIL frames (evenly subsampled or repeated) or a
     video path (``n`` frames spread over the whole file)."""
     if isinstance(clip, (str, Path)):
-        from ..ingest.video_shots import clip_frames
+        from ..media.clips import clip_frames
         from ..media.video import probe_video
 
         info = probe_video(clip)

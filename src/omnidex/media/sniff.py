@@ -67,7 +67,7 @@ def sniff(path: str | Path) -> str:
     if kind is not None:
         return kind
     if looks_like_text(head, Path(path).suffix.lower() in TEXT_HINT_EXTENSIONS):
-        from ..series.detect import text_is_series
+        from .series_detect import text_is_series
 
         return "series" if text_is_series(head) else "text"  # a table of mostly numeric columns is a series
     return "unknown"

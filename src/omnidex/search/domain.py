@@ -47,7 +47,7 @@ class DomainGate:
 
 def _visual_captions() -> list[str]:
     """Captions of the bundled visual model's generator (a fixed, seeded sample)."""
-    from ..train.synth import COLOURS, SHAPES, make_scene
+    from ..testing.scenes import COLOURS, SHAPES, make_scene
 
     rng = random.Random(0)
     pairs = [(c, s) for c in COLOURS for s in SHAPES]

@@ -51,7 +51,7 @@ def reference_images(n: int = N_IMAGE) -> list:
     from PIL import Image
 
     from ..testing.mediagen import text_image
-    from ..train.synth import COLOURS, SHAPES, make_scene, render
+    from ..testing.scenes import COLOURS, SHAPES, make_scene, render
 
     rng = random.Random(SEED)
     nrng = np.random.default_rng(SEED)

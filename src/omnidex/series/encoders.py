@@ -128,7 +128,7 @@ class SeriesLitEncoder:
         path = bundled_dir() if model == BUNDLED else Path(model).expanduser()
         if not (path / "config.json").is_file():
             raise EncoderUnavailable(f"series-LiT model '{path}' not found: build it with "
-                                     "`python -m omnidex.series.make_model`")
+                                     "`python -m omnidex.train.make_series_model`")
         from ..encoders.lit import TEXT_MODEL, read_config
         from ..encoders.onnx_text import fingerprint
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError
-from .detect import MISSING, column_kinds, is_date, split_rows
+from ..media.series_detect import MISSING, column_kinds, is_date, split_rows
 
 MAX_MISSING = 0.5  # a column with more missing values than this share is dropped
 TIME_NAMES = re.compile(r"^(t|ts|time|times|timestamp|date|datetime|day|days|hour|hours|sec|secs|"

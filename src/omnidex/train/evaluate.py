@@ -215,7 +215,8 @@ def embed_video(encoder, path, batch_size: int = 64) -> tuple[np.ndarray, list[t
     return pooled, shots
 
 
-def _load_rgb(path):
+def load_rgb(path):
+    """An image file as an upright RGB PIL image."""
     from ..media.image import load_image
 
     return load_image(path).convert("RGB")
@@ -254,7 +255,7 @@ def embed_items(encoder, paths: list, kinds: list[str | None] | None = None, bat
         try:
             kind = media_kind(path, hint)
             if kind == "image":
-                pending.append((i, _load_rgb(path)))
+                pending.append((i, load_rgb(path)))
                 if len(pending) >= batch_size:
                     flush()
             elif kind == "video":

@@ -5,7 +5,7 @@ MiniLM with the project's contrastive trainer, evaluates text->sound retrieval o
 (fresh clips of every class, including attribute combinations never trained on), and writes the
 model to ``src/omnidex/models/audio-lit`` (config.json + fp16 model.safetensors + TRAINING.json).
 
-    python -m omnidex.audio.make_model [--steps N] [--per-class N] [--work DIR] [--out DIR]
+    python -m omnidex.train.make_audio_model [--steps N] [--per-class N] [--work DIR] [--out DIR]
 """
 from __future__ import annotations
 
@@ -26,15 +26,15 @@ LR = 2e-3
 
 def heldout_set(per_class: int = HELD_PER_CLASS, seed: int = SEED + 1):
     """The held-out split: fresh clips of every class (canonical captions), seeded apart from training."""
-    from .synth import generate
+    from ..audio.synth import generate
 
     return generate(per_class, seed=seed, split="heldout", paraphrase=False)
 
 
 def evaluate_model(model, held) -> dict:
     """Text->sound metrics of a model on a held-out set: overall, seen classes, unseen combinations."""
-    from .evaluate import evaluate_sound_set
-    from .synth import HELDOUT_COMBOS
+    from ..audio.evaluate import evaluate_sound_set
+    from ..audio.synth import HELDOUT_COMBOS
 
     seen = {k for k in held.keys if k not in HELDOUT_COMBOS}
     return evaluate_sound_set(lambda clips: model.encode_clips(clips, model.cfg.sr),
@@ -45,9 +45,9 @@ def evaluate_model(model, held) -> dict:
 def build(work: Path, out: Path, steps: int = STEPS, per_class: int = PER_CLASS, batch: int = BATCH,
           lr: float = LR, progress: bool = True) -> dict:
     """Generate, train, evaluate on held-out sounds, export fp16; returns the training record."""
-    from ..train.contrastive import TrainConfig, train
-    from .model import AudioLitConfig, AudioLitModel, load_audio_lit
-    from .synth import generate
+    from .contrastive import TrainConfig, train
+    from ..audio.model import AudioLitConfig, AudioLitModel, load_audio_lit
+    from ..audio.synth import generate
 
     t0 = time.perf_counter()
     model = AudioLitModel(AudioLitConfig(), seed=SEED)

@@ -43,7 +43,7 @@ def add_caption_parser(sub) -> None:
 
 
 def _llm(args):
-    from .backends import LLMConfig
+    from ..ask.backends import LLMConfig
 
     return LLMConfig.from_env(url=args.llm_url, model=args.model, api_key=args.api_key, backend=args.backend,
                               timeout_s=args.timeout)
@@ -52,7 +52,7 @@ def _llm(args):
 def main_ask(args) -> int:
     """``omnidex ask [FILE] QUESTION``."""
     from ..api import Index
-    from .answer import CitationError, ask
+    from ..ask.answer import CitationError, ask
 
     file, question = (args.first, args.question) if args.question is not None else (None, args.first)
     try:
@@ -79,7 +79,7 @@ def main_caption(args) -> int:
     """``omnidex caption [PATHS]``."""
     from ..api import Index
     from ..render import ProgressReporter
-    from .captions import PROMPT, caption
+    from ..ask.captions import PROMPT, caption
 
     index = Index.open(args.db, read_only=False)  # an index must exist; captions are added to it
     with ProgressReporter(enabled=not args.json, label="captioning") as progress:

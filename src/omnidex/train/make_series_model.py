@@ -1,4 +1,4 @@
-"""Build the bundled text->series model from scratch, seeded (``python -m omnidex.series.make_model``).
+"""Build the bundled text->series model from scratch, seeded (``python -m omnidex.train.make_series_model``).
 
 Generates captioned series (``synth``), fits the VQ codebook on the training windows, trains the
 series tower against the locked MiniLM with the project's contrastive trainer, evaluates
@@ -61,10 +61,10 @@ def build(out: Path, work: Path, steps: int = STEPS, n_train: int = N_TRAIN, see
     """Generate, fit the codebook, train, evaluate on unseen combinations, export; returns the record."""
     import torch
 
-    from ..train.contrastive import TrainConfig, train
-    from .model import SeriesLitModel, load_series_lit
-    from .synth import generate, split_combos
-    from .vq import shapes, train_codebook
+    from .contrastive import TrainConfig, train
+    from ..series.model import SeriesLitModel, load_series_lit
+    from ..series.synth import generate, split_combos
+    from ..series.vq import shapes, train_codebook
 
     t0 = time.perf_counter()
     torch.set_num_threads(threads)  # one thread: small GEMMs gain nothing from two, and never oversubscribe
