@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python -m omnidex.demo --out demo-data
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not bench" --timeout=900
 
 test-fast: $(STAMP)

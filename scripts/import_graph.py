@@ -13,8 +13,8 @@ Figures:
   is not tracked) where ``_name`` is defined in another module; dunder names are not private.
 - ``private_reaches``: ``obj._name`` on anything but ``self``/``cls`` (a facade reaching into internals).
 - ``largest_functions``: the longest functions and methods, by source lines.
-- ``layer_violations``: imports that go against the layer order in ``LAYERS`` (a module may import
-  its own layer and those below it, never a layer above).
+- ``layer_violations``: direct imports that go against the import-linter contract's layer order in
+  pyproject.toml (a module may import its own layer and those below it, never a layer above).
 """
 
 from __future__ import annotations
@@ -28,26 +28,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "omnidex"
 
-# The layer order, lowest first; a module may import only its own layer and those below it.
-# Kept in step with the import-linter contract in pyproject.toml (tests/test_architecture.py checks that).
-LAYERS: list[list[str]] = [
-    ["omnidex.cli", "omnidex.serve", "omnidex.demo", "omnidex.__main__"],  # front ends
-    ["omnidex.classify"],  # zero-shot labels (CLI and server), built on train's evaluation helpers
-    ["omnidex.train"],  # training and evaluation: builds on the API and the in-house models
-    ["omnidex.api"],  # the Python API: Index
-    ["omnidex.ask"],  # answers and captions with a language model, over ingest and search
-    ["omnidex.ingest"],  # walk, segment (media kind -> segmenter), embed, write
-    ["omnidex.search"],  # query kinds -> handlers, signals, calibration, fusion, moments, rerank
-    ["omnidex.spaces"],  # vector space -> encoder (shared by ingest and search)
-    ["omnidex.audio", "omnidex.series"],  # modality plug-ins: decode/segment/encode of sounds and series
-    ["omnidex.store"],  # LanceDB tables
-    ["omnidex.encoders"],  # the encoder table and the encoders
-    ["omnidex.nets"],  # the in-house models: locked text half, versioned save/load
-    ["omnidex.testing"],  # generated media (scenes, test media) used by references, demo and tests
-    ["omnidex.media"],  # probe, decode, segment helpers (PyAV, Pillow, text, series tables)
-    ["omnidex.types", "omnidex.config", "omnidex.errors", "omnidex.caps", "omnidex.render",
-     "omnidex._require", "omnidex._env"],  # core: plain types and helpers
-]
+def contract_layers(pyproject: Path = ROOT / "pyproject.toml") -> list[list[str]]:
+    """The layers of the import-linter contract in pyproject.toml, highest first (siblings split on | and :)."""
+    import re
+    import tomllib
+
+    conf = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    contract = next(c for c in conf["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    return [[m.strip() for m in re.split(r"[|:]", layer)] for layer in contract["layers"]]
+
+
+# A module may import only its own layer and those below it (the one list, in pyproject.toml).
+LAYERS: list[list[str]] = contract_layers()
 
 
 def module_name(path: Path, src: Path) -> str:
