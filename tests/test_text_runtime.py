@@ -79,7 +79,7 @@ def test_runtime_switch_and_a_clear_error(monkeypatch):
 def test_lit_towers_answer_text_from_minilm_without_loading_their_torch_models(towers):
     from omnidex.audio.encoder import AudioLitEncoder, bundled_sound_dir
     from omnidex.encoders.lit import LitEncoder
-    from omnidex.ingest.models import bundled_visual_dir
+    from omnidex.spaces import bundled_visual_dir
 
     fast, _ = towers
     q = fast.encode_text(["a red star"])
@@ -151,4 +151,31 @@ def test_the_demo_ranks_the_same_without_torch(tmp_path_factory):
         fast, heavy = _search_subprocess(out / "db", q)
         slow, _ = _search_subprocess(out / "db", q, {"OMNIDEX_TEXT_RUNTIME": "torch"})
         assert heavy == [], (q, heavy)
+        _assert_same_ranking(fast, slow, q)
+
+
+def test_a_clip_index_answers_text_without_torch_and_ranks_the_same(tmp_path):
+    """An index with a CLIP visual space: the text tower exported at ingest runs from ``tokenizers`` and
+    ONNX Runtime in a cold process (the model loads only for a picture) and ranks as torch does."""
+    from PIL import Image
+
+    from omnidex import Index
+    from omnidex.config import IndexConfig
+    from omnidex.encoders.clip import save_tiny_clip
+    from omnidex.encoders.registry import clear_cache
+
+    model = save_tiny_clip(tmp_path / "clip", seed=3)
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40)]):
+        Image.new("RGB", (48, 40), colour).save(pics / f"p{i}.png")
+    try:
+        Index(tmp_path / "db", IndexConfig(clip_model=str(model), speech=False, ocr=False, sound=False)).add([pics])
+    finally:
+        clear_cache()
+    for q in ("a red square", "green"):
+        fast, heavy = _search_subprocess(tmp_path / "db", q)
+        slow, heavy_slow = _search_subprocess(tmp_path / "db", q, {"OMNIDEX_TEXT_RUNTIME": "torch"})
+        assert heavy == [] and "torch" in heavy_slow
+        assert any("clip" in h["signals"] for h in fast)
         _assert_same_ranking(fast, slow, q)

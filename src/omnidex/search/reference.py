@@ -153,5 +153,7 @@ def warm(store, models) -> None:
             reference_for(space, enc)
             if space != "text":
                 gate_for(enc)
+            if space == "visual" and "text" in getattr(enc, "modalities", ()):
+                enc.encode_text(["a photo"])  # its query text tower exported now, not at the first search
         except Exception:  # noqa: BLE001 - a cache warm-up never fails an ingest
             continue
