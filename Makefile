@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz fuzz-api demo test test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -20,9 +20,19 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 demo: $(STAMP)
 	$(BIN)/python -m omnidex.demo --out demo-data
 
+# The tests run in a random order (pytest-randomly), so none can lean on another; the seed is printed
+# and `make test SEED=N` replays that order. Benchmark smoke runs are marked bench: make test-bench.
+ifeq ($(origin SEED), undefined)
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not bench" --timeout=900
+	@echo "make test: random order, seed $(SEED) (replay: make test SEED=$(SEED))"
+	$(BIN)/python -m pytest -q -m "not bench" --timeout=900 -p randomly --randomly-seed=$(SEED)
+
+test-bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m bench --timeout=900
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not bench"

@@ -31,7 +31,7 @@ def test_boundary_matching_is_one_to_one_and_greedy():
     assert sc["label_agreement"] == 0.5
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # a benchmark smoke run: make test-bench
 @pytest.mark.timeout(180)
 def test_moment_bench_smoke(tmp_path):
     if not (shutil.which("ffmpeg") and shutil.which("espeak-ng")):

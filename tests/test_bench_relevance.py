@@ -136,7 +136,7 @@ def test_render_one_file_of_each_kind(small, tmp_path):
             assert len(read_wav(out)[0]) > 0
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # builds a benchmark library: make test-bench
 def test_build_small_library_is_cached(tmp_path):
     man = build_library(tmp_path, 1, "small")
     assert all((tmp_path / "small_seed1" / f["path"]).exists() for f in man["files"])

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # a benchmark smoke run: make test-bench
 def test_suite_runs_a_benchmark_and_writes_summary_and_json(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "bench.suite", "--quick", "--only", "scale", "--out", str(out)],
