@@ -49,6 +49,8 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
 
     for router in ROUTERS:
         app.include_router(router)
+    from .routes_media import media_inside_api  # GET /api/items/{id}/gop (the player's GOP strip)
+    app.include_router(media_inside_api)
     app.mount("/static", static_files(), name="static")
     _tidy_openapi(app)
     if cors:

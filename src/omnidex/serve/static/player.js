@@ -3,6 +3,7 @@
 
 import { $, api, fmtMoment, fmtTime, h, highlight, token, withToken, wordSet } from "./util.js";
 import { kindOf } from "./results.js";
+import { drawGop, loadGop } from "./gop.js";
 
 const MAX_DOC_BYTES = 2_000_000;   // larger documents are shown as their indexed chunks
 const MAX_SHOT_THUMBS = 48;        // above this, shots are drawn without thumbnails
@@ -45,7 +46,8 @@ export class Player {
     $("player-title").textContent = hit.name || hit.path;
     $("player-path").textContent = hit.path;
     $("evidence").replaceChildren(hit.evidence && kind !== "text" ? highlight(hit.evidence, hit.matched_words) : "");
-    for (const id of ["transcript-box", "doc-box", "ocr-box", "tl-shots"]) $(id).hidden = true;
+    for (const id of ["transcript-box", "doc-box", "ocr-box", "tl-shots", "gop-box"]) $(id).hidden = true;
+    $("gop").replaceChildren();
     $("transcript").replaceChildren();
     this.buildStage(hit, kind);
     $("timeline-box").hidden = !this.media;
@@ -110,6 +112,19 @@ export class Player {
       $("ocr-box").hidden = false;
     }
     if (kind === "text") this.showDocument(item, hit, seq);
+    if (kind === "video") this.showGop(hit, seq);
+  }
+
+  /** The GOP strip (frame types and sizes) under the timeline; a file it cannot read shows none. */
+  async showGop(hit, seq) {
+    try {
+      const strip = await loadGop(hit.id);
+      if (seq !== this.seq || !strip.frames?.length) return;
+      drawGop($("gop"), $("gop-summary"), strip, (t) => this.seek(t));
+      $("gop-box").hidden = false;
+    } catch (err) {
+      if (seq === this.seq && err?.status !== 422) this.onError(err);
+    }
   }
 
   duration() {
