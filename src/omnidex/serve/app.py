@@ -18,7 +18,8 @@ DEFAULT_UPLOAD_MB = 20
 
 
 def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), config: IndexConfig | None = None,
-               *, upload_limit_mb: float = DEFAULT_UPLOAD_MB, library=None, allowed_hosts=None):
+               *, upload_limit_mb: float = DEFAULT_UPLOAD_MB, library=None, allowed_hosts=None,
+               ingest: str = "thread", preload: bool = True):
     """Build the FastAPI app.
 
     Args:
@@ -30,6 +31,10 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
         upload_limit_mb: largest accepted upload.
         library: an existing Library to serve (tests, the MCP server); built from ``db`` otherwise.
         allowed_hosts: Host names answered without a token (default: loopback names).
+        ingest: where index jobs run: "process" (a niced worker process, what ``omnidex serve``
+            does) or "thread" (a background thread of this process).
+        preload: start loading the query models now, in the background (``/api/health`` says
+            ``ready`` once they are loaded).
     Returns:
         The FastAPI application (``app.state.library``, ``app.state.jobs``, ``app.state.token``).
     """
@@ -41,7 +46,10 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
     app = fastapi.FastAPI(title="omnidex", version=_version(), docs_url=None, redoc_url=None,
                           description="Search images, videos, audio and documents by meaning; see docs/http-api.md.")
     app.state.library = library or Library(db, roots=roots, config=config)
-    app.state.jobs = Jobs(app.state.library)
+    app.state.jobs = Jobs(app.state.library, mode=ingest)
+    if preload:
+        app.state.library.start_loading()
+    _close_on_shutdown(app)
     app.state.upload_limit = limit
     app.state.token = token
     _errors(app)
@@ -72,6 +80,23 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def _close_on_shutdown(app) -> None:
+    """Stop the ingest process when the app shuts down (after the framework's own lifespan)."""
+    from contextlib import asynccontextmanager
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            app.state.jobs.close()
+
+    app.router.lifespan_context = lifespan
 
 
 def _media_error(exc: MediaError):
@@ -114,7 +139,7 @@ def _errors(app) -> None:
         MediaError: _media_error,
         OmnidexError: lambda exc: error_response(400, str(exc)),
         ValueError: lambda exc: error_response(400, str(exc)),
-        Busy: lambda exc: error_response(503, str(exc), headers={"Retry-After": "5"}),
+        Busy: lambda exc: error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)}),
     }
     for kind, make in handlers.items():
         app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
@@ -186,6 +211,9 @@ def add_serve_parser(sub):
     sv.add_argument("--cors", action="append", default=[], help="browser origin allowed to call the API (repeatable)")
     sv.add_argument("--upload-limit-mb", dest="upload_limit_mb", type=float, default=DEFAULT_UPLOAD_MB,
                     help="largest accepted upload in MB (default 20)")
+    sv.add_argument("--ingest-in", dest="ingest_in", choices=("process", "thread"), default="process",
+                    help="where index jobs run: a worker process at lower priority with fewer threads, so "
+                         "searches keep their speed (default), or a thread of the server")
     sv.set_defaults(func=main_serve)
     return sv
 
@@ -194,21 +222,19 @@ def main_serve(args) -> int:
     """``omnidex serve``: run the API with uvicorn until interrupted.
 
     Args:
-        args: namespace from :func:`add_serve_parser` (db, host, port, root, token, cors, upload_limit_mb).
+        args: namespace from :func:`add_serve_parser` (db, host, port, root, token, cors, upload_limit_mb,
+            ingest_in). The query models load in the background from the start (``/api/health``: ``ready``).
     Returns:
         0 after a clean shutdown.
     """
     uvicorn = require("uvicorn", "serve")
     token = args.token or (None if is_loopback(args.host) else new_token())
     app = create_app(args.db, roots=args.root, token=token, cors=tuple(args.cors or ()),
-                     upload_limit_mb=args.upload_limit_mb)
+                     upload_limit_mb=args.upload_limit_mb, ingest=getattr(args, "ingest_in", "process"))
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/"
     print(f"omnidex: serving {Path(args.db).absolute()} at {url}" + (f"?token={token}" if token else ""), flush=True)
     if token:
         print(f"omnidex: token: {token}  (send 'Authorization: Bearer {token}')", flush=True)
-    import threading
-
-    threading.Thread(target=app.state.library.warm, name="omnidex-warm", daemon=True).start()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

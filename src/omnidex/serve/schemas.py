@@ -39,6 +39,9 @@ class HealthOut(_Open):
     db: str
     files: int
     spaces: dict[str, SpaceOut]
+    ready: bool = Field(False, description="every query model is loaded (searches answer at full speed)")
+    models: dict[str, str] = Field(default_factory=dict,
+                                   description="query model -> waiting, loading, ready, unavailable or failed: why")
 
 
 class HitOut(_Open):
