@@ -294,9 +294,9 @@ def _save_tiny_llava(path):
     """A tiny random-initialised LLaVA (CLIP vision tower + Llama) with processor and chat template."""
     import transformers as tf
 
-    from omnidex.encoders.clip import _tiny_tokenizer
+    from omnidex.encoders.clip import tiny_tokenizer
 
-    tok = _tiny_tokenizer()
+    tok = tiny_tokenizer()
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     cfg = tf.LlavaConfig(

@@ -113,7 +113,7 @@ def random_clip_b32(cache: Path) -> Path:
     from omnidex.encoders.base import quiet_transformers
 
     tf, torch = require("transformers", "clip"), require("torch", "clip")
-    tok = clip_mod._tiny_tokenizer()
+    tok = clip_mod.tiny_tokenizer()
     cfg = tf.CLIPConfig(text_config=dict(vocab_size=len(tok), bos_token_id=0, eos_token_id=1, pad_token_id=1),
                         vision_config=dict(), projection_dim=512)
     torch.manual_seed(0)

@@ -7,14 +7,13 @@ Audio is fed at the rate the model's feature extractor declares (48 kHz for the 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, dir_fingerprint, embed_texts, empty, l2_normalise, quiet_transformers, unsupported
+from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers, unsupported
 from .registry import register
 
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
@@ -31,27 +30,9 @@ def resolve_clap(model: str) -> tuple[Path, str]:
     Raises:
         EncoderUnavailable: not found locally and the hub cannot be reached (within seconds).
     """
-    from .clip import _hub_cached, _hub_download, _looks_like_path, hub_unreachable
+    from . import hub
 
-    local = Path(model).expanduser()
-    if local.is_dir():
-        return local.resolve(), f"clap:{local.resolve()}@{dir_fingerprint(local)}"
-    if _looks_like_path(model):
-        raise EncoderUnavailable(f"CLAP model directory '{model}' does not exist: pass a directory written by "
-                                 f"save_pretrained (config, weights, processor), or a hub id such as '{DEFAULT_CLAP}'")
-    cached = _hub_cached(model)
-    if cached is None:
-        why = hub_unreachable()
-        if why:
-            raise EncoderUnavailable(f"CLAP model '{model}' is not in the local hub cache and the hub is "
-                                     f"unreachable: {why}. To get it: {_fix_hint(model)}")
-        try:
-            cached = _hub_download(model)
-        except Exception as exc:  # noqa: BLE001 - name the model and the fix
-            raise EncoderUnavailable(f"CLAP model '{model}' could not be downloaded ({exc}). "
-                                     f"To get it: {_fix_hint(model)}") from exc
-    commit = cached.name if re.fullmatch(r"[0-9a-f]{40}", cached.name) else dir_fingerprint(cached)
-    return cached, f"clap:{model}@{commit[:12]}"
+    return hub.resolve(model, "clap", "CLAP", DEFAULT_CLAP, _fix_hint(model))
 
 
 def _features(out) -> np.ndarray:

@@ -8,35 +8,24 @@ which model, why, and how to get it.
 from __future__ import annotations
 
 import os
-import re
-import socket
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable, OmnidexError
-from .base import batches, dir_fingerprint, embed_texts, empty, l2_normalise, quiet_transformers
+from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers
 from .registry import register
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 MIN_VOCAB = 1000  # an offline CLIP tokenizer can come back with 2 tokens; refuse it
-HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
-# short hub timeouts for the download step (read by huggingface_hub when it is first imported)
-os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
 
 
 def _fix_hint(model: str) -> str:
     return (f"run once with network access to cache it, or `huggingface-cli download {model}` "
             f"(or `hf download {model}`), or pass --clip /path/to/a/saved/model/dir")
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
 
 
 def _load_dir(path: Path, device: str):
@@ -60,40 +49,6 @@ def _check_tokenizer(processor, source: str) -> None:
                                  f"the cached copy is incomplete: {_fix_hint(source)}")
 
 
-def _hub_cached(repo: str) -> Path | None:
-    """The hub-cache snapshot of ``repo``, or None when it is not cached."""
-    hub = require("huggingface_hub", "clip")
-    try:
-        path = Path(hub.snapshot_download(repo, local_files_only=True))
-    except Exception:  # noqa: BLE001 - any miss means "not cached"
-        return None
-    return path if (path / "config.json").exists() else None
-
-
-def hub_unreachable(timeout: float = 3.0) -> str | None:
-    """Why the hub (or the configured proxy) cannot be reached, or None when a TCP connect works."""
-    hub = require("huggingface_hub", "clip")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or hub.constants.HF_HUB_OFFLINE:
-        return "HF_HUB_OFFLINE is set"
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or hub.constants.ENDPOINT)
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        return f"cannot reach {host}:{port} ({exc})"
-    return None
-
-
-def _hub_download(repo: str) -> Path:
-    """Download ``repo`` (configs, tokenizer, safetensors or else PyTorch weights) and return its snapshot."""
-    hub = require("huggingface_hub", "clip")
-    path = Path(hub.snapshot_download(repo, allow_patterns=HUB_PATTERNS))
-    if not any(path.glob("*.safetensors")):
-        path = Path(hub.snapshot_download(repo, allow_patterns=HUB_PATTERNS + ["pytorch_model.bin"]))
-    return path
-
-
 def resolve_model(model: str) -> tuple[Path, str]:
     """Find the weights of ``model`` and the identity they carry.
 
@@ -105,27 +60,10 @@ def resolve_model(model: str) -> tuple[Path, str]:
     Raises:
         EncoderUnavailable: not found and the hub cannot be reached (returns within seconds).
     """
+    from . import hub
     from .onnx_text import fingerprint  # dir_fingerprint, remembered per file sizes and times
 
-    local = Path(model).expanduser()
-    if local.is_dir():
-        return local.resolve(), f"clip:{local.resolve()}@{fingerprint(local)}"
-    if _looks_like_path(model):
-        raise EncoderUnavailable(f"CLIP model directory '{model}' does not exist: pass a directory written by "
-                                 f"save_pretrained (config, weights, processor), or a hub id such as '{DEFAULT_MODEL}'")
-    cached = _hub_cached(model)
-    if cached is None:
-        why = hub_unreachable()
-        if why:
-            raise EncoderUnavailable(f"CLIP model '{model}' is not in the local hub cache and the hub is "
-                                     f"unreachable: {why}. To get it: {_fix_hint(model)}")
-        try:
-            cached = _hub_download(model)
-        except Exception as exc:  # noqa: BLE001 - name the model and the fix
-            raise EncoderUnavailable(f"CLIP model '{model}' could not be downloaded ({exc}). "
-                                     f"To get it: {_fix_hint(model)}") from exc
-    commit = cached.name if re.fullmatch(r"[0-9a-f]{40}", cached.name) else dir_fingerprint(cached)
-    return cached, f"clip:{model}@{commit[:12]}"
+    return hub.resolve(model, "clip", "CLIP", DEFAULT_MODEL, _fix_hint(model), fingerprint)
 
 
 def _features(out) -> np.ndarray:
@@ -318,7 +256,7 @@ class CLIP:
         return l2_normalise(self._run(self._model.get_image_features, {"pixel_values": torch.from_numpy(pixels)}))
 
 
-def _tiny_tokenizer():
+def tiny_tokenizer():
     """A real CLIP BPE tokenizer over a made-up vocabulary (bytes, bytes</w>, all letter pairs): > 1000 tokens."""
     tf = require("transformers", "clip")
     from tokenizers.pre_tokenizers import ByteLevel
@@ -346,7 +284,7 @@ def save_tiny_clip(path: str | Path, seed: int = 0, image_size: int = 32) -> Pat
         The directory, loadable with ``build("clip", model=str(path))``.
     """
     tf = require("transformers", "clip")
-    tok = _tiny_tokenizer()
+    tok = tiny_tokenizer()
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     cfg = tf.CLIPConfig(text_config=dict(small, vocab_size=len(tok), max_position_embeddings=77,
                                          bos_token_id=0, eos_token_id=1, pad_token_id=1),
@@ -369,7 +307,7 @@ def save_random_clip_b32(path: str | Path, seed: int = 0, layers: int = 12) -> P
         The directory.
     """
     tf = require("transformers", "clip")
-    tok = _tiny_tokenizer()
+    tok = tiny_tokenizer()
     text = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
                 vocab_size=len(tok), max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1)
     vision = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=layers, num_attention_heads=12,

@@ -352,7 +352,7 @@ def export_image_tower(model, path: Path, hw: tuple[int, int], int8: bool = Fals
         ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet():
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, quiet():
         raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fused.onnx"
         _torch_export(model, raw, hw)
         _publish(fused if _fuse(model, raw, fused) else raw, path, int8)
@@ -364,7 +364,7 @@ def _torch_export(model, out: Path, hw: tuple[int, int]) -> None:
     torch = require("torch", "clip")
     require("onnx", ONNX_EXTRA)
     wrapper, dummy = _image_tower(model), torch.zeros(2, 3, *hw)
-    with _eager(model):
+    with eager(model):
         names = dict(input_names=["pixel_values"], output_names=["embeds"])
         try:
             torch.onnx.export(wrapper, (dummy,), str(out), dynamo=False, opset_version=17, **names,
@@ -447,7 +447,7 @@ def export_text_tower(model, path: Path, tokens: dict, int8: bool = False) -> Pa
             return _unit_rows(self.model.get_text_features(**dict(zip(names, inputs))))
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet(), _eager(model):
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, quiet(), eager(model):
         raw = Path(tmp) / "raw.onnx"
         axes = {n: {0: "n", 1: "t"} for n in names}
         torch.onnx.export(TextTower().eval(), example, str(raw), dynamo=False, opset_version=17, input_names=names,
@@ -554,7 +554,7 @@ def _cold_tokens(tok, texts: list[str]) -> dict:
             "attention_mask": np.asarray([e.attention_mask for e in encs], np.int64)}
 
 
-class _eager:
+class eager:
     """Eager attention while exporting: its graph is plain MatMul/Softmax that ORT runs and fuses."""
 
     def __init__(self, model):
@@ -571,7 +571,7 @@ class _eager:
         return False
 
 
-class _quiet:
+class quiet:
     """Silence exporter / quantiser chatter (tracer warnings, 'consider pre-processing' log lines)."""
 
     def __enter__(self):

@@ -171,7 +171,7 @@ def export_sentence_tower(st_model, model_dir: Path, path: Path) -> Path:
     """
     torch = require("torch", "text")
     require("onnx", "fast")
-    from .fastpath import _eager, _quiet
+    from .fastpath import eager, quiet
 
     transformer, mode = _parts(st_model)
     tokenizer_file = Path(model_dir) / "tokenizer.json"
@@ -180,7 +180,7 @@ def export_sentence_tower(st_model, model_dir: Path, path: Path) -> Path:
     max_length = int(st_model.max_seq_length)
     reference = _torch_vectors(st_model, list(PROBE))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, _quiet(), _eager(transformer), torch.no_grad():
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp, quiet(), eager(transformer), torch.no_grad():
         raw = Path(tmp) / "raw.onnx"
         names = ["input_ids", "attention_mask", "token_type_ids"]
         probe = tokens(word_pieces(tokenizer_file, max_length), list(PROBE))

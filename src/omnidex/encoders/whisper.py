@@ -74,7 +74,7 @@ def _hub_repo(name: str) -> str:
 def _from_hub(name: str) -> Path:
     """Hub-cache snapshot of a Whisper size or repo, downloading it only when the hub is reachable."""
     fw_utils = require("faster_whisper.utils", "speech")
-    from .clip import hub_unreachable
+    from .hub import hub_unreachable
 
     try:
         return Path(fw_utils.download_model(name, local_files_only=True))

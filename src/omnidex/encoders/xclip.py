@@ -135,9 +135,9 @@ def save_tiny_xclip(path: str | Path, seed: int = 0, num_frames: int = 4) -> Pat
         The directory, loadable with ``build("xclip", model=str(path))``.
     """
     tf, torch = require("transformers", "clip"), require("torch", "clip")
-    from .clip import _tiny_tokenizer
+    from .clip import tiny_tokenizer
 
-    tok = _tiny_tokenizer()
+    tok = tiny_tokenizer()
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
     cfg = tf.XCLIPConfig(
         text_config=dict(small, vocab_size=len(tok), max_position_embeddings=77, bos_token_id=0, eos_token_id=1,

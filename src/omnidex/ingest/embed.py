@@ -29,31 +29,31 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
     images = [p for p in ext.pieces if p.source in IMAGE_SOURCES]
     if texts and (enc := models.encoder("text")) is not None:
         with timing.stage("text", len(texts)):
-            out["text"] = _rows(texts, enc.encode_text([p.text for p in texts]), base)
+            out["text"] = piece_rows(texts, enc.encode_text([p.text for p in texts]), base)
     if images and (enc := models.encoder("visual")) is not None:
-        out["visual"] = _rows(images, _visual_vectors(enc, images), base)
+        out["visual"] = piece_rows(images, _visual_vectors(enc, images), base)
     if images and (enc := models.encoder("phash")) is not None:
         with timing.stage("phash", len(images)):
-            regions = _region_pieces(images)  # a screenshot's photo gets a row of its own
-            out["phash"] = _rows(images + regions, _encode_images(enc, [p.image for p in images + regions]), base)
+            regions = region_pieces(images)  # a screenshot's photo gets a row of its own
+            out["phash"] = piece_rows(images + regions, _encode_images(enc, [p.image for p in images + regions]), base)
     sounds = [p for p in ext.pieces if p.source == "sound"]
     if sounds and (enc := models.encoder("sound")) is not None:
-        out["sound"] = _rows(sounds, enc.encode_audio([p.audio for p in sounds]), base)
+        out["sound"] = piece_rows(sounds, enc.encode_audio([p.audio for p in sounds]), base)
     series = [p for p in ext.pieces if p.source == "series"]
     if series:
         from ..series.ingest import series_rows
 
-        out.update(series_rows(series, base, models, _rows))
+        out.update(series_rows(series, base, models, piece_rows))
     shots = [p for p in ext.pieces if p.source == "shot"]
     if shots:  # video-model vectors per shot; a classifier's labels join the text space
         from .video_shots import embed_shots
 
-        for space, rows in embed_shots(shots, base, models, _rows).items():
+        for space, rows in embed_shots(shots, base, models, piece_rows).items():
             out.setdefault(space, []).extend(rows)
     return out
 
 
-def _region_pieces(pieces: list) -> list:
+def region_pieces(pieces: list) -> list:
     """Pictures inside still images (the photo in a screenshot) as ``region`` pieces for the
     near-duplicate space, so the photo alone finds the screenshot (video frames are not searched)."""
     from ..errors import MissingExtra
@@ -90,7 +90,7 @@ def _encode_images(enc, images: list, batch: int = 32) -> np.ndarray:
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, enc.dim), np.float32)
 
 
-def _rows(pieces, vectors: np.ndarray, base: dict) -> list[dict]:
+def piece_rows(pieces, vectors: np.ndarray, base: dict) -> list[dict]:
     rows = []
     for i, (p, v) in enumerate(zip(pieces, vectors)):
         rows.append({**base, "id": f"{base['sha256'][:16]}:{p.source}:{i}", "source": p.source,

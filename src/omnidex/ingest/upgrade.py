@@ -62,7 +62,7 @@ def upgrade(store, models) -> list[str]:
 def _add_regions(store, models) -> int:
     """Region rows for indexed still images that have none; returns how many images gained some."""
     from ..errors import MediaError, MissingExtra
-    from .embed import _region_pieces, _rows
+    from .embed import region_pieces, piece_rows
     from ..types import Piece
 
     tbl = store.table("phash")
@@ -76,12 +76,12 @@ def _add_regions(store, models) -> int:
         if r["path"] in have:
             continue
         try:
-            pieces = _region_pieces([Piece("image", 0.0, 0.0, "none", image=_load(r["path"]))])
+            pieces = region_pieces([Piece("image", 0.0, 0.0, "none", image=_load(r["path"]))])
         except (MediaError, MissingExtra, OSError):
             continue
         if pieces:
             base = {k: r[k] for k in ("path", "sha256", "mtime", "kind", "batch")}
-            new = _rows(pieces, enc.encode_image([p.image for p in pieces]), base)
+            new = piece_rows(pieces, enc.encode_image([p.image for p in pieces]), base)
             rows += [{**row, "id": f"{row['id']}:u"} for row in new]
             gained += 1
     if rows:

@@ -28,7 +28,7 @@ def embed_shots(shots: list[Piece], base: dict, models, rows) -> dict[str, list[
         shots: pieces from :func:`shot_pieces`.
         base: provenance columns.
         models: encoders.
-        rows: ``embed._rows`` (pieces, vectors, base) -> rows.
+        rows: ``embed.piece_rows`` (pieces, vectors, base) -> rows.
     """
     enc = models.encoder("video")
     if enc is None or not shots:

@@ -358,13 +358,13 @@ def _render_poster(f: dict, out: Path) -> None:
     """Title on top, label below; a "tight" label is drawn with almost no gap between its words."""
     from PIL import Image, ImageDraw
 
-    from .mediagen import _font
+    from .mediagen import load_font
 
     image = Image.new("RGB", (640, 400), tuple(f["bg"]))
     draw = ImageDraw.Draw(image)
     title, label = f["text"].split("\n")
     for text, y, size, tight in ((title, 110, 46, False), (label, 220, 52, f["tight"])):
-        font = _font(size)
+        font = load_font(size)
         words = text.split()
         gap = draw.textlength(" ", font=font) * (0.15 if tight else 1.0)
         width = sum(draw.textlength(w, font=font) for w in words) + gap * (len(words) - 1)

@@ -122,7 +122,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sr: int) -> Path:
     return Path(path)
 
 
-def _font(size: int):
+def load_font(size: int):
     """DejaVu Sans Bold at ``size`` px, or Pillow's built-in font when DejaVu is missing."""
     ImageFont = require("PIL.ImageFont", "image")
     path = FONT_DIR / "DejaVuSans-Bold.ttf"
@@ -175,7 +175,7 @@ def text_image(
     for kind, box, color in shapes:
         _shape(draw, kind, box, color)
     if text:
-        font = _font(font_size)
+        font = load_font(font_size)
         lines = _wrap(draw, text, font, int(size[0] * 0.9))
         line_h = int(font_size * 1.2)
         y = (size[1] - line_h * len(lines)) // 2
