@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup bench-cli model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,9 @@ bench-audio: $(STAMP)
 
 bench-algebra: $(STAMP)
 	$(BIN)/python -m bench.algebra.run
+
+bench-cli: $(STAMP)
+	$(BIN)/python -m bench.cli_cold.run --out bench/results/cli_cold
 
 bench-neardup: $(STAMP)
 	$(BIN)/python -m bench.neardup.run --out bench/results/neardup
