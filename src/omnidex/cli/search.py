@@ -23,8 +23,11 @@ def add_parser(sub) -> None:
     se.add_argument("--path", dest="path_glob", default=None, help="only paths matching this glob")
     db_flag(se)
     se.add_argument("--runtime", dest="runtimes", action="append", default=None, metavar="query=RUNTIME",
-                    help="how the query text tower runs: auto (default: ONNX Runtime fp32 where installed), "
-                         "torch, onnx or onnx-int8")
+                    help="how CLIP's query text tower runs: auto (default: ONNX Runtime fp32 where installed), "
+                         "torch, onnx or onnx-int8. MiniLM and the bundled models' text towers follow "
+                         "OMNIDEX_TEXT_RUNTIME=auto|onnx|torch (auto: ONNX Runtime + tokenizers, exported once "
+                         "and cached, so a text search imports no torch; torch: the sentence-transformers path, "
+                         "which also turns CLIP's auto to torch)")
     json_flag(se, "print hits as JSON")
     se.set_defaults(func=run)
 
