@@ -73,15 +73,20 @@ def render(condition: str, words: list[str], photo, rng):
 
 
 def _over_photo(photo, words: list[str], opacity: float):
-    """Words drawn in white at ``opacity`` over a photograph."""
+    """Words drawn at ``opacity`` over a photograph, each light where the photograph under it is
+    dark and dark where it is light (as a person captioning a photo would; an ink chosen from the
+    whole photograph's mean drew some words dark on dark, unreadable to anyone)."""
     from PIL import Image, ImageDraw
 
     base = photo.convert("RGB").resize((900, 600))
+    grey = np.asarray(base.convert("L"))
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
-    ink = 255 if np.asarray(base.convert("L")).mean() < 128 else 0  # light text on dark photos, dark on light
+    font = _font(88)
     for i, w in enumerate(words):
-        d.text((40, 60 + 150 * i), w.upper(), font=_font(88), fill=(ink, ink, ink, int(255 * opacity)))
+        x0, y0, x1, y1 = d.textbbox((40, 60 + 150 * i), w.upper(), font=font)
+        ink = 255 if grey[y0:y1, x0:x1].mean() < 128 else 0
+        d.text((40, 60 + 150 * i), w.upper(), font=font, fill=(ink, ink, ink, int(255 * opacity)))
     return Image.alpha_composite(base.convert("RGBA"), layer).convert("RGB")
 
 

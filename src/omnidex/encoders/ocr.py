@@ -131,15 +131,25 @@ class OCR:
         x = (x.astype(np.float32) * (2.0 / 255.0) - 1.0).transpose(2, 0, 1)
         return x[None]
 
-    def _boxes(self, prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """Probability map (H, W) of one picture -> quadrilaterals (N, 4, 2) in the picture's pixels."""
+    def _boxes(self, prob: np.ndarray, shape: tuple[int, int], loose: bool = False) -> np.ndarray:
+        """Probability map (H, W) of one picture -> quadrilaterals (N, 4, 2) in the picture's pixels
+        (``loose``: lower thresholds and wider boxes, for faint text)."""
         det = self._engine.text_det
-        boxes, _ = det.postprocess_op(prob[None, None], shape)
+        post = self._loose_post if loose else det.postprocess_op
+        boxes, _ = post(prob[None, None], shape)
         if len(boxes) == 0:
             return np.zeros((0, 4, 2), np.float32)
         return np.asarray(det.filter_tag_det_res(boxes, shape), np.float32).reshape(-1, 4, 2)
 
-    def detect(self, images: list[np.ndarray], side: int) -> list[np.ndarray]:
+    @property
+    def _loose_post(self):
+        if getattr(self, "_loose", None) is None:
+            from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
+
+            self._loose = DBPostProcess(thresh=LOOSE[0], box_thresh=LOOSE[1], unclip_ratio=LOOSE[2], use_dilation=True)
+        return self._loose
+
+    def detect(self, images: list[np.ndarray], side: int, loose: bool = False) -> list[np.ndarray]:
         """Text boxes of BGR pictures, the detector seeing each at most ``side`` px (same-size
         pictures go through the network in one batch).
 
@@ -158,7 +168,7 @@ class OCR:
                 with self._lock:
                     probs = engine.text_det.infer(batch)[0]
                 for j, i in enumerate(part):
-                    out[i] = self._boxes(probs[j, 0], shape[:2])
+                    out[i] = self._boxes(probs[j, 0], shape[:2], loose)
         return out
 
     def _crop(self, bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -185,34 +195,36 @@ class OCR:
         """Recognise the text in each box of a BGR picture, in one batch.
 
         Returns:
-            One line per box (score 0 where nothing was read), boxes as axis-aligned bounds.
+            One line per box, in the boxes' order (score 0 where nothing could be cut out),
+            boxes as axis-aligned bounds.
         """
         if len(quads) == 0:
             return []
         engine = self._load()
         crops = [self._crop(bgr, q) for q in quads]
         keep = [i for i, c in enumerate(crops) if c.size]
-        crops = [crops[i] for i in keep]
-        with self._lock:  # no angle classifier: it turned padded upright crops upside down ("ANNHOC")
-            texts, _ = engine.text_rec(crops)
-        out = []
-        for i, (text, score, *_rest) in zip(keep, texts):
-            q = quads[i]
-            out.append(OcrLine(str(text), float(score),
-                               (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))))
-        return out
-
-    def _good(self, lines: list[OcrLine]) -> list[OcrLine]:
-        return [ln for ln in lines if ln.score >= self.min_score and ln.text.strip()]
+        texts = [("", 0.0)] * len(quads)
+        if keep:
+            with self._lock:  # no angle classifier: it turned padded upright crops upside down ("ANNHOC")
+                read, _ = engine.text_rec([crops[i] for i in keep])
+            for i, r in zip(keep, read):
+                texts[i] = r
+        return [OcrLine(str(t[0]), float(t[1]),
+                        (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())))
+                for t, q in zip(texts, quads)]
 
     # -- reading ----------------------------------------------------------------------------
-    def _quads(self, bgr: np.ndarray, gate: bool) -> np.ndarray:
-        """Text boxes: gated (when on and the picture is larger than the gate), full size otherwise."""
+    def _gated(self, bgr: np.ndarray) -> bool:
+        """Whether the gate saves work on this picture (it is clearly larger than the gate's size)."""
+        return bool(self.gate_side) and min(max(bgr.shape[:2]), self.det_max_side) > self.gate_side * 1.15
+
+    def _quads(self, bgr: np.ndarray, gate: bool, at_gate_size: np.ndarray | None = None) -> np.ndarray:
+        """Text boxes: gated (when on and the picture is larger than the gate), full size otherwise.
+        ``at_gate_size``: the gate's boxes, when already found."""
         h, w = bgr.shape[:2]
-        full_side = min(max(h, w), self.det_max_side)
-        if not (gate and self.gate_side and full_side > self.gate_side * 1.15):
+        if not (gate and self._gated(bgr)):
             return self.detect([bgr], self.det_max_side)[0]
-        quads = self.detect([bgr], self.gate_side)[0]
+        quads = self.detect([bgr], self.gate_side)[0] if at_gate_size is None else at_gate_size
         if len(quads) == 0:
             return quads
         at_gate = self.gate_side / max(h, w)
@@ -221,16 +233,21 @@ class OCR:
             return self.detect([bgr], self.det_max_side)[0]
         return quads
 
-    def _read_bgr(self, bgr: np.ndarray, gate: bool) -> tuple[list[OcrLine], bool]:
-        """(lines read, whether the text looks faint: some box barely stands out, or boxes were
-        found and nothing was read)."""
-        quads = self._quads(bgr, gate)
+    def _read_bgr(self, bgr: np.ndarray, gate: bool, loose: bool = False,
+                  at_gate_size: np.ndarray | None = None) -> tuple[list[OcrLine], bool]:
+        """(lines read, whether the text looks faint: a line was read whose ink barely stands out)."""
+        if loose:
+            quads = self.detect([bgr], self.det_max_side, loose=True)[0]
+        else:
+            quads = self._quads(bgr, gate, at_gate_size)
         if len(quads) == 0:
             return [], False
         lines = self.recognise(bgr, quads)
-        good = self._good(lines)
-        faint = not good or any(contrast(bgr, q) < FAINT_CONTRAST for q in quads)
-        return good, faint
+        read = [(ln, q) for ln, q in zip(lines, quads) if ln.score >= self.min_score and ln.text.strip()]
+        # faint: a line was read where the ink barely stands out from its ground (boxes in which
+        # nothing was read are mostly texture: another look at them costs much and finds little)
+        faint = any(contrast(bgr, q) < FAINT_CONTRAST for ln, q in read if sum(c.isalnum() for c in ln.text) >= 2)
+        return [ln for ln, _ in read], faint
 
     def read(self, image, gate: bool = True) -> list[OcrLine]:
         """Detect and recognise text lines.
@@ -268,14 +285,10 @@ class OCR:
         bgrs = [_bgr(im) for im in images]
         if not (gate and self.gate_side):
             return [text_of(self._read_bgr(b, False)[0]) for b in bgrs]
-        out = [""] * len(bgrs)
-        gated = [i for i, b in enumerate(bgrs) if min(max(b.shape[:2]), self.det_max_side) > self.gate_side * 1.15]
+        gated = [i for i, b in enumerate(bgrs) if self._gated(b)]
         found = dict(zip(gated, self.detect([bgrs[i] for i in gated], self.gate_side)))
-        for i, b in enumerate(bgrs):
-            if i in found and len(found[i]) == 0:
-                continue
-            out[i] = text_of(self._read_bgr(b, gate)[0])
-        return out
+        return [text_of(self._read_bgr(b, True, at_gate_size=found.get(i))[0])
+                if i not in found or len(found[i]) else "" for i, b in enumerate(bgrs)]
 
     def has_text(self, image) -> bool:
         """Whether the detector, seeing the picture at ``gate_side`` px, finds any text box."""
@@ -283,39 +296,38 @@ class OCR:
 
     def read_text_or_faint(self, image, gate: bool = True) -> str:
         """:meth:`read_text`, and where the text looks faint, readings of two contrast-normalised
-        forms of the picture (:func:`faint_views`) after :data:`wordsplit.SEPARATOR`: words
-        they read that the first reading lacks (the first reading stays what people see; when
-        it read nothing, the best other reading takes its place).
+        forms of the picture (:func:`faint_views`, detected with looser thresholds) after
+        :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, and common
+        words the faint tokens may have been before letters were lost (:func:`wordsplit.repairs`).
+        The first reading stays what people see; the rest is for full-text search.
 
         Args:
             image: PIL image.
             gate: as in :meth:`read`.
         Returns:
-            The text in reading order, perhaps followed by the other readings ("" when none reads any).
+            The text in reading order, perhaps followed by the other readings ("" when none is read).
         """
-        from .wordsplit import SEPARATOR
+        from .wordsplit import SEPARATOR, repairs
 
         bgr = _bgr(image)
         first, faint = self._read_bgr(bgr, gate)
         text = text_of(first)
         if not faint:
             return text
-        others = [self._read_bgr(view, False)[0] for view in faint_views(bgr)]
-        if not text:
-            best = max(others, key=lambda ls: sum(ln.score * len(ln.text) for ln in ls))
-            text = text_of(best)
+        others = [self._read_bgr(view, False, loose=True)[0] for view in faint_views(bgr)]
         seen = {w.lower() for w in text.split()}
         extra = []
-        for lines in others:
-            for ln in lines:
-                for w in ln.text.split():
-                    if w.lower() not in seen:
-                        seen.add(w.lower())
-                        extra.append(w)
+        for w in [w for lines in [first, *others] for ln in lines for w in ln.text.split()]:
+            # other readings, and common words the faint tokens may have been (letters lost)
+            for x in ([w] if w.lower() not in seen else []) + repairs(w):
+                if x.lower() not in seen:
+                    seen.add(x.lower())
+                    extra.append(x)
         return f"{text}{SEPARATOR}{' '.join(extra)}" if text and extra else text
 
 
 FAINT_CONTRAST = 80.0  # grey levels between a box's ink and its ground below which text is faint
+LOOSE = (0.2, 0.35, 2.0)  # faint views: DB threshold, box threshold, unclip ratio (RapidOCR: 0.3, 0.5, 1.6)
 
 
 def contrast(bgr: np.ndarray, quad: np.ndarray) -> float:

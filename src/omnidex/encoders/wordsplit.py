@@ -101,6 +101,40 @@ def lookalike_words(text: str) -> list[str]:
     return out
 
 
+REPAIR_MIN_COUNT = 1e6  # faint-text repairs only propose common words (count in wordsegment's table)
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def repairs(token: str, limit: int = 3) -> list[str]:
+    """Common words a faintly printed token may have been before OCR lost letters: a letter or
+    two missing at either end ("UKON" -> "yukon", "EUTSCHE" -> "deutsche"; faint first and last
+    letters are what the detector trims), or one letter missing, extra or wrong inside a longer
+    token ("DEFNED" -> "defined").
+
+    Args:
+        token: letters as read.
+        limit: at most this many words, commonest first.
+    Returns:
+        Lower-case words of 5 letters or more ([] when the token is a common word already).
+    """
+    low = token.lower()
+    if not low.isalpha() or len(low) < 4:
+        return []
+    counts = _segmenter().UNIGRAMS
+    if counts.get(low, 0.0) >= REPAIR_MIN_COUNT:
+        return []
+    cands = {c + low for c in _LETTERS} | {low + c for c in _LETTERS}
+    cands |= {c + low + d for c in _LETTERS for d in _LETTERS}
+    if len(low) >= 5:
+        for i in range(len(low) + 1):
+            cands |= {low[:i] + c + low[i:] for c in _LETTERS}
+            if i < len(low):
+                cands.add(low[:i] + low[i + 1:])
+                cands |= {low[:i] + c + low[i + 1:] for c in _LETTERS}
+    found = [(counts.get(w, 0.0), w) for w in cands if len(w) >= 5]
+    return [w for n, w in sorted(found, reverse=True) if n >= REPAIR_MIN_COUNT][:limit]
+
+
 def split_stream(text: str) -> str:
     """The words of every glued token in ``text``, and words broken in two rejoined, space
     separated ("" when there are none).
@@ -149,4 +183,4 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["SEPARATOR", "joined_pairs", "lookalike_words", "original_text", "split_stream", "split_token", "with_split_words"]
+__all__ = ["SEPARATOR", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words"]

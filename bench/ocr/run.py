@@ -1,0 +1,288 @@
+"""OCR at photo-library speed, and OCR that finds words.
+
+Run from the repository root::
+
+    python -m bench.ocr.run --out bench/results/ocr            # full run (make bench-ocr)
+    python -m bench.ocr.run --out /tmp/ocr --quick             # smaller libraries, 3 pictures per condition
+
+Parts (see bench/ocr/README.md):
+
+1. speed: photo libraries in which one picture in five shows text (:mod:`bench.ocr.library`;
+   dev and held-out photographs), each indexed end to end (omnidex ingest, no CLIP, no speech)
+   four ways side by side in one run: the gated reader (shipped), the reader before the gate,
+   plain RapidOCR on every picture (the peer) and OCR off. Images per second, OCR seconds per
+   picture (median, text and plain pictures apart), and word recall on the text pictures read
+   from the stored OCR text.
+2. words: :mod:`bench.neardup.ocr`'s one-word queries per condition (signs, slides, 12 px
+   receipts, rotated, JPEG q15, 35 % / 20 % opacity over photographs), rank-1 and word recall,
+   with the shipped reader and with the reader before the gate.
+
+Writes ``<out>/results.json``, ``<out>/table.md`` and ``<out>/ocr.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TARGETS = {"images_per_s": 10.0, "ocr_rank1": 0.95}
+PARTS = ("speed", "words")
+READERS = ("gated", "before", "plain_rapidocr", "no_ocr")
+
+
+def _reader(name: str):
+    from omnidex.encoders.ocr import OCR
+
+    from .baselines import Before, PlainRapidOCR
+
+    return {"gated": OCR, "before": Before, "plain_rapidocr": PlainRapidOCR}[name]()
+
+
+class _Timed:
+    """Wraps a reader; records the seconds of every ``read_text_or_faint`` / ``read_text`` call."""
+
+    def __init__(self, reader):
+        self.reader, self.calls, self._lock = reader, [], threading.Lock()
+        self.identity = getattr(reader, "identity", "ocr")
+
+    def _time(self, fn, image):
+        t0 = time.perf_counter()
+        out = fn(image)
+        with self._lock:
+            self.calls.append((image.size, time.perf_counter() - t0, bool(out.strip())))
+        return out
+
+    def read_text_or_faint(self, image, *a, **k):
+        return self._time(self.reader.read_text_or_faint, image)
+
+    def read_text(self, image, *a, **k):
+        return self._time(self.reader.read_text, image)
+
+
+def _ocr_texts(idx) -> dict[str, str]:
+    tbl = idx.store.table("text")
+    if tbl is None:
+        return {}
+    rows = tbl.search().where("source = 'ocr'").select(["path", "text"]).limit(None).to_list()
+    out: dict[str, str] = {}
+    for r in rows:
+        out[r["path"]] = out.get(r["path"], "") + "\n" + (r["text"] or "")
+    return out
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def index_with(reader_name: str, folder: Path, db: Path, warm: Path):
+    """Index ``folder`` into a fresh ``db`` with the named OCR reader (models warmed on ``warm``
+    first, so loading is not counted). Returns (wall seconds, CPU seconds of this process, Index,
+    timed reader or None)."""
+    import omnidex.encoders.ocr as ocr_mod
+    from omnidex import Index, IndexConfig
+
+    timed = None if reader_name == "no_ocr" else _Timed(_reader(reader_name))
+    original = ocr_mod.OCR
+    if timed is not None:
+        ocr_mod.OCR = lambda *a, **k: timed  # what the ingest's Models.ocr() builds
+    try:
+        cfg = IndexConfig(clip_model=None, speech=False, sound=False, series=False, ocr=timed is not None)
+        shutil.rmtree(db, ignore_errors=True)
+        Index(db, cfg).add([warm])
+        shutil.rmtree(db, ignore_errors=True)
+        if timed is not None:
+            timed.calls.clear()
+        idx = Index(db, cfg)
+        t0, c0 = time.perf_counter(), time.process_time()
+        idx.add([folder])
+        return time.perf_counter() - t0, time.process_time() - c0, idx, timed
+    finally:
+        ocr_mod.OCR = original
+
+
+def run_speed(work: Path, quick: bool, log=print) -> dict:
+    """Both libraries, each indexed with every reader side by side."""
+    from .library import build, photo_sets
+
+    dev, held = photo_sets()
+    n = 25 if quick else 100
+    warm = work / "warm"
+    build(warm, dev, 3, seed=99, text_every=2)
+    out = {}
+    for split, photos, seed in (("dev", dev, 0), ("heldout", held, 1)):
+        items = build(work / f"lib_{split}", photos, n, seed)
+        text_items = [it for it in items if it["words"]]
+        res = {"pictures": n, "text_pictures": len(text_items), "readers": {}}
+        for name in READERS:
+            wall, cpu, idx, timed = index_with(name, work / f"lib_{split}", work / f"db_{split}_{name}", warm)
+            r = {"wall_s": round(wall, 2), "images_per_s": round(n / wall, 2), "cpu_s": round(cpu, 2),
+                 "images_per_cpu_s": round(n / cpu, 2)}
+            if timed is not None:
+                texts = _ocr_texts(idx)
+                found = [sum(w in _tokens(texts.get(it["path"], "")) for w in it["words"]) for it in text_items]
+                n_words = sum(len(it["words"]) for it in text_items)
+                text_paths = {it["path"] for it in text_items}
+                by_kind = {"text": [], "plain": []}
+                for (size, secs, _), it in zip(timed.calls, items):  # calls follow file order
+                    by_kind["text" if it["path"] in text_paths else "plain"].append(secs)
+                r.update(word_recall=round(sum(found) / n_words, 4), words=n_words,
+                         pictures_fully_read=sum(f == len(it["words"]) for f, it in zip(found, text_items)),
+                         plain_pictures_with_text=sum(1 for it in items if not it["words"] and texts.get(it["path"], "").strip()),
+                         ocr_s_total=round(sum(s for _, s, _ in timed.calls), 2),
+                         ocr_ms_median_text=round(1000 * statistics.median(by_kind["text"]), 1) if by_kind["text"] else None,
+                         ocr_ms_median_plain=round(1000 * statistics.median(by_kind["plain"]), 1) if by_kind["plain"] else None,
+                         missed=[{"words": it["words"], "px": it["px"], "style": it["style"], "opacity": it["opacity"],
+                                  "read": texts.get(it["path"], "").strip()[:80]}
+                                 for f, it in zip(found, text_items) if f < len(it["words"])])
+            res["readers"][name] = r
+            log(f"speed {split} {name}: {r['images_per_s']} img/s, recall {r.get('word_recall')}")
+        g, b = res["readers"]["gated"], res["readers"]["before"]
+        res["speedup_vs_before"] = round(g["images_per_s"] / b["images_per_s"], 2)
+        res["speedup_vs_plain_rapidocr"] = round(g["images_per_s"] / res["readers"]["plain_rapidocr"]["images_per_s"], 2)
+        out[split] = res
+    return out
+
+
+def run_words(work: Path, quick: bool, log=print) -> dict:
+    """bench.neardup's OCR conditions, indexed with the shipped reader and with the one before."""
+    import omnidex.encoders.ocr as ocr_mod
+    from bench.neardup.images import photo_sets as nd_photos
+    from bench.neardup.ocr import run_ocr
+
+    from .baselines import Before
+
+    dev, _ = nd_photos()
+    photos = [dev[k] for k in ("astronaut", "coffee", "rocket", "china") if k in dev]
+    out = {"gated": run_ocr(work / "words_gated", quick, photos, log)}
+    original = ocr_mod.OCR
+    ocr_mod.OCR = Before
+    try:
+        out["before"] = run_ocr(work / "words_before", quick, photos, log)
+    finally:
+        ocr_mod.OCR = original
+    return out
+
+
+def run(out: Path, quick: bool, parts=PARTS, log=print) -> dict:
+    out = Path(out).resolve()
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    res: dict = {"quick": quick, "targets": TARGETS, "cores": os.cpu_count()}
+    t0 = time.perf_counter()
+    try:
+        res["load_avg_start"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    if "speed" in parts:
+        res["speed"] = run_speed(work, quick, log)
+    if "words" in parts:
+        res["words"] = run_words(work, quick, log)
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    (out / "table.md").write_text(table(res))
+    plot(res, out / "ocr.png")
+    return res
+
+
+def _mark(value, target) -> str:
+    return "" if value is None else ("PASS" if value >= target else "FAIL")
+
+
+def table(res: dict) -> str:
+    """Markdown tables of every figure with its target."""
+    lines = ["# OCR at photo-library speed, and OCR that finds words", ""]
+    for split, v in (res.get("speed") or {}).items():
+        lines += [f"## Speed, {split} library ({v['pictures']} pictures, {v['text_pictures']} with text; end-to-end ingest, no CLIP)", "",
+                  "| reader | images/s | images per CPU-s | OCR ms/picture, text (median) | plain (median) | word recall | plain pictures given text | status |",
+                  "|---|---|---|---|---|---|---|---|"]
+        before = v["readers"]["before"].get("word_recall")
+        for name, r in v["readers"].items():
+            status = ""
+            if name == "gated":
+                ok = r["images_per_s"] >= TARGETS["images_per_s"] and r["word_recall"] >= before
+                status = "PASS" if ok else "FAIL"
+            lines.append(f"| {name} | {r['images_per_s']} | {r['images_per_cpu_s']} | {r.get('ocr_ms_median_text', '')} | {r.get('ocr_ms_median_plain', '')} "
+                         f"| {r.get('word_recall', '')} | {r.get('plain_pictures_with_text', '')} | {status} |")
+        lines += ["", f"Gated vs before: {v['speedup_vs_before']}x; vs plain RapidOCR on every picture: "
+                      f"{v['speedup_vs_plain_rapidocr']}x. Target: >= {TARGETS['images_per_s']} images/s with word recall "
+                      "no lower than before.", ""]
+    words = res.get("words")
+    if words:
+        lines += ["## Words: one-word query ranks the picture first (bench/neardup OCR conditions)", "",
+                  "| condition | rank-1 | rank-1 before | word recall | before | n | status |", "|---|---|---|---|---|---|---|"]
+        for cond, v in words["gated"].items():
+            b = words["before"].get(cond, {})
+            lines.append(f"| {cond} | {v['rank1']:.3f} | {b.get('rank1', float('nan')):.3f} | {v['after']:.3f} "
+                         f"| {b.get('after', float('nan')):.3f} | {v['n']} | {_mark(v['rank1'], TARGETS['ocr_rank1'])} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict, path: Path) -> None:
+    """Bars: images/s per reader and library; rank-1 per condition, before and after."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    speed = res.get("speed") or {}
+    for k, split in enumerate(speed):
+        names = list(speed[split]["readers"])
+        vals = [speed[split]["readers"][n]["images_per_s"] for n in names]
+        axes[0].bar([i + 0.4 * (k - 0.5) for i in range(len(names))], vals, 0.4, label=split)
+        axes[0].set_xticks(range(len(names)), names)
+    axes[0].axhline(TARGETS["images_per_s"], color="red", lw=0.8, ls="--")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("images/s (log)")
+    axes[0].set_title("ingest with OCR, 1 picture in 5 with text")
+    axes[0].legend(fontsize=8)
+    words = res.get("words")
+    if words:
+        conds = list(words["gated"])
+        for k, (key, colour) in enumerate((("before", "#bbbbbb"), ("gated", "#4477aa"))):
+            axes[1].bar([i + 0.4 * (k - 0.5) for i in range(len(conds))], [words[key][c]["rank1"] for c in conds],
+                        0.4, label=key, color=colour)
+        axes[1].set_xticks(range(len(conds)), conds)
+        axes[1].axhline(TARGETS["ocr_rank1"], color="red", lw=0.8, ls="--")
+        axes[1].set_ylim(0, 1.05)
+        axes[1].legend(fontsize=8)
+        axes[1].set_title("one-word query: rank-1 per condition")
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="OCR speed on a photo library, and words found per condition.")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/ocr"))
+    ap.add_argument("--quick", action="store_true", help="25-picture libraries, 3 pictures per condition")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of speed,words")
+    args = ap.parse_args(argv)
+    try:
+        res = run(args.out, args.quick, tuple(p for p in args.parts.split(",") if p))
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - print and fail
+        traceback.print_exc()
+        return 1
+    print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
