@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._require import require
-from ..encoders.base import embed_texts, empty, l2_normalise, unsupported
+from ..encoders.base import EncoderBase, embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 
@@ -38,7 +38,7 @@ def sound_encoder(spec: str | None) -> tuple[str, str]:
 
 
 @register("audio-lit")
-class AudioLitEncoder:
+class AudioLitEncoder(EncoderBase):
     """Sounds and text in MiniLM's 384-d space (text goes through the bundled MiniLM unchanged).
 
     Args:

@@ -32,6 +32,7 @@ COMMANDS = (
     "omnidex.cli.index:add_parser",
     "omnidex.cli.search:add_parser",
     "omnidex.cli.stats:add_parser",
+    "omnidex.cli.encoders:add_parser",
     "omnidex.cli.duplicates:add_parser",
     "omnidex.cli.synth:add_parser",
     "omnidex.cli.train:add_parser",

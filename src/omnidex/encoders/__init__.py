@@ -1,5 +1,5 @@
 """Encoders behind one registry: name -> bundle (model + preprocessing + tokenizer)."""
-from .base import Encoder, l2_normalise
-from .registry import available, build, register
+from .base import Encoder, EncoderBase, encode, l2_normalise
+from .registry import available, build, describe, register
 
-__all__ = ["Encoder", "available", "build", "l2_normalise", "register"]
+__all__ = ["Encoder", "EncoderBase", "available", "build", "describe", "encode", "l2_normalise", "register"]

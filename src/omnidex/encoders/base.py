@@ -1,4 +1,5 @@
-"""The encoder contract: one protocol, plain float32 NumPy out, rows L2-normalised."""
+"""The encoder contract: one protocol (``modalities`` + ``encode_<modality>``, one ``encode(modality,
+batch)`` over them), plain float32 NumPy out, rows L2-normalised."""
 from __future__ import annotations
 
 import contextlib
@@ -39,6 +40,38 @@ class Encoder(Protocol):
     def encode_image(self, images: list["Image"]) -> np.ndarray:
         """Embed PIL images as float32 (n, dim) unit rows; raises NotImplementedError if images are not supported."""
         ...
+
+    # Encoders of other modalities add encode_audio / encode_video / encode_series; ``encode(modality,
+    # batch)`` (EncoderBase, or the module function ``encode``) reaches any of them by name.
+
+
+MODALITIES = ("text", "image", "audio", "video", "series")  # what an encoder may embed: encode_<modality>(batch)
+
+
+def encode(encoder, modality: str, batch) -> np.ndarray:
+    """One entry point for every modality: ``encoder.encode_<modality>(batch)`` as float32 unit rows.
+
+    Args:
+        encoder: any encoder; it declares what it embeds in ``modalities``.
+        modality: "text", "image", "audio", "video" or "series".
+        batch: a list of inputs of that modality (strings, PIL images, sample arrays, frame lists, windows).
+    Raises:
+        NotImplementedError: the encoder does not declare ``modality``.
+    """
+    if modality not in getattr(encoder, "modalities", ()):
+        raise unsupported(getattr(encoder, "name", type(encoder).__name__), modality)
+    return getattr(encoder, f"encode_{modality}")(batch)
+
+
+class EncoderBase:
+    """Base of the built-in encoders: ``modalities`` says what it embeds, ``encode(modality, batch)``
+    dispatches to ``encode_<modality>``. Third-party encoders may subclass it or only follow :class:`Encoder`."""
+
+    modalities: frozenset[str] = frozenset()
+
+    def encode(self, modality: str, batch) -> np.ndarray:
+        """``encode_<modality>(batch)``; NotImplementedError for a modality not in ``modalities``."""
+        return encode(self, modality, batch)
 
 
 def l2_normalise(x) -> np.ndarray:

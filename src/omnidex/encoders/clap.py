@@ -13,7 +13,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers, unsupported
+from .base import EncoderBase, batches, embed_texts, empty, l2_normalise, quiet_transformers, unsupported
 from .registry import register
 
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
@@ -44,7 +44,7 @@ def _features(out) -> np.ndarray:
 
 
 @register("clap")
-class CLAP:
+class CLAP(EncoderBase):
     """Shared audio-text space of a CLAP model.
 
     Args:

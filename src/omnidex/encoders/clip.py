@@ -16,7 +16,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable, OmnidexError
-from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers
+from .base import EncoderBase, batches, embed_texts, empty, l2_normalise, quiet_transformers
 from .registry import register
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
@@ -76,7 +76,7 @@ def _features(out) -> np.ndarray:
 
 
 @register("clip")
-class CLIP:
+class CLIP(EncoderBase):
     """Shared image-text space (CLIP, SigLIP) with the processor and tokenizer saved beside the weights.
 
     Args:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, embed_texts, empty, l2_normalise
+from .base import EncoderBase, batches, embed_texts, empty, l2_normalise
 from .onnx_text import fingerprint
 from .registry import register
 
@@ -39,7 +39,7 @@ def locked_text(text_model: str = TEXT_MODEL):
 
 
 @register("lit")
-class LitEncoder:
+class LitEncoder(EncoderBase):
     """Images and text in MiniLM's 384-d space.
 
     Args:

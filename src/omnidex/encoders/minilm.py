@@ -9,7 +9,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, embed_texts, quiet_transformers, unsupported
+from .base import EncoderBase, batches, embed_texts, quiet_transformers, unsupported
 from .registry import register
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -25,7 +25,7 @@ def bundled_model_dir() -> Path:
 
 
 @register("minilm")
-class MiniLM:
+class MiniLM(EncoderBase):
     """Text encoder for transcripts, OCR text and documents.
 
     Args:

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._require import require
-from .base import empty, l2_normalise, unsupported
+from .base import EncoderBase, empty, l2_normalise, unsupported
 from .registry import register
 
 THUMB = 32  # grayscale thumbnail side for the DCT
@@ -70,7 +70,7 @@ def describe(image) -> np.ndarray:
 
 
 @register("phash")
-class PHash:
+class PHash(EncoderBase):
     """Near-duplicate image encoder (no weights, no randomness: identical on every machine).
 
     Args:

@@ -32,6 +32,7 @@ class EncoderEntry:
         dim: vector width, or None when it depends on the model loaded.
         needs: importable modules it needs (checked with ``importlib.util.find_spec``, nothing imported).
         extra: the omnidex extra that installs them.
+        files: bundled files its default model needs (relative to the omnidex package), checked for existence.
         origin: "builtin", "entry point" or "registered".
     """
 
@@ -40,6 +41,7 @@ class EncoderEntry:
     dim: int | None = None
     needs: tuple[str, ...] = ()
     extra: str = ""
+    files: tuple[str, ...] = ()
     origin: str = "builtin"
 
 
@@ -47,16 +49,17 @@ _T = ("torch",)
 BUILTIN: dict[str, EncoderEntry] = {
     "minilm": EncoderEntry("omnidex.encoders.minilm:MiniLM", ("text",), 384, ("sentence_transformers",), "text"),
     "clip": EncoderEntry("omnidex.encoders.clip:CLIP", ("text", "image"), None, ("transformers", *_T), "clip"),
-    "lit": EncoderEntry("omnidex.encoders.lit:LitEncoder", ("text", "image"), 384, ("sentence_transformers", *_T), "text"),
+    "lit": EncoderEntry("omnidex.encoders.lit:LitEncoder", ("text", "image"), 384, ("sentence_transformers", *_T), "text",
+                        ("models/lit-synth/config.json",)),
     "phash": EncoderEntry("omnidex.encoders.phash:PHash", ("image",), 195, ("PIL",), "image"),
     "clap": EncoderEntry("omnidex.encoders.clap:CLAP", ("text", "audio"), None, ("transformers", *_T), "clip"),
     "xclip": EncoderEntry("omnidex.encoders.xclip:XCLIP", ("text", "video"), None, ("transformers", *_T, "av"), "clip"),
     "videomae": EncoderEntry("omnidex.encoders.videomae:VideoMAE", ("video",), None, ("transformers", *_T, "av"), "clip"),
     "audio-lit": EncoderEntry("omnidex.audio.encoder:AudioLitEncoder", ("text", "audio"), 384,
-                              ("sentence_transformers", *_T), "text"),
+                              ("sentence_transformers", *_T), "text", ("models/audio-lit/config.json",)),
     "series-shape": EncoderEntry("omnidex.series.encoders:SeriesShapeEncoder", ("series",), None, (), ""),
     "series-lit": EncoderEntry("omnidex.series.encoders:SeriesLitEncoder", ("text", "series"), 384,
-                               ("sentence_transformers", *_T), "text"),
+                               ("sentence_transformers", *_T), "text", ("models/series-lit/config.json",)),
 }
 
 _REGISTERED: dict[str, Callable[..., Encoder]] = {}
@@ -127,9 +130,16 @@ def factory(name: str) -> Callable[..., Encoder]:
 
 
 def missing(name: str) -> list[str]:
-    """Modules ``name`` needs that are not installed here (nothing is imported to tell)."""
+    """Modules ``name`` needs that are not installed here, and bundled files its default model lacks
+    (nothing is imported to tell)."""
+    from pathlib import Path
+
     entry = table().get(name)
-    return [m for m in (entry.needs if entry else ()) if importlib.util.find_spec(m) is None]
+    if entry is None:
+        return []
+    package = Path(__file__).resolve().parent.parent
+    return ([m for m in entry.needs if importlib.util.find_spec(m) is None]
+            + [f for f in entry.files if not (package / f).is_file()])
 
 
 def describe() -> list[dict]:

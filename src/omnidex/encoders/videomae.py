@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from .._require import require
-from .base import batches, empty, l2_normalise, quiet_transformers
+from .base import EncoderBase, batches, empty, l2_normalise, quiet_transformers
 from .registry import register
 from .xclip import fit_frames, load_video_model
 
 
 @register("videomae")
-class VideoMAE:
+class VideoMAE(EncoderBase):
     """Video clips embedded and classified by VideoMAE.
 
     Args:

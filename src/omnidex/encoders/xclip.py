@@ -12,7 +12,7 @@ import numpy as np
 
 from .._require import require
 from ..errors import EncoderUnavailable
-from .base import batches, embed_texts, empty, l2_normalise, quiet_transformers
+from .base import EncoderBase, batches, embed_texts, empty, l2_normalise, quiet_transformers
 from .registry import register
 
 
@@ -73,7 +73,7 @@ def features(out) -> np.ndarray:
 
 
 @register("xclip")
-class XCLIP:
+class XCLIP(EncoderBase):
     """Video clips and texts in X-CLIP's shared space.
 
     Args:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..encoders.base import embed_texts, empty, l2_normalise, unsupported
+from ..encoders.base import EncoderBase, embed_texts, empty, l2_normalise, unsupported
 from ..encoders.registry import register
 from ..errors import EncoderUnavailable
 from .sax import symbols, to_word
@@ -48,7 +48,7 @@ def fit_default_codebook(seed: int = 0, n: int = 4000) -> Codebook:
 
 
 @register("series-shape")
-class SeriesShapeEncoder:
+class SeriesShapeEncoder(EncoderBase):
     """Shape vectors and SAX words of series windows.
 
     Args:
@@ -112,7 +112,7 @@ class SeriesShapeEncoder:
 
 
 @register("series-lit")
-class SeriesLitEncoder:
+class SeriesLitEncoder(EncoderBase):
     """Text and series windows in MiniLM's 384-d space (the trained series tower).
 
     Args:
