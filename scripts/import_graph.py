@@ -209,8 +209,26 @@ def measure(src: Path = ROOT / "src", top: int = 15) -> dict:
     }
 
 
+def import_time_ms(src: Path, runs: int = 15) -> dict:
+    """``import omnidex`` in a fresh interpreter: the median and least of ``runs`` cumulative times from
+    ``python -X importtime`` (interpreter start-up excluded), in milliseconds."""
+    import os
+    import statistics
+    import subprocess
+
+    times = []
+    for _ in range(runs):
+        err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import omnidex"], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(src)}).stderr
+        line = [ln for ln in err.splitlines() if ln.rstrip().endswith("| omnidex")][-1]
+        times.append(int(line.split("|")[1]) / 1000)
+    return {"median_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2), "runs": runs}
+
+
 def table(r: dict) -> str:
-    lines = [f"modules {r['modules']}, import edges {r['import_edges']}, lines {r['lines']}",
+    lines = [f"modules {r['modules']}, import edges {r['import_edges']}, lines {r['lines']}"
+             + (f", import omnidex {r['import_time']['median_ms']} ms (median of {r['import_time']['runs']})"
+                if "import_time" in r else ""),
              f"cycles: {len(r['cycles'])} (largest {r['largest_cycle']} modules)"]
     for c in r["cycles"]:
         lines.append(f"  {c['size']:3d}  " + ", ".join(c["modules"]))
@@ -234,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="folder holding the omnidex package")
     ap.add_argument("--top", type=int, default=15, help="how many of the largest functions to list")
+    ap.add_argument("--import-time", action="store_true", help="also time `import omnidex` (python -X importtime)")
     a = ap.parse_args(argv)
     r = measure(a.src, a.top)
+    if a.import_time:
+        r["import_time"] = import_time_ms(a.src)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(r, indent=1) + "\n", encoding="utf-8")

@@ -106,9 +106,9 @@ class Models:
 
     def encoder(self, space: str):
         """Encoder for a vector space, or None when disabled or unavailable (one entry of ``SPACES`` per space)."""
-        return SPACES.get(space, Models._plain)(self, space)
+        return SPACES.get(space, Models.encoder_plain)(self, space)
 
-    def _plain(self, space: str):
+    def encoder_plain(self, space: str):
         """text (the configured text encoder) and phash (when on)."""
         from .encoders.registry import build
 
@@ -117,14 +117,14 @@ class Models:
         name = self.cfg.text_encoder if space == "text" else SPACE_ENCODERS[space]
         return self._get(space, lambda: build(name, **(self.device_kwargs() if space == "text" else {})))
 
-    def _visual(self, space: str):
+    def encoder_visual(self, space: str):
         if not self.cfg.clip_model:
             return None
         return self._get("visual", self._build_visual,
                          "images and video frames were NOT embedded for text-to-image search "
                          "(OCR text and near-duplicate image search still work). ")
 
-    def _video(self, space: str):
+    def encoder_video(self, space: str):
         from .encoders.registry import build
 
         if not self.cfg.video_model:
@@ -136,7 +136,7 @@ class Models:
 
         return self._get("video", make_video, "shots were NOT embedded with the video model. ")
 
-    def _sound(self, space: str):
+    def encoder_sound(self, space: str):
         from .audio.encoder import sound_encoder
         from .encoders.registry import build
 
@@ -147,7 +147,7 @@ class Models:
                          "sounds were NOT embedded for text-to-sound and sound-example search "
                          "(speech is still transcribed). ")
 
-    def _series(self, space: str):
+    def encoder_series(self, space: str):
         from .series.ingest import series_encoder
 
         if not self.cfg.series:
@@ -219,5 +219,5 @@ class Models:
 
 
 # vector space -> how Models builds its encoder (the rest: the text encoder, phash); a new space is one entry
-SPACES = {"visual": Models._visual, "video": Models._video, "sound": Models._sound,
-          "series": Models._series, "series_text": Models._series}
+SPACES = {"visual": Models.encoder_visual, "video": Models.encoder_video, "sound": Models.encoder_sound,
+          "series": Models.encoder_series, "series_text": Models.encoder_series}

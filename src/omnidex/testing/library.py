@@ -194,7 +194,7 @@ def _answer_query(qtype: str, text: str, f: dict, m: dict, fam: dict) -> dict:
             "judgments": judgments}
 
 
-def _family_queries(fam: dict, files: list[dict], want: dict, rng: random.Random) -> list[dict]:
+def family_queries(fam: dict, files: list[dict], want: dict, rng: random.Random) -> list[dict]:
     """Answerable queries of one family: fact, paraphrase, on-screen, document, image-text."""
     videos = [f for f in files if f["kind"] == "video"]
     docs = [f for f in files if f["kind"] == "document"]
@@ -220,7 +220,7 @@ def _family_queries(fam: dict, files: list[dict], want: dict, rng: random.Random
     return out
 
 
-def _near_topic(fam: dict, files: list[dict], rng: random.Random) -> dict:
+def near_topic(fam: dict, files: list[dict], rng: random.Random) -> dict:
     """A no-answer query in the family's vocabulary with a fact no member has."""
     used = {str(v).lower() for f in files for v in f["facts"].values()}
     kind = rng.choice(["spoken", "document", "poster", "screen"])
@@ -310,8 +310,8 @@ def plan_library(seed: int = 1, size: str = "full", timing: dict | None = None) 
     for fam in families:
         mine = _family_files(fam, comp, rng, timing)
         files += mine
-        queries += _family_queries(fam, mine, comp["per_family"], rng)
-        queries += [_near_topic(fam, mine, rng) for _ in range(comp["near_topic"])]
+        queries += family_queries(fam, mine, comp["per_family"], rng)
+        queries += [near_topic(fam, mine, rng) for _ in range(comp["near_topic"])]
     files += _background_plans(comp["background"], rng)
     queries += _off_topic(comp["off_topic"], rng)
     for i, q in enumerate(queries):

@@ -63,7 +63,7 @@ def extra_queries(man: dict, rounds: int = QUERY_ROUNDS) -> list[dict]:
             rng = random.Random(f"rerank/{man['seed']}/{r}")
             for fam in man["families"]:
                 files = [f for f in man["files"] if f.get("family") == fam["key"] and f["role"] == "member"]
-                qs = L._family_queries(fam, files, comp["per_family"], rng) + [L._near_topic(fam, files, rng)]
+                qs = L.family_queries(fam, files, comp["per_family"], rng) + [L.near_topic(fam, files, rng)]
                 out += [q for q in qs if q["text"] not in seen and not seen.add(q["text"])]
     except (AttributeError, KeyError, TypeError, ValueError):
         return []
