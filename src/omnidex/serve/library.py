@@ -670,7 +670,7 @@ class _Guarded:
 
 
 class SharedModels(Models):
-    """:class:`~omnidex.ingest.models.Models` whose encoders are safe to share between concurrent
+    """:class:`~omnidex.spaces.Models` whose encoders are safe to share between concurrent
     searches (each wrapped once in :class:`_Guarded`)."""
 
     def encoder(self, space: str):
