@@ -52,6 +52,8 @@ def test_a_tampered_export_is_never_used(towers, tmp_path, monkeypatch, capsys):
     target = onnx_text.export_path(fast.identity)
     target.parent.mkdir(parents=True)
     target.write_bytes(path.read_bytes())
+    data = path.with_name(path.name + ".data")  # the weights beside the graph
+    target.with_name(target.name + ".data").write_bytes(data.read_bytes())
     meta["reference"][0] = list(-np.asarray(meta["reference"][0]))  # torch said something else
     target.with_suffix(".json").write_text(json.dumps(meta))
     enc = MiniLM(runtime="onnx")
