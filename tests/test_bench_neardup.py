@@ -12,7 +12,9 @@ def _res():
            "library_files": 9, "ingest": {"seconds": 1.0}}
     ocr = {"sign_tight": {"rank1": 1.0, "before": 0.0, "after": 1.0, "n": 3}}
     stats = {"n": 2, "found": 1.0, "within_0.1s": 0.5, "median_s": 0.04, "max_s": 0.2}
-    pans = {"adaptive": {"pan": stats, "all": stats}, "fixed_1s": {"pan": stats, "all": stats}}
+    held = dict(stats, **{"within_0.1s": 1.0, "range_covers": 1.0, "median_range_s": 0.04, "sure": 0.5})
+    pans = {"adaptive": {"pan": stats, "all": stats}, "fixed_1s": {"pan": stats, "all": stats},
+            "heldout": {"pan": held, "all": held}}
     return {"images": img, "ocr": ocr, "pans": pans}
 
 
@@ -21,5 +23,6 @@ def test_table_marks_each_figure_against_its_target(tmp_path):
     assert "| flip | 1.000 | 4 | 1.000 | 1.000 | PASS |" in md
     assert "| crop50 | 0.750 |" in md and "FAIL" in md
     assert "| sign_tight | 1.000 | 0.000 | 1.000 | 3 | PASS |" in md
+    assert "| pan | dev 0 | 0.500 | 0.500 |" in md and "| pan | held-out 1 | 1.000 |  | 0.04 | 0.2 | 1.0 | 0.04 | 0.5 | 2 | PASS |" in md
     plot(_res(), tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000

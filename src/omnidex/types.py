@@ -26,6 +26,7 @@ class Hit:
     shot: tuple[float, float] | None = None  # the shot(s) the moment lies in (video)
     confident: bool = False  # the score clears the calibrated threshold (SearchConfig.confident_at)
     reliability: dict[str, float] = field(default_factory=dict)  # signal -> weight its encoder earned for this query
+    start_range: tuple[float, float] | None = None  # clip queries: the starts that fit about equally well (s)
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""

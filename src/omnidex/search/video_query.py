@@ -21,6 +21,7 @@ near-duplicate of that video.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ MAX_PER_VIDEO = 3  # separate occurrences reported per video
 NEAR_DUP_RATIO = 0.85  # clip covers at least this share of the video (and vice versa): near-duplicate
 _INDEPENDENT_MAD = 2.0 / math.sqrt(math.pi)  # mean |x - y| of two independent standard normals
 COLOUR_SCALE = 0.2  # mean colour difference (0..1 per channel) that counts as unrelated
+COLOUR_BIAS = 0.01  # a constant colour shift up to this (0..1, 2.5 grey levels) is re-encoding, not content
 
 
 def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, phash) -> list[Hit]:
@@ -92,13 +94,26 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
 
 
 def _distinct(hits: list[Hit]) -> list[Hit]:
-    """Best first, without a second hit of the same video starting within 0.5 s of a better one
-    (two coarse placements can refine to the same spot)."""
+    """Best first, without a second hit of the same video starting within 0.5 s of a better one, or
+    inside a better one's start range (two coarse placements can refine to the same spot); of two
+    such hits the one whose start is surer is kept, at the better score."""
     out: list[Hit] = []
     for h in hits:
-        if not any(o.path == h.path and abs(o.start - h.start) < 0.5 for o in out):
+        same = [i for i, o in enumerate(out) if o.path == h.path and (abs(o.start - h.start) < 0.5 or _within(h, o))]
+        if not same:
             out.append(h)
+        elif _span(h) < _span(out[same[0]]) and _within(h, out[same[0]]):
+            out[same[0]] = replace(h, score=out[same[0]].score, signals=out[same[0]].signals)
     return out
+
+
+def _span(h: Hit) -> float:
+    return (h.start_range[1] - h.start_range[0]) if h.start_range else 0.0
+
+
+def _within(h: Hit, o: Hit) -> bool:
+    """Whether ``h`` starts inside ``o``'s start range (wider than a frame or two)."""
+    return bool(o.start_range) and o.start_range[0] - 1e-3 <= h.start <= o.start_range[1] + 1e-3 and _span(o) > 0.1
 
 
 def _frame_instants(store, path: str) -> np.ndarray:
@@ -203,14 +218,36 @@ class _Thumbs:
             raise MediaError(path, f"no frame decoded between {t0:.2f}s and {t1:.2f}s")
         return cls(np.array(times), np.stack(grey), np.stack(colour))
 
+    def still(self) -> bool:
+        """Whether the picture's structure barely changes over the stretch (a near-static shot)."""
+        span = float(self.times[-1] - self.times[0])
+        change = float(np.abs(self.grey[0] - self.grey[-1]).mean()) / _INDEPENDENT_MAD
+        return span > 0 and change / span < STILL_RATE
+
+    def levels(self) -> np.ndarray:
+        """Per frame: mean luma (weighted ``CHANGE_MEAN_WEIGHT``) and the mean luma of a coarse grid of cells."""
+        if getattr(self, "_levels", None) is None:
+            n = len(self.times)
+            luma = self.colour.reshape(n, THUMB[1], THUMB[0], 3).mean(axis=3)
+            gh, gw = CHANGE_GRID
+            cells = luma.reshape(n, gh, THUMB[1] // gh, gw, THUMB[0] // gw).mean(axis=(2, 4)).reshape(n, -1)
+            self._levels = np.concatenate([CHANGE_MEAN_WEIGHT * luma.mean(axis=(1, 2))[:, None], cells], axis=1)
+        return self._levels
+
     def index(self, t: np.ndarray) -> np.ndarray:
         """Indices of the frames shown at times ``t`` (the last frame at or before each)."""
         return np.clip(np.searchsorted(self.times, t + 1e-4, side="right") - 1, 0, len(self.times) - 1)
 
     def distance(self, mine: np.ndarray, other: "_Thumbs", theirs: np.ndarray) -> float:
-        """0 for the same pixels, 1 or more for unrelated frames (the worse of structure and colour)."""
+        """0 for the same pixels, 1 or more for unrelated frames (the worse of structure and colour).
+
+        The colours may differ by a constant of up to ``COLOUR_BIAS`` per channel over the whole
+        stretch: re-encoding shifts levels by about a grey level, which on a slowly brightening shot
+        would otherwise pass for a time shift."""
         d_grey = float(np.abs(self.grey[mine] - other.grey[theirs]).mean()) / _INDEPENDENT_MAD
-        d_colour = float(np.abs(self.colour[mine] - other.colour[theirs]).mean()) / COLOUR_SCALE
+        diff = (self.colour[mine] - other.colour[theirs]).reshape(len(mine), -1, 3)
+        diff = diff - np.clip(diff.mean(axis=(0, 1)), -COLOUR_BIAS, COLOUR_BIAS)
+        d_colour = float(np.abs(diff).mean()) / COLOUR_SCALE
         return max(d_grey, d_colour)
 
 
@@ -269,15 +306,32 @@ def _refine_recentred(path: str, offset: float, coverage: float, query: _Thumbs,
 
 
 SMOOTH_FRAMES = 2  # the distance curve over shifts is averaged over this many neighbours each side
+FLAT_TOL = 0.03  # shifts whose smoothed distance is within this share of the best fit about equally well ...
+STILL_TOL = 0.35  # ... or this share when the clip is still: re-encoding and light changes then outweigh the picture
+FLAT_ABS, STILL_ABS = 0.001, 0.01  # ... plus these (distances near 0: the same pixels either way)
+STILL_RATE = 0.0075  # a clip whose structure changes less than this per second (grey distance) is still
+CHANGE_GRID = (3, 4)  # cells (rows, columns) whose luma changes are compared
+CHANGE_MEAN_WEIGHT = 4.0  # weight of the whole frame's luma change beside the cells'
+CHANGE_MIN = 0.2  # least correlation of the changes that places a clip
+CHANGE_LEAD = 0.08  # ... and by how much it must beat every shift further than CHANGE_PEAK_S away
+CHANGE_PEAK_S = 0.1
+CHANGE_WINDOW_S = 1.0  # the changes are compared this far either side of the best pixel fit
+CHANGE_FIT = 1.5  # ... at shifts whose smoothed pixel distance is at most this many times the best one's
+CHANGE_FIT_ABS = 0.02  # ... plus this (distances near 0: the same pixels either way)
 
 
 def _best_shift(query: _Thumbs, target: _Thumbs, shifts: np.ndarray, q_rel: np.ndarray, offset: float,
-                fps: float) -> tuple[float, float]:
-    """(shift, distance) where the clip fits the target best.
+                fps: float) -> tuple[float, float, tuple[float, float]]:
+    """(shift, distance, interval) where the clip fits the target best (the distance: of the best pixel fit).
 
     On slow motion neighbouring shifts differ by less than re-encoding noise, so the curve of
     distances is averaged over a few neighbouring shifts first and the centre of its basin wins
-    (ties: the shift nearest ``offset``); the distance reported is the raw one there.
+    (ties: the shift nearest ``offset``); the distance reported is the raw one there. Near it, the
+    shift where the clip's frame-to-frame changes line up with the video's wins when that is clear
+    (:func:`_change_shift`: what places a near-static shot). The interval is the start's uncertainty:
+    the shifts whose changes correlate about as well when the changes decided, else the shifts whose
+    pixels fit within ``FLAT_TOL`` of the best (``STILL_TOL`` for a still clip, whose best pixel fit
+    can be off by the time the light takes to change by a re-encoding's level shift).
     """
     q_idx = np.arange(len(q_rel))
     dists = np.full(len(shifts), np.inf)
@@ -286,12 +340,67 @@ def _best_shift(query: _Thumbs, target: _Thumbs, shifts: np.ndarray, q_rel: np.n
         if inside.sum() >= max(1, 0.5 * len(q_rel)):
             dists[i] = query.distance(q_idx[inside], target, target.index(q_rel[inside] + s))
     if not np.isfinite(dists).any():
-        return offset, math.inf
+        return offset, math.inf, (offset, offset)
     smooth = np.array([np.mean(w[np.isfinite(w)]) if np.isfinite(dists[i]) else np.inf
                        for i, w in enumerate(dists[max(0, j - SMOOTH_FRAMES): j + SMOOTH_FRAMES + 1]
                                              for j in range(len(dists)))])
     order = np.lexsort((np.abs(shifts - offset), np.round(smooth, 6)))
-    return float(shifts[order[0]]), float(dists[order[0]])
+    best = int(order[0])
+    fit = float(dists[best])  # how well the clip fits here: the score's, whichever shift wins
+    still = query.still()
+    flat = _flat_interval(shifts, smooth, best, STILL_TOL if still else FLAT_TOL, STILL_ABS if still else FLAT_ABS)
+    pick, width = _change_shift(query, target, shifts, q_rel, fps, smooth, best)
+    if pick is not None:
+        best = pick
+        flat = (float(shifts[pick]) - width, float(shifts[pick]) + width)
+    return float(shifts[best]), fit, flat
+
+
+def _flat_interval(shifts: np.ndarray, smooth: np.ndarray, best: int, tol: float, slack: float) -> tuple[float, float]:
+    """The span of the shifts whose smoothed distance is within ``tol`` (relative) plus ``slack`` of the best one:
+    where the clip's pictures fit about equally well (on a near-static shot the distance undulates
+    with the source's keyframes, so the span reaches over bumps)."""
+    ok = shifts[smooth <= smooth[best] * (1.0 + tol) + slack]
+    return float(min(ok.min(), shifts[best])), float(max(ok.max(), shifts[best]))
+
+
+def _change_shift(query: _Thumbs, target: _Thumbs, shifts: np.ndarray, q_rel: np.ndarray, fps: float,
+                  smooth: np.ndarray, best: int) -> tuple[int | None, float]:
+    """Within ``CHANGE_WINDOW_S`` of the best pixel fit, the shift where the clip's frame-to-frame changes
+    (of the whole frame's and a coarse grid's luma: light changing, the source encoder's refreshes) line up
+    with the video's, when that is clear: a correlation of at least ``CHANGE_MIN``, ``CHANGE_LEAD`` above
+    every shift more than ``CHANGE_PEAK_S`` away, at a shift whose pixels fit within ``CHANGE_FIT`` of the
+    best. On a near-static shot the pixels fit about equally well over a second or more (and re-encoding
+    shifts levels), while the changes still line up to the frame.
+
+    Returns:
+        (index into ``shifts``, or None when the changes do not decide; half-width in seconds of the
+        shifts whose correlation is within ``CHANGE_LEAD`` of the peak).
+    """
+    q_idx = np.arange(len(q_rel))
+    dq_all = np.diff(query.levels(), axis=0)
+    scores = np.full(len(shifts), -np.inf)
+    for i, s in enumerate(shifts):
+        if abs(s - shifts[best]) > CHANGE_WINDOW_S:
+            continue
+        inside = (q_rel + s >= target.times[0] - 0.5 / fps) & (q_rel + s <= target.times[-1] + 0.5 / fps)
+        pairs = inside[:-1] & inside[1:]
+        if pairs.sum() < max(8, 0.5 * len(q_rel)):
+            continue
+        jt = target.index(q_rel + s)
+        dt = (target.levels()[jt[1:]] - target.levels()[jt[:-1]])[pairs]
+        dq = dq_all[pairs]
+        dq, dt = dq - dq.mean(axis=0), dt - dt.mean(axis=0)
+        scores[i] = float((dq * dt).sum() / (math.sqrt(float((dq * dq).sum() * (dt * dt).sum())) + 1e-12))
+    if not np.isfinite(scores).any():
+        return None, 0.0
+    peak = int(np.argmax(scores))
+    far = np.abs(shifts - shifts[peak]) > CHANGE_PEAK_S
+    rival = float(scores[far & np.isfinite(scores)].max(initial=-1.0))
+    if scores[peak] < CHANGE_MIN or scores[peak] - rival < CHANGE_LEAD or smooth[peak] > CHANGE_FIT * smooth[best] + CHANGE_FIT_ABS:
+        return None, 0.0
+    close = shifts[scores >= scores[peak] - CHANGE_LEAD]
+    return peak, float(max(0.5 / fps, np.abs(close - shifts[peak]).max()))
 
 
 def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: float,
@@ -308,7 +417,7 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     shifts = target.times[np.abs(target.times - offset) <= radius]
     if not len(shifts):
         shifts = offset + np.arange(-radius, radius + 1e-9, 1.0 / fps)
-    best_shift, best_d = _best_shift(query, target, np.sort(shifts), q_rel, offset, fps)
+    best_shift, best_d, (lo, hi) = _best_shift(query, target, np.sort(shifts), q_rel, offset, fps)
     if not math.isfinite(best_d):
         return None
     align = max(0.0, 1.0 - best_d)
@@ -318,10 +427,14 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     what = "near-duplicate of the whole video" if near_dup else "the clip occurs here"
     if not near_dup and video_s > 0 and clip_s > video_s:  # a longer clip holds this video, not the reverse
         what = f"this whole video occurs inside the clip, from {max(0.0, -best_shift):.2f}s of the clip"
+    lo, hi = max(0.0, min(lo, best_shift)), max(0.0, max(hi, best_shift))
+    where = f"clip starts at {best_shift:.2f}s"
+    if hi - lo > 2.0 / fps:
+        where += f", or anywhere from {lo:.2f}s to {hi:.2f}s: the frames fit about equally well there"
     return Hit(path=path, start=start, end=end, unit="s", score=round(coverage * align, 4), modality="video",
                signals={"frames": round(coverage, 4), "align": round(align, 4)},
-               evidence=f"{what} (clip starts at {best_shift:.2f}s, pixel alignment {align:.2f})",
-               frame_time=start, source="clip")
+               evidence=f"{what} ({where}; pixel alignment {align:.2f})",
+               frame_time=start, source="clip", start_range=(round(lo, 3), round(hi, 3)))
 
 
 
