@@ -139,11 +139,11 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     with ThreadPoolExecutor(max_workers=1) as pool:
         speech_on = info.has_audio and models.transcriber() is not None
         sound = pool.submit(transcribe_track, path, models) if speech_on else None
-        shots, frames, strategy, errors, vectors = _frames_embedded(path, info, cfg, models)
+        shots, frames, strategy, errors, vectors, texts = _frames_embedded(path, info, cfg, models)
         spans = frame_spans(frames, shots, info)
         pieces = [Piece("frame", a, b, "s", image=f.image, at=f.t, vector=v)
                   for f, (a, b), v in zip(frames, spans, vectors)]
-        pieces += ocr_spans(frames, spans, models)
+        pieces += ocr_spans(frames, spans, models, texts)
         if cfg.video_model:  # one clip of frames per shot for the video model (X-CLIP, VideoMAE)
             from .video_shots import shot_pieces
 
@@ -161,19 +161,26 @@ def extract_video_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
 
 def _frames_embedded(path: Path, info, cfg: IndexConfig, models: Models):
     """:func:`_shots_and_frames` plus each frame's visual vector, embedded while decoding goes on when
-    this process embeds (the local engine; the Ray engine embeds in its encoder actors): else Nones."""
-    enc = models.encoder("visual") if getattr(cfg, "engine", "local") == "local" else None
-    if enc is None:
-        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg)
-        return shots, frames, strategy, errors, [None] * len(frames)
-    from .frame_stream import FrameStream
+    this process embeds (the local engine; the Ray engine embeds in its encoder actors): else Nones;
+    and each frame's on-screen text, read while decoding goes on when OCR is on (else None)."""
+    from .frame_stream import FrameStream, OcrStream
 
-    stream = FrameStream(enc)
+    enc = models.encoder("visual") if getattr(cfg, "engine", "local") == "local" else None
+    ocr = models.ocr()
+    streams = ([FrameStream(enc)] if enc is not None else []) + ([OcrStream(ocr)] if ocr is not None else [])
+
+    def on_frame(frame):
+        for st in streams:
+            st.put(frame)
+
     try:
-        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg, on_frame=stream.put)
-        return shots, frames, strategy, errors, stream.finish(frames)
+        shots, frames, strategy, errors = _shots_and_frames(path, info, cfg, on_frame=on_frame if streams else None)
+        vectors = streams[0].finish(frames) if enc is not None else [None] * len(frames)
+        texts = streams[-1].finish(frames) if ocr is not None else None
+        return shots, frames, strategy, errors, vectors, texts
     finally:
-        stream.abort()  # a no-op after finish; on failure the queued frames are dropped
+        for st in streams:
+            st.abort()  # a no-op after finish; on failure the queued frames are dropped
 
 
 def _picture_notes(info, shots, frames, strategy: str, errors) -> list[str]:
@@ -250,8 +257,11 @@ def _shot_of(shots, t: float, end_of_video: float) -> tuple[float, float]:
     return (shots[-1][0], end_of_video) if shots and t >= shots[-1][0] else (t, t)
 
 
-def ocr_spans(frames, spans, models: Models) -> list[Piece]:
-    """OCR frames whose look changed, and merge runs of identical text into one span."""
+def ocr_spans(frames, spans, models: Models, texts: list | None = None) -> list[Piece]:
+    """OCR frames whose look changed, and merge runs of identical text into one span.
+
+    ``texts``: each frame's text already read (an :class:`~.frame_stream.OcrStream` during decoding);
+    frames without one (None) are read here."""
     ocr = models.ocr()
     if ocr is None or not frames:
         return []
@@ -259,10 +269,15 @@ def ocr_spans(frames, spans, models: Models) -> list[Piece]:
     from .visual_change import changed
 
     out: list[Piece] = []
-    last_img, last_text = None, ""
-    for f, (a, b) in zip(frames, spans):
-        if last_img is None or changed(last_img, f.image):
-            last_text = with_split_words(" ".join(ocr.read_text(f.image).split()))  # + glued words split
+    last_img, last_text, raw = None, "", None
+    for i, (f, (a, b)) in enumerate(zip(frames, spans)):
+        read = texts[i] if texts is not None and i < len(texts) else None
+        if read is not None:
+            if read != raw:
+                raw, last_text = read, with_split_words(read)  # + glued words split
+        elif last_img is None or changed(last_img, f.image):
+            raw = " ".join(ocr.read_text(f.image).split())
+            last_text = with_split_words(raw)
             last_img = f.image
         if last_text and out and out[-1].text == last_text and a - out[-1].end <= 0.01:
             out[-1].end = b
