@@ -85,6 +85,10 @@ bench-cli: $(STAMP)
 bench-neardup: $(STAMP)
 	$(BIN)/python -m bench.neardup.run --out bench/results/neardup
 
+.PHONY: bench-ocr
+bench-ocr: $(STAMP)
+	$(BIN)/python -m bench.ocr.run --out bench/results/ocr
+
 bench-serve: $(STAMP)
 	$(BIN)/python -m bench.serve.run --out bench/results/serve
 
