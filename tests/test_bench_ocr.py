@@ -1,0 +1,51 @@
+"""bench/ocr: the table and plot from a results dict, and the photo library it builds (the runs are long)."""
+from __future__ import annotations
+
+import pytest
+
+from bench.ocr.run import plot, table
+
+
+def _reader(ips, recall=None):
+    r = {"wall_s": 10.0, "images_per_s": ips, "cpu_s": 8.0, "images_per_cpu_s": round(ips * 1.2, 2)}
+    if recall is not None:
+        r.update(word_recall=recall, ocr_ms_median_text=300.0, ocr_ms_median_plain=40.0, plain_pictures_with_text=1)
+    return r
+
+
+def _res(gated_ips=12.0, gated_recall=0.9):
+    speed = {"pictures": 10, "text_pictures": 2, "speedup_vs_before": 5.0, "speedup_vs_plain_rapidocr": 4.0,
+             "readers": {"gated": _reader(gated_ips, gated_recall), "before": _reader(2.0, 0.9),
+                         "plain_rapidocr": _reader(3.0, 0.8), "no_ocr": _reader(100.0)}}
+    words = {"gated": {"slide": {"rank1": 1.0, "before": 1.0, "after": 1.0, "n": 3},
+                       "photo_35": {"rank1": 0.5, "before": 0.4, "after": 0.5, "n": 3}},
+             "before": {"slide": {"rank1": 1.0, "before": 1.0, "after": 1.0, "n": 3},
+                        "photo_35": {"rank1": 0.25, "before": 0.2, "after": 0.2, "n": 3}}}
+    return {"speed": {"dev": speed, "heldout": speed}, "words": words}
+
+
+def test_table_marks_speed_and_recall_against_the_before_reader(tmp_path):
+    md = table(_res())
+    assert "| gated | 12.0 | 14.4 | 300.0 | 40.0 | 0.9 | 1 | PASS |" in md
+    assert "| slide | 1.000 | 1.000 | 1.000 | 1.000 | 3 | PASS |" in md
+    assert "| photo_35 | 0.500 | 0.250 | 0.500 | 0.200 | 3 | FAIL |" in md
+    assert "| gated | 9.0 |" in table(_res(gated_ips=9.0)) and "FAIL" in table(_res(gated_ips=9.0)).split("## Words")[0]
+    assert "FAIL" in table(_res(gated_recall=0.85)).split("## Words")[0]  # faster, but reads less than before
+    plot(_res(), tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_library_has_text_on_one_picture_in_five_with_distinct_words(tmp_path):
+    pytest.importorskip("wordsegment")
+    from bench.ocr.library import build, photo_sets
+
+    dev, held = photo_sets()
+    if not dev or not held:
+        pytest.skip("sample photographs not installed")
+    assert not set(dev) & set(held)
+    items = build(tmp_path / "lib", dev, 10, seed=3)
+    text = [it for it in items if it["words"]]
+    assert len(items) == 10 and len(text) == 2
+    words = [w for it in text for w in it["words"]]
+    assert len(words) == len(set(words))
+    assert all((tmp_path / "lib" / f"img{i:04d}.jpg").is_file() for i in range(10))
