@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup bench-cli model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup bench-inside bench-cli model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -88,6 +88,9 @@ bench-neardup: $(STAMP)
 .PHONY: bench-ocr
 bench-ocr: $(STAMP)
 	$(BIN)/python -m bench.ocr.run --out bench/results/ocr
+
+bench-inside: $(STAMP)
+	$(BIN)/python -m bench.inside.run --out bench/results/inside
 
 bench-serve: $(STAMP)
 	$(BIN)/python -m bench.serve.run --out bench/results/serve
