@@ -14,6 +14,15 @@ def add_parser(sub) -> None:
     top_k_flag(ev, 10, "hits fetched per query (--index)")
     ev.add_argument("--iou", type=float, default=0.5, help="temporal IoU that makes a moment relevant (--index)")
     ev.add_argument("--out", default=None, help="also write the results as JSON here")
+    ev.add_argument("--slice", default=None, metavar="FIELD",
+                    help="R@k per value of this metadata field of the pairs/queries file (CSV column or JSONL key; "
+                         "dots reach inside, e.g. objects.0.colour), with 95%% bootstrap intervals, the "
+                         "best-worst gap and a plot")
+    ev.add_argument("--slice-plot", dest="slice_plot", default=None,
+                    help="where the slice plot goes (default: beside --out, else ./slices-FIELD.png)")
+    ev.add_argument("--plot-embeddings", dest="plot_embeddings", default=None, metavar="OUT",
+                    help="draw images and captions in 2-D (OUT/embeddings.png) and 3-D (OUT/embeddings_3d.html, "
+                         "self-contained) with lines between pairs; with --against, both encoders (before/after)")
     json_flag(ev)
     ev.set_defaults(func=run)
 

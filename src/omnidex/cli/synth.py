@@ -14,11 +14,23 @@ def add_parser(sub) -> None:
     sy.add_argument("--seed", type=int, default=0, help="random seed")
     sy.add_argument("--size", type=int, default=64, help="image side in pixels")
     sy.add_argument("--videos", type=int, default=0, help="also write this many short captioned videos")
+    sy.add_argument("--skew", default=None, metavar="FIELD=VALUE:SHARE",
+                    help="skew the training split: a share SHARE of its images have FIELD == VALUE, e.g. "
+                         "background=plain-dark:0.02 (fields: background, kind, objects.0.colour, ...); "
+                         "the held-out split keeps the natural mix")
     json_flag(sy, "print the summary as JSON (no progress bar)")
     sy.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.skew:
+        from ..errors import OmnidexError
+        from ..train.synth import parse_skew
+
+        try:
+            parse_skew(args.skew)
+        except ValueError as exc:
+            raise OmnidexError(str(exc)) from exc
     if not args.json:
         from ..train.synth import main_synth
 
@@ -26,6 +38,6 @@ def run(args) -> int:
     from ..train.synth import generate
 
     result = generate(args.out, n_train=args.n_train, n_heldout=args.n_heldout, seed=args.seed, size=args.size,
-                      videos=args.videos)
+                      videos=args.videos, skew=args.skew)
     print(json.dumps(result, indent=2, default=str))
     return 0

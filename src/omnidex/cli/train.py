@@ -17,6 +17,13 @@ def add_parser(sub) -> None:
                     help="lit: train an image tower against the locked MiniLM; full / last / projections / lora: "
                          "fine-tune the --base CLIP (all weights / last blocks + norms + projections / "
                          "projections only / LoRA on attention q,v, merged on save)")
+    tr.add_argument("--arch", choices=("cnn", "vit"), default="cnn",
+                    help="--mode lit image tower: cnn (residual CNN) or vit (vision transformer: 8 px patches, "
+                         "positional embeddings, 4 blocks)")
+    tr.add_argument("--image-size", dest="image_size", type=int, default=64, help="--mode lit input side in pixels")
+    tr.add_argument("--balance", default=None, metavar="FIELD",
+                    help="re-sample so every value of this metadata field of PAIRS (a CSV column or JSONL key; "
+                         "dots reach inside, e.g. objects.0.colour) gets an equal share of the training draws")
     tr.add_argument("--base", default=None, help="CLIP/SigLIP directory or hub id to fine-tune (modes other than lit)")
     tr.add_argument("--lora-rank", dest="lora_rank", type=int, default=8, help="LoRA rank (--mode lora)")
     tr.add_argument("--last-blocks", dest="last_blocks", type=int, default=2,

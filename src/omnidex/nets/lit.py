@@ -1,5 +1,7 @@
 """LiT with the roles swapped: a locked TEXT tower (the bundled MiniLM, 384-d) and a small trainable
-CNN image tower trained to land in MiniLM's sentence space.
+image tower trained to land in MiniLM's sentence space: a residual CNN (``arch="cnn"``, the default)
+or a small vision transformer (``arch="vit"``: patches, learned positional embeddings, a few
+pre-norm attention blocks).
 
 Because the text side is frozen, every caption is embedded once and cached; only the image tower,
 its projection head and the temperature learn. The saved directory (``config.json`` +
@@ -21,7 +23,8 @@ from .locked_text import TEXT_MODEL, LockedText
 from .pretrained import CONFIG_FILE, WEIGHTS_FILE, read_pretrained, save_pretrained
 
 FORMAT = "omnidex-lit"
-VERSION = 1
+VERSION = 2  # 1: CNN towers only; 2: config.arch ("cnn" | "vit"). CNN models are still written as 1.
+ARCHS = ("cnn", "vit")
 
 
 def open_image(source):
@@ -51,6 +54,9 @@ class LitConfig:
         shift_jitter: largest crop shift as a fraction of the image side.
         brightness_jitter / contrast_jitter: multiplicative jitter amplitude (training augmentation).
         init_temperature: starting softmax temperature.
+        arch: image tower: "cnn" (residual CNN) or "vit" (vision transformer).
+        patch: ViT patch side in pixels (input_size must be a multiple).
+        vit_dim / vit_depth / vit_heads / vit_mlp: ViT width, blocks, attention heads, MLP width ratio.
     """
 
     input_size: int = 64
@@ -67,6 +73,12 @@ class LitConfig:
     brightness_jitter: float = 0.15
     contrast_jitter: float = 0.15
     init_temperature: float = 0.07
+    arch: str = "cnn"
+    patch: int = 8
+    vit_dim: int = 192
+    vit_depth: int = 4
+    vit_heads: int = 3
+    vit_mlp: float = 4.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "LitConfig":
@@ -143,6 +155,69 @@ class ImageTower(nn.Module):
         return self.head(torch.cat([what, where], dim=1))
 
 
+class ViTBlock(nn.Module):
+    """Pre-norm transformer block: x + MHSA(LN(x)), then x + MLP(LN(x)) (GELU)."""
+
+    def __init__(self, dim: int, heads: int, mlp: float):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"vit_dim {dim} is not divisible by vit_heads {heads}")
+        self.heads = heads
+        self.n1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.n2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(self.n1(x)).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v)  # (n, heads, t, d/heads)
+        x = x + self.proj(a.transpose(1, 2).reshape(n, t, d))
+        return x + self.mlp(self.n2(x))
+
+
+class ViTTower(nn.Module):
+    """Vision transformer for 32-128 px images -> ``embed_dim`` vectors.
+
+    Patchify with a stride-``patch`` convolution (a linear map of each patch) -> prepend a CLS token
+    -> add learned positional embeddings (one per patch position, so "on the left" is learnable) ->
+    ``vit_depth`` pre-norm blocks -> final LayerNorm -> [CLS, mean of patch tokens] -> the same
+    MLP head as the CNN.
+    """
+
+    def __init__(self, cfg: LitConfig):
+        super().__init__()
+        if cfg.input_size % cfg.patch:
+            raise ValueError(f"input_size {cfg.input_size} is not a multiple of patch {cfg.patch}")
+        d = cfg.vit_dim
+        self.grid = cfg.input_size // cfg.patch
+        self.patchify = nn.Conv2d(3, d, cfg.patch, cfg.patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.randn(1, 1 + self.grid * self.grid, d) * 0.02)
+        self.blocks = nn.Sequential(*[ViTBlock(d, cfg.vit_heads, cfg.vit_mlp) for _ in range(cfg.vit_depth)])
+        self.norm = nn.LayerNorm(d)
+        hidden = max(cfg.embed_dim, 2 * d)
+        self.head = nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, hidden), nn.GELU(),
+                                  nn.Linear(hidden, cfg.embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patchify(x).flatten(2).transpose(1, 2)  # (n, grid*grid, d)
+        t = torch.cat([self.cls.expand(p.shape[0], -1, -1), p], dim=1) + self.pos
+        t = self.norm(self.blocks(t))
+        return self.head(torch.cat([t[:, 0], t[:, 1:].mean(dim=1)], dim=1))
+
+
+def build_tower(cfg: LitConfig) -> nn.Module:
+    """The image tower ``cfg.arch`` names."""
+    if cfg.arch == "cnn":
+        return ImageTower(cfg)
+    if cfg.arch == "vit":
+        return ViTTower(cfg)
+    raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
+
+
 class LitModel(LockedText, nn.Module):
     """Locked-text contrastive model: ``embed(batch)`` -> (image_emb, cached MiniLM text_emb), both unit rows.
 
@@ -157,9 +232,9 @@ class LitModel(LockedText, nn.Module):
         if seed is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                self.image = ImageTower(self.cfg)
+                self.image = build_tower(self.cfg)
         else:
-            self.image = ImageTower(self.cfg)
+            self.image = build_tower(self.cfg)
         self.image.to(memory_format=torch.channels_last)  # weights in the layout the input gets (see forward)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / self.cfg.init_temperature)))
         self.register_buffer("pixel_mean", torch.tensor(self.cfg.mean).view(1, 3, 1, 1), persistent=False)
@@ -243,11 +318,12 @@ class LitModel(LockedText, nn.Module):
         Returns:
             The directory, loadable with ``load_lit`` or ``build("lit", model=dir)``.
         """
-        meta = {"architecture": "lit-resnet-coord",
+        arch = "lit-vit" if self.cfg.arch == "vit" else "lit-resnet-coord"
+        meta = {"architecture": arch,
                 "config": asdict(self.cfg), "input_size": self.cfg.input_size, "text_model": self.cfg.text_model,
                 "embed_dim": self.cfg.embed_dim, "mean": list(self.cfg.mean), "std": list(self.cfg.std),
                 "temperature": float(1.0 / self.logit_scale.detach().exp()), "parameters": self.num_parameters()}
-        return save_pretrained(self, directory, FORMAT, VERSION, meta, half)
+        return save_pretrained(self, directory, FORMAT, 1 if self.cfg.arch == "cnn" else VERSION, meta, half)
 
 
 def load_lit(directory: str | Path, device: str = "cpu") -> LitModel:
@@ -262,4 +338,4 @@ def load_lit(directory: str | Path, device: str = "cpu") -> LitModel:
     return model.to(device).eval()
 
 
-__all__ = ["LitConfig", "LitModel", "ImageTower", "load_lit", "open_image", "CONFIG_FILE", "WEIGHTS_FILE"]
+__all__ = ["LitConfig", "LitModel", "ImageTower", "ViTTower", "build_tower", "load_lit", "open_image", "CONFIG_FILE", "WEIGHTS_FILE"]

@@ -174,10 +174,14 @@ class Batcher:
         seed: run seed.
         loader: ``source -> image`` (PIL or tensor); default opens an RGB PIL image.
         cache: keep loaded images in memory.
+        weights: optional sampling weight per pair (e.g. ``slices.balance_weights``): each epoch is
+            then ``len(pairs)`` draws with replacement in proportion to the weights (re-sampling),
+            still a pure function of ``(seed, epoch)``.
     """
 
     def __init__(self, pairs: Sequence, batch_size: int, seed: int = 0,
-                 loader: Callable[[Any], Any] | None = None, cache: bool = True):
+                 loader: Callable[[Any], Any] | None = None, cache: bool = True,
+                 weights: Sequence[float] | None = None):
         fields = [_pair_fields(p) for p in pairs]
         if not fields:
             raise ValueError("no pairs to batch")
@@ -188,6 +192,12 @@ class Batcher:
         self.loader = loader or open_image
         self._cache: dict[int, Any] | None = {} if cache else None
         self._perms: dict[int, np.ndarray] = {}
+        self.weights = None
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (len(fields),) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"weights must be {len(fields)} finite non-negative numbers with a positive sum")
+            self.weights = w / w.sum()
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -196,7 +206,9 @@ class Batcher:
         if epoch not in self._perms:
             if len(self._perms) > 4:
                 self._perms.clear()
-            self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self))
+            rng = np.random.default_rng([self.seed, epoch])
+            self._perms[epoch] = (rng.permutation(len(self)) if self.weights is None
+                                  else rng.choice(len(self), size=len(self), replace=True, p=self.weights))
         return self._perms[epoch]
 
     def _image(self, i: int):
@@ -373,7 +385,8 @@ class _Progress:
 
 
 def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainConfig, progress: bool = True,
-          resume: bool = False, stop_after: int | None = None) -> TrainResult:
+          resume: bool = False, stop_after: int | None = None,
+          weights: Sequence[float] | None = None) -> TrainResult:
     """Train ``model`` contrastively on (image, caption) pairs.
 
     Args:
@@ -385,6 +398,7 @@ def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainCo
         progress: show a rich progress bar.
         resume: continue from ``cfg.out_dir/checkpoint.pt`` (model, optimizer, step, RNG, history).
         stop_after: stop after this step without the end-of-run outputs (simulates an interruption; tests).
+        weights: optional sampling weight per training pair (re-sampling, e.g. ``--balance FIELD``).
     Returns:
         TrainResult(history, out_dir, model_dir).
     """
@@ -398,9 +412,14 @@ def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainCo
     random.seed(cfg.seed)
 
     model.to(device)
+    if weights is not None:
+        if len(weights) != len(train_pairs):
+            raise ValueError(f"{len(weights)} weights for {len(train_pairs)} training pairs")
+        keep = [i for i, p in enumerate(train_pairs) if getattr(p, "modality", "image") in ("image", None)]
+        weights = [weights[i] for i in keep]
     train_pairs, val_pairs = _images_only(train_pairs), _images_only(val_pairs or [])
     loader = getattr(model, "load_image", None)
-    batcher = Batcher(train_pairs, cfg.batch_size, cfg.seed, loader=loader)
+    batcher = Batcher(train_pairs, cfg.batch_size, cfg.seed, loader=loader, weights=weights)
     val = Batcher(val_pairs, cfg.eval_batch_size, cfg.seed, loader=loader) if val_pairs else None
     prepare = getattr(model, "prepare_texts", None)
     if prepare is not None:

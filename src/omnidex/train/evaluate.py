@@ -272,7 +272,8 @@ def embed_items(encoder, paths: list, kinds: list[str | None] | None = None, bat
     return out, errors, ok
 
 
-def evaluate_encoder(encoder, pairs, batch_size: int = 64, progress=None) -> dict:
+def evaluate_encoder(encoder, pairs, batch_size: int = 64, progress=None, slice_values=None,
+                     slice_field: str = "slice", keep_embeddings: bool = False) -> dict:
     """Caption<->media retrieval quality of an encoder on held-out pairs.
 
     Args:
@@ -281,6 +282,11 @@ def evaluate_encoder(encoder, pairs, batch_size: int = 64, progress=None) -> dic
             captions of the same path are several captions of one item.
         batch_size: inputs per encode call.
         progress: optional callable ``(done, total, path)`` over the media files.
+        slice_values: optional metadata value per pair; adds ``slices`` (text->item R@1/5/10 per value
+            with bootstrap intervals and the best-worst gap, see ``omnidex.train.slices.slice_report``).
+        slice_field: the field's name in that report.
+        keep_embeddings: also return ``embeddings`` = (item vectors, caption vectors, owner per caption,
+            captions, item names) for plotting (not JSON; pop it before printing).
     Returns:
         :func:`retrieval_metrics` output plus ``encoder`` (identity), ``n`` (pairs used), ``seconds``
         and ``problems`` (files that could not be embedded; their pairs are left out).
@@ -300,19 +306,32 @@ def evaluate_encoder(encoder, pairs, batch_size: int = 64, progress=None) -> dic
     vecs, problems, ok = embed_items(encoder, paths, kinds, batch_size, progress)
     keep_item = np.flatnonzero(ok)
     new_id = {int(old): new for new, old in enumerate(keep_item)}
-    captions, owners = [], []
-    for p in pairs:
+    if slice_values is not None and len(slice_values) != len(pairs):
+        raise ValueError(f"{len(slice_values)} slice values for {len(pairs)} pairs")
+    captions, owners, kept = [], [], []
+    for j, p in enumerate(pairs):
         old = index[os.path.abspath(str(p.path))]
         if old in new_id:
             captions.append(str(p.caption))
             owners.append(new_id[old])
+            kept.append(j)
     if not captions:
         raise ValueError("no pair could be evaluated: " + ("; ".join(problems[:3]) or "no pairs"))
     texts = np.concatenate([encoder.encode_text(captions[i:i + batch_size])
                             for i in range(0, len(captions), batch_size)], axis=0)
     metrics = retrieval_metrics(vecs[keep_item], texts, owners)
-    return {"encoder": getattr(encoder, "identity", type(encoder).__name__), "n": len(captions),
-            **metrics, "seconds": round(time.perf_counter() - started, 3), "problems": problems}
+    out = {"encoder": getattr(encoder, "identity", type(encoder).__name__), "n": len(captions),
+           **metrics, "seconds": round(time.perf_counter() - started, 3), "problems": problems}
+    if slice_values is not None:
+        from .slices import slice_report
+
+        ranks = np.array(metrics["text_to_item"]["ranks"])
+        out["slices"] = slice_report([slice_values[j] for j in kept],
+                                     {f"R@{k}": ranks <= k for k in RECALL_KS}, slice_field)
+    if keep_embeddings:
+        out["embeddings"] = (vecs[keep_item], texts, np.array(owners), captions,
+                             [Path(str(paths[int(i)])).name for i in keep_item])
+    return out
 
 
 # ---------------------------------------------------------------- comparison
@@ -320,7 +339,7 @@ def evaluate_encoder(encoder, pairs, batch_size: int = 64, progress=None) -> dic
 def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in d.items():
-        if k in ("ranks", "per_query", "problems", "seconds"):
+        if k in ("ranks", "per_query", "problems", "seconds", "slices", "embedding_maps", "slice_plots"):
             continue
         name = f"{prefix}{k}"
         if isinstance(v, dict):
@@ -547,6 +566,50 @@ def evaluate_index(db, queries_file, top_k: int = 10, iou: float = DEFAULT_IOU, 
 
 # ---------------------------------------------------------------- CLI
 
+def _map(label: str, result: dict) -> dict:
+    """The embedding map of one evaluation (its kept embeddings are popped: they are not JSON)."""
+    from .embedmap import build_map
+
+    items, texts, owners, captions, names = result.pop("embeddings")
+    return build_map(label, items, texts, owners, captions, names)
+
+
+def _query_slices(queries_file, field: str, per_query: list[dict]) -> dict:
+    """R@1/5/10 per value of ``field`` in the queries file (a query's value is its first row's)."""
+    from ..errors import OmnidexError
+    from .slices import MISSING, field_value, read_rows, slice_report
+
+    value_of: dict[str, str] = {}
+    for _, row in read_rows(queries_file):
+        q = str(row.get("query", "")).strip()
+        v = field_value(row, field)
+        if q and q not in value_of and v not in (None, ""):
+            value_of[q] = v if isinstance(v, str) else json.dumps(v)
+    if not value_of:
+        raise OmnidexError(f"{queries_file}: no query has a field {field!r} to slice on")
+    values = [value_of.get(q["query"], MISSING) for q in per_query]
+    ranks = np.array([q["rank"] if q["rank"] is not None else 10**9 for q in per_query])
+    return slice_report(values, {f"R@{k}": ranks <= k for k in RECALL_KS}, field)
+
+
+def _slice_plots(reports: list[tuple[str, dict]], field: str, plot: str | None, out: str | None) -> list[str]:
+    """One bar chart per slice report: ``plot`` (``-a``/``-b`` suffixes when two), else beside ``out``."""
+    from .slices import plot_slices
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in field)
+    if plot:
+        base = Path(plot).expanduser()
+    elif out:
+        base = Path(out).expanduser().with_name(Path(out).stem + f"-slices-{safe}.png")
+    else:
+        base = Path(f"slices-{safe}.png")
+    paths = []
+    for j, (label, rep) in enumerate(reports):
+        p = base if len(reports) == 1 else base.with_name(f"{base.stem}-{'ab'[j] if j < 2 else j}{base.suffix}")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(str(plot_slices(rep, p, title=str(label))))
+    return paths
+
 def _load_pairs(args):
     from .pairs import load_pairs  # written alongside; imported lazily
 
@@ -571,6 +634,10 @@ def main_eval(args) -> int:
         json: print JSON instead of tables.
         out: also write the JSON to this file.
         top_k, iou, batch_size, root: optional tuning (defaults 10, 0.5, 64, None).
+        slice: a metadata field of the pairs/queries file: R@k per value with bootstrap intervals,
+            the best-worst gap and a plot (``slice_plot``, default beside ``out`` or ./slices-FIELD.png).
+        plot_embeddings: a folder for the embedding maps (``embeddings.png``, ``embeddings_3d.html``);
+            with ``against`` both encoders are drawn (before / after).
     Returns:
         0 on success, 1 on a failure (message on stderr), 2 on bad arguments.
     """
@@ -578,6 +645,9 @@ def main_eval(args) -> int:
 
     as_json = bool(getattr(args, "json", False))
     pairs_file, db, queries = getattr(args, "pairs", None), getattr(args, "index", None), getattr(args, "queries", None)
+    field = getattr(args, "slice", None)
+    plot_dir = getattr(args, "plot_embeddings", None)
+    reports: list[tuple[str, dict]] = []
     try:
         if db or queries:
             if not (db and queries):
@@ -587,23 +657,49 @@ def main_eval(args) -> int:
                                     iou=float(getattr(args, "iou", None) or DEFAULT_IOU))
             rows = compare(result)
             title = f"index {db} on {queries}"
+            if field:
+                result["slices"] = _query_slices(queries, field, result["per_query"])
+                reports.append((f"index {db}", result["slices"]))
         elif pairs_file:
             pairs = _load_pairs(args)
             bs = int(getattr(args, "batch_size", None) or 64)
+            values = None
+            if field:
+                from .slices import pair_values
+
+                values = pair_values(pairs_file, field, pairs, root=getattr(args, "root", None))
+            kw = {"slice_values": values, "slice_field": field or "slice", "keep_embeddings": bool(plot_dir)}
             enc_a = encoder_from_spec(getattr(args, "clip", None))
-            result = evaluate_encoder(enc_a, pairs, batch_size=bs)
+            result = evaluate_encoder(enc_a, pairs, batch_size=bs, **kw)
+            label_a = getattr(args, "clip", None) or "default CLIP"
+            maps = [_map(label_a, result)] if plot_dir else []
+            if field:
+                reports.append((label_a, result["slices"]))
             title = f"{result['encoder']} on {pairs_file}"
             if getattr(args, "against", None):
                 enc_b = encoder_from_spec(args.against)
-                other = evaluate_encoder(enc_b, pairs, batch_size=bs)
+                other = evaluate_encoder(enc_b, pairs, batch_size=bs, **kw)
+                if plot_dir:
+                    maps.append(_map(args.against, other))
+                if field:
+                    reports.append((args.against, other["slices"]))
                 rows = compare(result, other)
                 result = {"a": result, "b": other, "comparison": rows}
                 title = f"{pairs_file}: a = {args.clip or 'default CLIP'}, b = {args.against}"
             else:
                 rows = compare(result)
+            if plot_dir:
+                from .embedmap import plot_maps
+
+                written = plot_maps(maps, plot_dir)
+                result["embedding_maps"] = written
+                print(f"embedding maps: {written['png']}, {written['html']}", file=sys.stderr)
         else:
             print("error: give a pairs file, or --index DB --queries FILE", file=sys.stderr)
             return 2
+        if reports:
+            plots = _slice_plots(reports, field, getattr(args, "slice_plot", None), getattr(args, "out", None))
+            result["slice_plots"] = plots
     except NoIndex:
         raise  # the CLI's "no index at PATH", exit 2, like the other read commands
     except (OmnidexError, OSError, ValueError) as exc:
@@ -616,6 +712,12 @@ def main_eval(args) -> int:
         print(text)
     else:
         print_comparison(rows, title=title)
+        if reports:
+            from .slices import print_slices
+
+            for label, rep in reports:
+                print_slices(rep, title=label)
+            print(f"slice plot: {', '.join(result['slice_plots'])}")
         for p in (result.get("problems") or [])[:20] if isinstance(result, dict) else []:
             print(f"warning: {p}", file=sys.stderr)
     return 0

@@ -74,11 +74,24 @@ def main_train(args) -> int:
     lr = args.lr if args.lr is not None else DEFAULT_LR[mode]
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch, lr=lr, accumulate=args.accumulate,
                       seed=args.seed, out_dir=out, warmup_steps=min(200, max(1, args.steps // 20)))
+    weights = None
+    balance = getattr(args, "balance", None)
+    if balance:
+        from collections import Counter
+
+        from .slices import balance_weights, pair_values
+
+        values = pair_values(args.pairs, balance, train_pairs)
+        weights = balance_weights(values)
+        counts = Counter(values)
+        con.print(f"--balance {balance}: re-sampling so each of {len(counts)} values gets an equal share "
+                  f"(training shares were " + ", ".join(f"{v} {n / len(values):.0%}" for v, n in
+                                                       counts.most_common()) + ")")
     model = _build_model(args, mode, base)
-    what = "LiT" if mode == "lit" else f"{base} ({mode}, {model.num_parameters():,} trainable parameters)"
+    what = f"LiT ({model.cfg.arch})" if mode == "lit" else f"{base} ({mode}, {model.num_parameters():,} trainable parameters)"
     con.print(f"training {what} on {len(train_pairs)} pairs ({len(val_pairs)} held out) for {args.steps} steps "
               f"of {args.batch} x {args.accumulate}, peak lr {lr:g} -> {out}")
-    result = train(model, train_pairs, val_pairs, cfg, progress=True, resume=args.resume)
+    result = train(model, train_pairs, val_pairs, cfg, progress=True, resume=args.resume, weights=weights)
     last = next((h for h in reversed(result.history) if h.get("val_r1") is not None), {})
     summary = {"model": str(result.model_dir), "steps": len(result.history), "val_r1": last.get("val_r1"),
                "val_r5": last.get("val_r5"), "curves": str(out / "curves.png"),
@@ -91,10 +104,17 @@ def main_train(args) -> int:
 
 def _build_model(args, mode: str, base: str | None):
     """The model ``--mode`` asks for: LiT, or the ``--base`` checkpoint wrapped for fine-tuning."""
+    arch = getattr(args, "arch", None) or "cnn"
     if mode == "lit":
-        from ..nets.lit import LitModel
+        from ..nets.lit import LitConfig, LitModel
 
-        return LitModel(seed=args.seed)
+        size = int(getattr(args, "image_size", None) or 64)
+        try:
+            return LitModel(LitConfig(arch=arch, input_size=size), seed=args.seed)
+        except ValueError as exc:
+            raise OmnidexError(f"--arch {arch} --image-size {size}: {exc}") from exc
+    if arch != "cnn":
+        raise OmnidexError(f"--arch {arch} applies to --mode lit (the fine-tuned CLIP keeps its own towers)")
     from .finetune import ClipFinetune
 
     try:

@@ -142,10 +142,54 @@ def _make_video(rng: random.Random, pairs: list, path: Path, rel: str, size: int
     return {"path": rel, "caption": caption, "duration": round(t0, 3), "fps": fps, "shots": out_shots}
 
 
+# ----------------------------------------------------------------------------- skew
+
+MAX_SKEW_TRIES = 500
+
+
+def parse_skew(spec: str) -> tuple[str, str, float]:
+    """``"FIELD=VALUE:SHARE"`` -> (field, value, share); e.g. ``background=plain-dark:0.02``.
+
+    Raises:
+        ValueError: malformed spec or a share outside [0, 1].
+    """
+    head, sep, share = str(spec).rpartition(":")
+    field, eq, value = head.partition("=")
+    if not sep or not eq or not field.strip() or not value.strip():
+        raise ValueError(f"--skew {spec!r}: expected FIELD=VALUE:SHARE, e.g. background=plain-dark:0.02")
+    try:
+        x = float(share)
+    except ValueError:
+        raise ValueError(f"--skew {spec!r}: SHARE must be a number in [0, 1]") from None
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"--skew {spec!r}: SHARE must be in [0, 1], got {x}")
+    return field.strip(), value.strip(), x
+
+
+def _skewed_scene(seed: int, split: str, i: int, main_pairs: list, seen: list, skew) -> dict:
+    """The scene of item ``i``; under ``skew`` (field, value, share) item i is drawn so that its field
+    equals value with probability share (scenes are redrawn, seeded, until they agree)."""
+    from .slices import field_value
+
+    if skew is None:
+        return make_scene(random.Random(f"{seed}:{split}:{i}"), main_pairs, seen)
+    field, value, share = skew
+    want = random.Random(f"{seed}:skew:{split}:{i}").random() < share
+    for attempt in range(MAX_SKEW_TRIES):
+        rng = random.Random(f"{seed}:{split}:{i}" if attempt == 0 else f"{seed}:{split}:{i}:{attempt}")
+        scene = make_scene(rng, main_pairs, seen)
+        got = field_value(_record("", scene), field)
+        if (str(got) == value) == want:
+            return scene
+    raise ValueError(f"--skew {field}={value}: the generator did not draw "
+                     f"{'that' if want else 'another'} value in {MAX_SKEW_TRIES} scenes "
+                     f"(fields: background, kind, objects.0.colour, objects.0.shape, objects.0.size, ...)")
+
+
 # ----------------------------------------------------------------------------- driver
 
 def generate(out: str | Path, n_train: int = 5000, n_heldout: int = 500, seed: int = 0, size: int = 64,
-             videos: int = 0, progress=None) -> dict:
+             videos: int = 0, progress=None, skew: str | tuple | None = None) -> dict:
     """Write the synthetic data set under ``out``.
 
     Args:
@@ -156,6 +200,8 @@ def generate(out: str | Path, n_train: int = 5000, n_heldout: int = 500, seed: i
         size: image side in pixels (e.g. 64, 96, 128).
         videos: short MP4 videos to write as well (seen pairs only, 10 fps, 2-4 s).
         progress: optional callable ``progress(done, total)`` called as items are written.
+        skew: ``"FIELD=VALUE:SHARE"`` (or its parsed tuple): the training split is drawn so that a
+            share SHARE of its records have FIELD == VALUE (the held-out split keeps the natural mix).
     Returns:
         A summary dict: out, train, heldout, videos, unseen_pairs, seconds, images_per_s.
     """
@@ -163,6 +209,8 @@ def generate(out: str | Path, n_train: int = 5000, n_heldout: int = 500, seed: i
 
     if size < 16:
         raise ValueError(f"size must be at least 16 px, got {size}")
+    if isinstance(skew, str):
+        skew = parse_skew(skew)
     out = Path(out)
     unseen = unseen_pairs(seed)
     unseen_set = set(unseen)
@@ -174,8 +222,7 @@ def generate(out: str | Path, n_train: int = 5000, n_heldout: int = 500, seed: i
         (out / split).mkdir(parents=True, exist_ok=True)
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for i in range(count):
-                rng = random.Random(f"{seed}:{split}:{i}")
-                scene = make_scene(rng, main_pairs, seen)
+                scene = _skewed_scene(seed, split, i, main_pairs, seen, skew if split == "train" else None)
                 rel = f"{split}/{i:05d}.png"
                 render(scene["objects"], scene["background"], size).save(out / rel, format="PNG")
                 fh.write(json.dumps(_record(rel, scene)) + "\n")
@@ -204,6 +251,8 @@ def generate(out: str | Path, n_train: int = 5000, n_heldout: int = 500, seed: i
         "caption_templates": sum(len(t) for t in TEMPLATES.values()),
         "templates_by_kind": {k: len(t) for k, t in TEMPLATES.items()},
     }
+    if skew is not None:
+        meta["skew"] = {"field": skew[0], "value": skew[1], "share": skew[2], "split": "train"}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     n_images = n_train + n_heldout
     return {"out": str(out), "train": n_train, "heldout": n_heldout, "videos": videos,
@@ -215,7 +264,7 @@ def main_synth(args) -> int:
     """CLI entry for ``omnidex synth``: generate with a rich progress bar and print a summary.
 
     Args:
-        args: namespace with out, n_train, n_heldout, seed, size, videos.
+        args: namespace with out, n_train, n_heldout, seed, size, videos, skew.
     Returns:
         Exit status 0.
     """
@@ -228,7 +277,7 @@ def main_synth(args) -> int:
                   transient=True) as bar:
         task = bar.add_task("synth", total=n_train + n_heldout + videos)
         result = generate(args.out, n_train=n_train, n_heldout=n_heldout, seed=int(getattr(args, "seed", 0)),
-                          size=int(getattr(args, "size", 64)), videos=videos,
+                          size=int(getattr(args, "size", 64)), videos=videos, skew=getattr(args, "skew", None),
                           progress=lambda done, total: bar.update(task, completed=done))
     pairs = ", ".join(f"{c} {s}" for c, s in result["unseen_pairs"])
     print(f"wrote {result['train']} train + {result['heldout']} held-out images"
