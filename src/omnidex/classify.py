@@ -186,6 +186,19 @@ def print_classification(results: list[dict], console=None) -> None:
     (console or Console()).print(t)
 
 
+def _print_score(score: dict) -> None:
+    if score["accuracy"] is None:
+        print(f"accuracy: no classified file has a truth row ({score['unlabelled']} without one)")
+        return
+    print(f"accuracy: {score['accuracy']:.3f} [{score['lo']:.3f}, {score['hi']:.3f}] on {score['n']} files"
+          + (f" ({score['unlabelled']} without a truth row)" if score["unlabelled"] else ""))
+    if score.get("slices"):
+        from .train.slices import print_slices
+
+        print_slices(score["slices"], title="zero-shot accuracy")
+        print(f"slice plot: {score['slice_plot']}")
+
+
 def _cli_labels(spec) -> list[str] | None:
     """The labels of ``omnidex classify --labels``, or None after saying what is wrong: unreadable
     ``@file``, none, or beyond :data:`omnidex.caps.CLI_MAX_LABELS` labels (1,000-class sets fit; the
@@ -208,6 +221,62 @@ def _cli_labels(spec) -> list[str] | None:
         return None
 
 
+def truth_table(truth_file, label_field: str = "label", slice_field: str | None = None) -> dict[str, tuple]:
+    """``realpath -> (true label, slice value)`` from a CSV/JSONL file with ``path`` and ``label_field``
+    (dots reach inside JSONL values: ``objects.0.shape``); relative paths resolve against the file's folder.
+
+    Raises:
+        OmnidexError: unreadable file, or no row with a path and a label (the message names the file).
+    """
+    import os
+
+    from .errors import OmnidexError
+    from .train.slices import MISSING, field_value, read_rows
+
+    base = Path(truth_file).expanduser().resolve().parent
+    table: dict[str, tuple] = {}
+    for _, row in read_rows(Path(truth_file).expanduser()):
+        path, label = row.get("path"), field_value(row, label_field)
+        if not path or label in (None, ""):
+            continue
+        value = field_value(row, slice_field) if slice_field else None
+        table[os.path.realpath(base / str(path).strip())] = (str(label), MISSING if value in (None, "") else str(value))
+    if not table:
+        raise OmnidexError(f"{truth_file}: no row with 'path' and {label_field!r}")
+    return table
+
+
+def accuracy_by_slice(results: list[dict], truth: dict[str, tuple], slice_field: str | None) -> dict:
+    """Top-1 accuracy of classified files against ``truth`` (see :func:`truth_table`), overall with a
+    bootstrap interval, and per slice value with the best-worst gap when ``slice_field`` is given.
+
+    Returns:
+        ``{"n", "accuracy", "lo", "hi", "unlabelled", "slices"?}`` (files with an error or without a
+        truth row are not scored; ``unlabelled`` counts the latter).
+    """
+    import os
+
+    from .train.slices import bootstrap_ci, slice_report
+
+    correct, values, unlabelled = [], [], 0
+    for r in results:
+        if "error" in r:
+            continue
+        t = truth.get(os.path.realpath(r["path"]))
+        if t is None:
+            unlabelled += 1
+            continue
+        correct.append(float(r["top"][0][0] == t[0]))
+        values.append(t[1])
+    if not correct:
+        return {"n": 0, "accuracy": None, "lo": None, "hi": None, "unlabelled": unlabelled}
+    lo, hi = bootstrap_ci(np.array(correct))
+    out = {"n": len(correct), "accuracy": float(np.mean(correct)), "lo": lo, "hi": hi, "unlabelled": unlabelled}
+    if slice_field:
+        out["slices"] = slice_report(values, {"accuracy": np.array(correct)}, slice_field)
+    return out
+
+
 def main_classify(args) -> int:
     """``omnidex classify``: zero-shot labels for image/video files.
 
@@ -217,6 +286,8 @@ def main_classify(args) -> int:
         template: list of templates (repeatable ``--template``; replaces the defaults) or None.
         clip: encoder spec (see ``omnidex.train.evaluate.encoder_from_spec``); None = default CLIP, offline the bundled model.
         top: labels per file (default 3).
+        truth: optional CSV/JSONL with ``path`` and the true label (``label_field``, default "label"):
+            accuracy is reported, per value of ``slice`` too (bootstrap intervals, gap, ``slice_plot``).
         json: print JSON.
     Returns:
         0 when at least one file was classified (bad files are reported, not fatal), 1 when none
@@ -239,11 +310,31 @@ def main_classify(args) -> int:
     except (OmnidexError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    truth_file, field = getattr(args, "truth", None), getattr(args, "slice", None)
+    score = None
+    if field and not truth_file:
+        print("error: --slice needs --truth FILE (the true labels and the field)", file=sys.stderr)
+        return 2
+    if truth_file:
+        try:
+            score = accuracy_by_slice(results, truth_table(truth_file, getattr(args, "label_field", None) or "label",
+                                                           field), field)
+        except (OmnidexError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if score.get("slices"):
+            from .train.slices import plot_slices
+
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in field)
+            plot = Path(getattr(args, "slice_plot", None) or f"classify-slices-{safe}.png").expanduser()
+            score["slice_plot"] = str(plot_slices(score["slices"], plot, title="zero-shot accuracy"))
     if getattr(args, "json", False):
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"results": results, "accuracy": score} if score is not None else results, indent=2))
         for r in results:
             if "error" in r:
                 print(f"warning: {r['error']}", file=sys.stderr)
     else:
         print_classification(results)  # errors are rows of the table
+        if score is not None:
+            _print_score(score)
     return 0 if any("error" not in r for r in results) else 1
