@@ -155,13 +155,15 @@ def test_bundled_lit_round_trips_through_save_pretrained(tmp_path):
     assert (before == again).all()
     meta = json.loads((tmp_path / "copy" / CONFIG_FILE).read_text())
     shipped = json.loads((bundled / CONFIG_FILE).read_text())
-    assert {k: meta[k] for k in ("format", "version", "config")} == {k: shipped[k] for k in ("format", "version", "config")}
+    assert meta["format"] == shipped["format"]
+    assert {k: meta["config"][k] for k in shipped["config"]} == shipped["config"]  # newer fields may be added
     meta["version"] = 99
     (tmp_path / "copy" / CONFIG_FILE).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="newer"):
         load_lit(tmp_path / "copy")
 
 
+@pytest.mark.slow
 def test_locked_text_tower_gives_the_minilm_vectors():
     pytest.importorskip("sentence_transformers")
     import numpy as np
