@@ -110,6 +110,8 @@ async def search_post(lib: Lib, limit: UploadLimit,
                       path: Annotated[str | None, Form(max_length=512)] = None,
                       in_: Annotated[str | None, Form(alias="in", max_length=64)] = None):
     """Search by text and/or an uploaded image or recording (multipart form)."""
+    if _given(image, "image") or _given(audio, "audio"):
+        lib.heavy.admit()  # every heavy slot taken and the queue full: 503 before the upload is copied
     img = await _upload(limit, image, "image") if _given(image, "image") else None
     aud = await _upload(limit, audio, "audio") if _given(audio, "audio") else None
     names = {"image_name": _name(image, "query image"), "audio_name": _name(audio, "query recording")}
@@ -219,6 +221,7 @@ async def classify(lib: Lib, limit: UploadLimit,
 
     names = check_labels(labels.split(","))
     if _given(file, "file"):
+        lib.heavy.admit()  # 503 at once when the heavy queue is full
         path = await _upload(limit, file, "file")
         try:
             out = await run_in_threadpool(lib.classify, path, names, top_k, _name(file, "uploaded file"))
