@@ -269,13 +269,22 @@ async function loadHealth() {
     el.replaceChildren(h("span.dot", { "aria-hidden": "true" }),
       h("strong", {}, `${hl.files ?? 0} ${hl.files === 1 ? "file" : "files"}`), " indexed",
       ...spaces.map(([name, s]) => h("span.space", { title: `${s.encoder} (${s.dim}-d)` }, `${name} ${s.rows}`)),
-      hl.version ? h("span.space", {}, `v${hl.version}`) : null);
+      hl.version ? h("span.space", {}, `v${hl.version}`) : null, loadingNote(hl));
     el.title = hl.db ? `index: ${hl.db}` : "";
+    if (hl.ready === false) setTimeout(loadHealth, 1000);  // models still loading: ask again
   } catch (err) {
     el.classList.add("down");
     el.replaceChildren(h("span.dot", { "aria-hidden": "true" }), "index unavailable");
     showError(err);
   }
+}
+
+function loadingNote(hl) {
+  // the server loads its query models at start; searches wait for them until it is ready
+  if (hl.ready !== false) return null;
+  const busy = Object.entries(hl.models || {}).filter(([, st]) => st === "loading" || st === "waiting").map(([m]) => m);
+  return h("span.space.loading", { title: "the first searches wait for these models" },
+    `loading models${busy.length ? ": " + busy.join(", ") : ""}…`);
 }
 
 let bannerTimer = 0;
