@@ -62,6 +62,8 @@ class HitOut(_Open):
                                           description="signal -> weight its encoder earned for this query (0-1)")
     source: str
     shot: list[float] | None
+    start_range: list[float] | None = Field(None, description="video-clip queries: the starts (s) that fit about "
+                                            "equally well; wider than two frames when the start is uncertain")
     moment: str
     id: str
     name: str
