@@ -24,6 +24,7 @@ BENCHES = {
     "scale": "query latency p50/p99, recall@10 and memory at 10k, 100k and 1M segments, exact vs ANN",
     "ray": "Ray engine versus the local engine on the same corpus",
     "shots": "shot boundaries against PySceneDetect on the moment corpus: F1 and seconds of video per second",
+    "serve": "the HTTP server: 1 client vs 16, idle vs during an ingest, start-up until ready",
     "cli_cold": "cold `omnidex search --json` wall and peak memory vs `import lancedb` (the floor) and the torch text path",
 }
 

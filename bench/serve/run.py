@@ -1,21 +1,20 @@
-"""Search latency and throughput through the real HTTP server under concurrent clients.
+"""Search latency and throughput through the real HTTP server: a study of concurrency and ingest,
+and optionally a large synthetic index.
 
 Run from the repository root::
 
-    python -m bench.serve.run --out bench/results/serve                      # 60 s per index, 8 clients
-    python -m bench.serve.run --out /tmp/s --seconds 10 --segments 20000     # a short run
+    python -m bench.serve.run --out bench/results/serve                           # make bench-serve
+    python -m bench.serve.run --out /tmp/s --quick                                # 6 s phases
+    python -m bench.serve.run --out /tmp/s --modes process,thread                 # also the in-thread ingest
+    python -m bench.serve.run --out /tmp/s --segments 100000 --clients 8          # + the 100k synthetic index
 
-For each index, ``omnidex serve``'s app is started in a separate process (uvicorn on 127.0.0.1,
-a free port), warmed up, then ``--clients`` concurrent clients send ``GET /api/search`` text
-queries back to back for ``--seconds`` seconds. Reported: requests, errors, throughput (req/s),
-client-side latency p50/p90/p99/max and the server's own search time (``took_ms``) p50/p99.
+The study (:mod:`bench.serve.study`): ``omnidex serve`` on the demo index, its start-up until
+``/api/health`` says ready and its first search, then 1 and 16 closed-loop clients, on an idle
+server and during an index job, side by side. The synthetic index (``--segments K``, 0 skips it):
+K rows of random unit vectors of the real text encoder's dimension (MiniLM, 384-d) with
+random-word text and an FTS index, loaded by ``--clients`` clients for ``--seconds``.
 
-Indexes:
-  (a) demo: the index of ``python -m omnidex.demo`` (built first when ``--demo DIR`` lacks it);
-  (b) synthetic: ``--segments`` rows of random unit vectors of the real text encoder's dimension
-      (MiniLM, 384-d) with random-word text and an FTS index, written straight into a Store.
-
-Writes ``<out>/results.json`` and ``<out>/latency.png``, and prints a rich table.
+Writes ``<out>/results.json``, ``<out>/table.md`` and ``<out>/latency.png``, and prints the table.
 """
 from __future__ import annotations
 
@@ -214,56 +213,78 @@ def bench_index(name: str, db: Path, queries: list[str], clients: int, seconds: 
 
 # ----------------------------------------------------------------------------------------- report
 
-def report(results: list[dict], out: Path, plot: bool = True) -> None:
-    """Rich table, results.json and latency.png."""
-    from rich.console import Console
-    from rich.table import Table
+def table(study: dict | None, synthetic: list[dict]) -> str:
+    """Markdown: start-up, the four phases per ingest mode, the targets; then the synthetic index."""
+    lines = []
+    if study:
+        lines += ["| ingest in | phase | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | server p50 ms |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for run in study["runs"]:
+            for p in run["phases"]:
+                job = f" (job {p['job_s']} s, {p.get('job_files')} files)" if p["phase"] == "ingest" else ""
+                lines.append(f"| {run['mode']} | {p['phase']}{job} | {p['clients']} | {p['requests']} | {p['errors']} | "
+                             f"{p['throughput_rps']} | {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['server_p50_ms']} |")
+        lines += ["", "| ingest in | start to listening s | start to ready s | first search after ready ms |",
+                  "|---|---:|---:|---:|"]
+        for run in study["runs"]:
+            st = run["start"]
+            lines.append(f"| {run['mode']} | {st['listening_s']} | {st['ready_s']} | {st['first_search_ms']} |")
+        t = study["targets"]
+        mark = {True: "met", False: "**not met**"}
+        lines += ["", "| target (16 clients vs 1, first mode) | measured | |", "|---|---:|---|",
+                  f"| throughput >= 1.6x | {t['throughput_ratio']}x | {mark[t['throughput_ok']]} |",
+                  f"| p95 <= 4x one client's p50 | {t['p95_over_p50_1']}x (closed-loop floor 16/req-s: "
+                  f"{t['little_bound']}x) | {mark[t['tail_ok']]} |",
+                  f"| search during an ingest p95 <= 1000 ms | {t['ingest_p95_ms']} ms | {mark[t['ingest_ok']]} |"]
+    if synthetic:
+        lines += ["", "| index | segments | clients | requests | errors | req/s | p50 ms | p90 ms | p99 ms | server p50 ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in synthetic:
+            lines.append(f"| {r['index']} | {r['segments']} | {r['clients']} | {r['requests']} | {r['errors']} | "
+                         f"{r['throughput_rps']} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['server_p50_ms']} |")
+    return "\n".join(lines) + "\n"
 
-    t = Table(title="omnidex serve: GET /api/search under load")
-    cols = ["index", "segments", "clients", "requests", "errors", "throughput_rps", "p50_ms", "p90_ms",
-            "p99_ms", "server_p50_ms", "server_p99_ms"]
-    for c in cols:
-        t.add_column(c, justify="right" if c != "index" else "left")
-    for r in results:
-        t.add_row(*[str(r[c]) for c in cols])
-    Console(width=max(140, Console().width)).print(t)
-    slim = [{k: v for k, v in r.items() if k != "latencies_ms"} for r in results]
-    print(json.dumps(slim, indent=2))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    if plot:
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+def plot(study: dict | None, synthetic: list[dict], out: Path) -> None:
+    """Latency CDFs of every phase (and synthetic run), throughput per phase."""
+    import matplotlib
 
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for r in results:
-            xs = sorted(r["latencies_ms"])
-            if xs:
-                ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))],
-                        label=f"{r['index']} ({r['segments']} seg): p50 {r['p50_ms']} ms, "
-                              f"p99 {r['p99_ms']} ms, {r['throughput_rps']} req/s")
-        ax.set_xscale("log")
-        ax.set_xlabel("latency (ms, log)")
-        ax.set_ylabel("fraction of requests")
-        ax.set_title(f"search latency CDF, {results[0]['clients']} concurrent clients" if results else "")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "latency.png", dpi=120)
-        print(f"wrote {out / 'results.json'} and {out / 'latency.png'}")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    curves = [(f"{run['mode']}: {p['phase']}, {p['clients']} cl.", p) for run in (study or {}).get("runs", [])
+              for p in run["phases"]] + [(f"synthetic {r['segments']}, {r['clients']} cl.", r) for r in synthetic]
+    for label, r in curves:
+        xs = sorted(r["latencies_ms"])
+        if xs:
+            ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], label=f"{label}: p95 {r.get('p95_ms', r['p99_ms'])} ms")
+    ax.axvline(1000, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title("GET /api/search latency")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    bx.barh([c[0] for c in curves][::-1], [c[1]["throughput_rps"] for c in curves][::-1], color="tab:blue")
+    bx.set_xlabel("requests / s")
+    bx.set_title("throughput")
+    bx.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI of the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("bench/results/serve"))
-    ap.add_argument("--seconds", type=float, default=60.0, help="load duration per index")
-    ap.add_argument("--clients", type=int, default=8, help="concurrent clients")
-    ap.add_argument("--segments", type=int, default=100_000, help="rows of the synthetic index (0: skip it)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="load per phase (and per synthetic index)")
+    ap.add_argument("--quick", action="store_true", help="6 s phases (a smoke run)")
+    ap.add_argument("--modes", default="process", help="ingest placements to compare: process,thread")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients on the synthetic index")
+    ap.add_argument("--segments", type=int, default=0, help="rows of the synthetic index (0: skip it)")
     ap.add_argument("--demo", type=Path, default=Path("demo-data"), help="demo folder (built when missing)")
-    ap.add_argument("--no-demo", action="store_true", help="skip the demo index")
+    ap.add_argument("--no-study", action="store_true", help="skip the concurrency/ingest study")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)  # child process mode
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -271,16 +292,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve_forever(args.serve, args.port)
         return 0
-    results = []
-    if not args.no_demo:
-        results.append(bench_index("demo", ensure_demo(args.demo), DEMO_QUERIES, args.clients, args.seconds))
+    seconds = 6.0 if args.quick else args.seconds
+    args.out.mkdir(parents=True, exist_ok=True)
+    study_res, synthetic = None, []
+    if not args.no_study:
+        from bench.serve.study import study
+
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        study_res = study(ensure_demo(args.demo), args.out.resolve(), DEMO_QUERIES, seconds, modes)
     if args.segments > 0:
         db = build_synthetic(args.out / f"synthetic-{args.segments}", args.segments)
         rng = random.Random(1)
         queries = [" ".join(rng.sample(WORDS, 3)) for _ in range(50)]
-        results.append(bench_index("synthetic", db, queries, args.clients, args.seconds))
-    report(results, args.out, plot=not args.no_plot)
-    return 0 if all(r["errors"] == 0 for r in results) else 1
+        synthetic.append(bench_index("synthetic", db, queries, args.clients, seconds))
+    md = table(study_res, synthetic)
+    print(md)
+    (args.out / "table.md").write_text(md)
+    (args.out / "results.json").write_text(json.dumps({"study": study_res, "synthetic": synthetic}, indent=1))
+    if not args.no_plot:
+        plot(study_res, synthetic, args.out)
+    print(f"wrote {args.out / 'results.json'}, table.md and latency.png")
+    runs = (study_res or {}).get("runs", [])
+    errors = sum(p["errors"] for run in runs for p in run["phases"]) + sum(r["errors"] for r in synthetic)
+    return 0 if errors == 0 else 1
 
 
 if __name__ == "__main__":
