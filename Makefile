@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-serve bench-series bench-algebra bench-audio bench-neardup bench-inside bench-cli model model-series model-audio setup clean
+.PHONY: fuzz fuzz-api demo test test-bench test-fast bench bench-quick bench-clip bench-video_hour bench-scale bench-ray bench-ingest bench-moments bench-shots bench-relevance bench-train bench-fairness bench-serve bench-series bench-algebra bench-audio bench-neardup bench-inside bench-cli model model-series model-audio setup clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,10 @@ model: $(STAMP)
 
 bench-train: $(STAMP)
 	$(BIN)/python -m bench.train.run --out bench/results/train
+	nice $(BIN)/python -m bench.train.arch --out bench/results/train
+
+bench-fairness: $(STAMP)
+	nice $(BIN)/python -m bench.fairness.run --out bench/results/fairness
 
 model-series: $(STAMP)
 	$(BIN)/python -m omnidex.train.make_series_model

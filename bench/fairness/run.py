@@ -1,13 +1,18 @@
 """Fairness benchmark (``make bench-fairness``): a deliberately skewed training set opens a measurable
 retrieval gap on the held-out set, and ``--balance`` closes most of it.
 
-1. ``omnidex synth --skew background=plain-dark:SHARE``: a training split where the dark background is
-   rare (natural share ~25 %); the held-out split (unseen colour-shape pairs) keeps the natural mix.
+1. ``omnidex synth --skew objects.0.colour=purple:SHARE``: a training split where a purple main object
+   is rare (natural share ~9 %); the held-out split (unseen colour-shape pairs, two of them purple)
+   is the same as without the skew.
 2. Three small LiT towers, same steps and seed: trained on the natural mix, on the skewed set, and on
-   the skewed set with ``--balance background`` (re-sampling: every background an equal share of draws).
-3. ``omnidex eval heldout.jsonl --slice background``: text->image R@k per background with 95 %
-   bootstrap intervals; the gap = R@k of the other backgrounds minus R@k of plain-dark, with its
-   interval (each slice resampled independently).
+   the skewed set with ``--balance objects.0.colour`` (re-sampling: every colour an equal share of draws).
+3. ``omnidex eval heldout.jsonl --slice objects.0.colour``: text->image R@k per colour with 95 %
+   bootstrap intervals; the gap = R@k of the other colours minus R@k of purple, with its interval
+   (each slice resampled independently).
+
+(A skewed *background* -- plain-dark at 3 % instead of 20 % -- opened no gap: R@10 others minus
+plain-dark went from -0.05 [-0.14, +0.04] to +0.00 [-0.09, +0.10]; the towers learn the object,
+and the captions rarely name the background.)
 
 Writes ``results.json``, ``table.md`` and ``fairness.png`` under ``--out``.
 
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-FIELD, VALUE = "background", "plain-dark"
+FIELD, VALUE = "objects.0.colour", "purple"  # the main object's colour: named in every caption
 METRIC = "R@10"
 
 
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="build/fairness", help="synthetic data folder (generated)")
     p.add_argument("--n-train", type=int, default=3000)
     p.add_argument("--n-heldout", type=int, default=600)
-    p.add_argument("--share", type=float, default=0.02, help="share of plain-dark backgrounds in the skewed set")
+    p.add_argument("--share", type=float, default=0.02, help="share of purple main objects in the skewed set")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=32)
@@ -123,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(res: dict, path: Path) -> None:
     m = res["metric"]
-    lines = [f"Held-out text->image recall by background ({res['n_heldout']} images, unseen colour-shape pairs; "
+    lines = [f"Held-out text->image recall by {res['field']} ({res['n_heldout']} images, unseen colour-shape pairs; "
              f"{res['n_train']} training images, {res['steps']} steps of {res['batch']}, {res['image_size']} px).",
-             f"Gap = {m} of the other backgrounds minus {m} of {res['value']}; 95 % bootstrap intervals.", "",
+             f"Gap = {m} of the other values minus {m} of {res['value']}; 95 % bootstrap intervals.", "",
              f"| training set | {res['value']} share (drawn) | R@5 | {m} | {m} others | {m} {res['value']} | gap [95 % CI] | train s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
@@ -157,7 +162,7 @@ def _plot(res: dict, path: Path) -> None:
         err = np.array([[sl[v]["mean"] - sl[v]["lo"] for v in values], [sl[v]["hi"] - sl[v]["mean"] for v in values]])
         axes[0].bar(x + (j - 1) * w, mean, w, yerr=np.clip(err, 0, None), capsize=3, label=r["name"])
     axes[0].set_xticks(x, values)
-    axes[0].set(ylabel=f"held-out text->image {m}", ylim=(0, 1), title=f"{m} by background (95 % bootstrap CI)")
+    axes[0].set(ylabel=f"held-out text->image {m}", ylim=(0, 1), title=f"{m} by {res['field']} (95 % bootstrap CI)")
     axes[0].legend(fontsize=8)
     gaps = [r["gap_" + m] for r in res["runs"]]
     axes[1].bar(range(len(gaps)), [g["gap"] for g in gaps],

@@ -1,9 +1,11 @@
 """Embedding maps: images and captions of one space drawn together, with a line from each caption to
 its image, so contrastive alignment can be seen (``omnidex eval PAIRS --plot-embeddings OUT``).
 
-Both modalities are projected with one PCA (numpy SVD of the stacked, jointly centred vectors), so a
-modality gap stays visible: before training the images and captions sit in separate clouds with long
-lines between partners; after training the lines are short. Writes ``OUT/embeddings.png`` (2-D, one
+Both modalities are projected with one PCA (numpy SVD of the stacked, jointly centred vectors), so the
+modality gap stays visible (contrastive towers keep images and captions in two separate cones, even
+after training). A second view removes that gap -- each modality centred on its own mean before the
+joint PCA -- so what training aligns shows: before training, lines between partners run anywhere;
+after training they are short and neighbouring captions sit by neighbouring images. Writes ``OUT/embeddings.png`` (2-D, one
 panel per encoder) and ``OUT/embeddings_3d.html``: a self-contained 3-D view (an inline canvas script
 written here; no network, no CDN) to rotate (drag), zoom (wheel) and inspect (hover) each encoder's map.
 """
@@ -62,16 +64,18 @@ def build_map(label: str, items: np.ndarray, texts: np.ndarray, owners, captions
     pick = np.unique(np.linspace(0, len(texts) - 1, min(max_points, len(texts))).round().astype(int))
     used = np.unique(owners[pick])
     remap = {int(o): j for j, o in enumerate(used)}
-    it, tx = np.asarray(items)[used], np.asarray(texts)[pick]
-    both = np.concatenate([it, tx], axis=0)
-    p3, share = pca(both, 3)
-    p3 = p3 / (np.abs(p3).max() or 1.0)
+    it, tx = np.asarray(items, np.float64)[used], np.asarray(texts, np.float64)[pick]
     n = len(it)
+    p3, share = pca(np.concatenate([it, tx], axis=0), 3)
+    p3 = p3 / (np.abs(p3).max() or 1.0)
+    c3, cshare = pca(np.concatenate([it - it.mean(0), tx - tx.mean(0)], axis=0), 3)  # modality gap removed
+    c3 = c3 / (np.abs(c3).max() or 1.0)
     return {"label": label,
-            "items": {"xyz": p3[:n].round(4).tolist(), "names": [names[i] for i in used]},
-            "texts": {"xyz": p3[n:].round(4).tolist(), "captions": [captions[i] for i in pick],
-                      "owner": [remap[int(owners[i])] for i in pick]},
-            "variance": [round(float(v), 4) for v in share],
+            "items": {"xyz": p3[:n].round(4).tolist(), "xyz_centred": c3[:n].round(4).tolist(),
+                      "names": [names[i] for i in used]},
+            "texts": {"xyz": p3[n:].round(4).tolist(), "xyz_centred": c3[n:].round(4).tolist(),
+                      "captions": [captions[i] for i in pick], "owner": [remap[int(owners[i])] for i in pick]},
+            "variance": [round(float(v), 4) for v in share], "variance_centred": [round(float(v), 4) for v in cshare],
             "alignment": alignment(items, texts, owners)}
 
 
@@ -89,21 +93,25 @@ def plot_maps(maps: list[dict], out_dir: str | Path) -> dict:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(maps), figsize=(5.2 * len(maps), 5.0), squeeze=False)
-    for ax, m in zip(axes[0], maps):
-        it = np.array(m["items"]["xyz"])[:, :2]
-        tx = np.array(m["texts"]["xyz"])[:, :2]
-        seg = np.stack([tx, it[np.array(m["texts"]["owner"])]], axis=1)
-        ax.add_collection(LineCollection(seg, colors="0.6", linewidths=0.4, alpha=0.6))
-        ax.scatter(it[:, 0], it[:, 1], s=9, c="tab:blue", label="images")
-        ax.scatter(tx[:, 0], tx[:, 1], s=9, c="tab:orange", marker="^", label="captions")
-        a = m["alignment"]
-        ax.set_title(f"{m['label']}\npair cosine {a['pair_cosine']:.2f} vs random {a['random_cosine']:.2f}",
-                     fontsize=9)
-        ax.set_xlabel(f"PC1 ({m['variance'][0]:.0%})")
-        ax.set_ylabel(f"PC2 ({m['variance'][1]:.0%})")
-        ax.legend(fontsize=8, loc="best")
-    fig.suptitle("images and captions in one PCA per encoder (lines join each caption to its image)", fontsize=10)
+    fig, axes = plt.subplots(2, len(maps), figsize=(5.2 * len(maps), 9.6), squeeze=False)
+    for col, m in enumerate(maps):
+        for row, (key, var, what) in enumerate((("xyz", "variance", "joint PCA"),
+                                                ("xyz_centred", "variance_centred", "modality gap removed"))):
+            ax = axes[row][col]
+            it = np.array(m["items"][key])[:, :2]
+            tx = np.array(m["texts"][key])[:, :2]
+            seg = np.stack([tx, it[np.array(m["texts"]["owner"])]], axis=1)
+            ax.add_collection(LineCollection(seg, colors="0.6", linewidths=0.4, alpha=0.6))
+            ax.scatter(it[:, 0], it[:, 1], s=9, c="tab:blue", label="images")
+            ax.scatter(tx[:, 0], tx[:, 1], s=9, c="tab:orange", marker="^", label="captions")
+            a = m["alignment"]
+            ax.set_title(f"{m['label']} ({what})\npair cosine {a['pair_cosine']:.2f} vs random "
+                         f"{a['random_cosine']:.2f}", fontsize=9)
+            ax.set_xlabel(f"PC1 ({m[var][0]:.0%})")
+            ax.set_ylabel(f"PC2 ({m[var][1]:.0%})")
+            ax.legend(fontsize=8, loc="best")
+    fig.suptitle("images and captions, one PCA per encoder (lines join each caption to its image);\n"
+                 "bottom: each modality centred first, which removes the modality gap", fontsize=10)
     fig.tight_layout()
     png = out / "embeddings.png"
     fig.savefig(png, dpi=110)
@@ -118,7 +126,7 @@ _SCRIPT = r"""
   const maps = JSON.parse(document.getElementById("maps").textContent);
   const cv = document.getElementById("cv"), ctx = cv.getContext("2d");
   const sel = document.getElementById("which"), info = document.getElementById("info");
-  const tip = document.getElementById("tip");
+  const tip = document.getElementById("tip"), gap = document.getElementById("gap");
   maps.forEach((m, i) => { const o = document.createElement("option"); o.value = i; o.textContent = m.label; sel.appendChild(o); });
   let yaw = 0.6, pitch = 0.35, zoom = 1.0, cur = 0, drag = null, shown = [];
   function rot(p) {
@@ -132,9 +140,9 @@ _SCRIPT = r"""
     return [cv.width / 2 + r[0] * s * d, cv.height / 2 - r[1] * s * d, r[2]];
   }
   function draw() {
-    const m = maps[cur];
+    const m = maps[cur], key = gap.checked ? "xyz_centred" : "xyz";
     ctx.clearRect(0, 0, cv.width, cv.height);
-    const ip = m.items.xyz.map(proj), tp = m.texts.xyz.map(proj);
+    const ip = m.items[key].map(proj), tp = m.texts[key].map(proj);
     ctx.strokeStyle = "rgba(120,120,120,0.35)"; ctx.lineWidth = 1;
     ctx.beginPath();
     tp.forEach((p, i) => { const q = ip[m.texts.owner[i]]; ctx.moveTo(p[0], p[1]); ctx.lineTo(q[0], q[1]); });
@@ -153,9 +161,10 @@ _SCRIPT = r"""
     const a = m.alignment;
     info.textContent = m.label + ": " + m.items.xyz.length + " images (blue), " + m.texts.xyz.length +
       " captions (orange); pair cosine " + a.pair_cosine.toFixed(3) + " vs random " + a.random_cosine.toFixed(3) +
-      "; PCA variance " + m.variance.map(v => (100 * v).toFixed(0) + "%").join(" / ");
+      "; PCA variance " + m[gap.checked ? "variance_centred" : "variance"].map(v => (100 * v).toFixed(0) + "%").join(" / ");
   }
   sel.onchange = () => { cur = +sel.value; draw(); };
+  gap.onchange = draw;
   cv.onmousedown = e => { drag = [e.clientX, e.clientY]; };
   window.onmouseup = () => { drag = null; };
   cv.onmousemove = e => {
@@ -185,7 +194,8 @@ def html_page(maps: list[dict]) -> str:
 #tip{{position:absolute;display:none;background:#fffbe6;border:1px solid #aaa;padding:3px 6px;font-size:12px;max-width:360px}}</style>
 </head><body>
 <h3>Images and captions in 3-D (one PCA per encoder)</h3>
-<p>Encoder: <select id="which"></select> &mdash; drag to rotate, wheel to zoom, hover for the file or caption.
+<p>Encoder: <select id="which"></select>
+<label><input type="checkbox" id="gap"> remove the modality gap (centre each modality)</label> &mdash; drag to rotate, wheel to zoom, hover for the file or caption.
 Grey lines join each caption to its image: short lines mean aligned towers.</p>
 <canvas id="cv" width="820" height="620"></canvas>
 <p id="info"></p><div id="tip"></div>
