@@ -263,3 +263,43 @@ def test_index_job_in_a_niced_worker_process(corpus, tmp_path):
     finally:
         jobs.close()
     assert not jobs._process
+
+
+def test_page_shows_models_loading_until_ready(corpus, monkeypatch):
+    """The web page's status line names the models still loading, and drops the note once ready."""
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    library = Library(corpus["db"], roots=[corpus["media"]], config=CONFIG)
+    gate, real = threading.Event(), library_mod._load_space
+    monkeypatch.setattr(library_mod, "_load_space", lambda s, space: (gate.wait(60), real(s, space))[1])
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(corpus["db"], library=library), host="127.0.0.1", port=port,
+                                        log_level="warning"))  # preload: loading starts, held at the gate
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    try:
+        while not srv.started:
+            time.sleep(0.05)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("document.querySelector('#stats').textContent.includes('loading models: text')")
+            assert "visual" in page.locator("#stats").inner_text()
+            gate.set()
+            deadline = time.time() + 60  # polled from here: the page's CSP forbids Playwright's polling eval
+            while "loading" in (text := page.locator("#stats").inner_text()):
+                assert time.time() < deadline, text
+                time.sleep(0.2)
+            assert "files" in text and library.health()["ready"] is True
+            browser.close()
+    finally:
+        gate.set()
+        srv.should_exit = True
+        th.join(10)
