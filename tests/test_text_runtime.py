@@ -156,6 +156,7 @@ def test_the_demo_ranks_the_same_without_torch(tmp_path_factory):
         _assert_same_ranking(fast, slow, q)
 
 
+@pytest.mark.slow
 def test_a_clip_index_answers_text_without_torch_and_ranks_the_same(tmp_path):
     """An index with a CLIP visual space: the text tower exported at ingest runs from ``tokenizers`` and
     ONNX Runtime in a cold process (the model loads only for a picture) and ranks as torch does."""
