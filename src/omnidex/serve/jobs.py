@@ -320,7 +320,12 @@ def worker_main(conn, db: str, config, nice: int, threads: int) -> None:
         os.nice(nice)
     except OSError:
         pass
-    index = None
+    index, lock = None, threading.Lock()
+
+    def send(*msg) -> None:  # progress and commits may come from an engine's threads
+        with lock:
+            conn.send(msg)
+
     while True:
         try:
             msg = conn.recv()
@@ -334,12 +339,12 @@ def worker_main(conn, db: str, config, nice: int, threads: int) -> None:
                 from ..api import Index
 
                 index = Index(db, config)
-                _on_commit(index.store, lambda: conn.send(("commit",)))
-            report = index.add(paths, prune=prune, progress=lambda d, t, c: conn.send(("progress", d, t, c)))
-            _limit_torch(threads)
-            conn.send(("done", _summary(report), [asdict(o) for o in report.outcomes]))
+                _on_commit(index.store, lambda: send("commit"))
+                _limit_torch(threads)
+            report = index.add(paths, prune=prune, progress=lambda d, t, c: send("progress", d, t, c))
+            send("done", _summary(report), [asdict(o) for o in report.outcomes])
         except Exception as exc:  # noqa: BLE001 - reported to the server, the process goes on
-            conn.send(("failed", failure_message(exc, db)))
+            send("failed", failure_message(exc, db))
 
 
 def _limit_torch(threads: int) -> None:
