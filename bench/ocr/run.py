@@ -112,12 +112,13 @@ def index_with(reader_name: str, folder: Path, db: Path, warm: Path):
         ocr_mod.OCR = original
 
 
-def run_speed(work: Path, quick: bool, log=print) -> dict:
-    """Both libraries, each indexed with every reader side by side."""
+def run_speed(work: Path, quick: bool, log=print, pictures: int = 0) -> dict:
+    """Both libraries, each indexed with every reader side by side (``pictures`` per library:
+    100, 25 when quick)."""
     from .library import build, photo_sets
 
     dev, held = photo_sets()
-    n = 25 if quick else 100
+    n = pictures or (25 if quick else 100)
     warm = work / "warm"
     build(warm, dev, 3, seed=99, text_every=2)
     out = {}
@@ -175,7 +176,8 @@ def run_words(work: Path, quick: bool, log=print) -> dict:
     return out
 
 
-def run(out: Path, quick: bool, parts=PARTS, log=print) -> dict:
+def run(out: Path, quick: bool, parts=PARTS, log=print, pictures: int = 0) -> dict:
+    """Run the parts; write results.json, table.md and ocr.png into ``out``."""
     out = Path(out).resolve()
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -186,7 +188,7 @@ def run(out: Path, quick: bool, parts=PARTS, log=print) -> dict:
     except OSError:
         pass
     if "speed" in parts:
-        res["speed"] = run_speed(work, quick, log)
+        res["speed"] = run_speed(work, quick, log, pictures)
     if "words" in parts:
         res["words"] = run_words(work, quick, log)
     res["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -272,9 +274,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/results/ocr"))
     ap.add_argument("--quick", action="store_true", help="25-picture libraries, 3 pictures per condition")
     ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of speed,words")
+    ap.add_argument("--pictures", type=int, default=0, help="pictures per library (default 100; 25 with --quick)")
+    ap.add_argument("--combine", type=Path, nargs="+", help="only merge the results.json of runs of separate parts into --out")
     args = ap.parse_args(argv)
+    if args.combine:
+        res = {}
+        for folder in args.combine:
+            part = json.loads((folder / "results.json").read_text())
+            res.update({k: v for k, v in part.items() if k not in res or k in PARTS})
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(res, indent=2))
+        (args.out / "table.md").write_text(table(res))
+        plot(res, args.out / "ocr.png")
+        print(table(res))
+        return 0
     try:
-        res = run(args.out, args.quick, tuple(p for p in args.parts.split(",") if p))
+        res = run(args.out, args.quick, tuple(p for p in args.parts.split(",") if p), pictures=args.pictures)
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - print and fail
