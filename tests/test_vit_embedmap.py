@@ -72,6 +72,7 @@ def test_cnn_models_still_save_as_version_1(tmp_path):
     assert type(load_lit(tmp_path / "m").image).__name__ == "ImageTower"
 
 
+@pytest.mark.slow  # the train command end to end (like tests/test_train_cli.py)
 def test_train_cli_arch_vit(synth, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(synth / "train.jsonl"), "--val", str(synth / "heldout.jsonl"), "--out", str(out),

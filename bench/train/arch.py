@@ -20,14 +20,19 @@ from pathlib import Path
 import numpy as np
 
 ARCHS = ("cnn", "vit")
+_TEXT_CACHE: dict = {}  # the locked MiniLM's caption vectors, shared by every tower here (embedded once)
 
 
 def tower(arch: str, size: int, seed: int):
     from omnidex.nets.lit import LitConfig, LitModel
 
     if arch == "cnn":  # the bundled model's widths
-        return LitModel(LitConfig(input_size=size, widths=(24, 48, 96, 192)), seed=seed)
-    return LitModel(LitConfig(input_size=size, arch="vit", patch=8, vit_dim=128, vit_depth=4, vit_heads=4), seed=seed)
+        model = LitModel(LitConfig(input_size=size, widths=(24, 48, 96, 192)), seed=seed)
+    else:
+        model = LitModel(LitConfig(input_size=size, arch="vit", patch=8, vit_dim=128, vit_depth=4, vit_heads=4),
+                         seed=seed)
+    model._text_cache = _TEXT_CACHE
+    return model
 
 
 def compare(data: Path, out: Path, seconds: float, batch: int = 64, seed: int = 0, probe_steps: int = 6) -> dict:

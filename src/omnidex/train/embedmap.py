@@ -3,8 +3,8 @@ its image, so contrastive alignment can be seen (``omnidex eval PAIRS --plot-emb
 
 Both modalities are projected with one PCA (numpy SVD of the stacked, jointly centred vectors), so the
 modality gap stays visible (contrastive towers keep images and captions in two separate cones, even
-after training). A second view removes that gap -- each modality centred on its own mean before the
-joint PCA -- so what training aligns shows: before training, lines between partners run anywhere;
+after training). A second view removes that gap -- each modality centred on its own mean and scaled to the same
+spread before the joint PCA -- so what training aligns shows: before training, lines between partners run anywhere;
 after training they are short and neighbouring captions sit by neighbouring images. Writes ``OUT/embeddings.png`` (2-D, one
 panel per encoder) and ``OUT/embeddings_3d.html``: a self-contained 3-D view (an inline canvas script
 written here; no network, no CDN) to rotate (drag), zoom (wheel) and inspect (hover) each encoder's map.
@@ -46,6 +46,12 @@ def alignment(items: np.ndarray, texts: np.ndarray, owners: np.ndarray, seed: in
             "margin": float(true.mean() - rand.mean())}
 
 
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """Centred on its own mean and scaled to unit root-mean-square norm (one modality's cloud)."""
+    c = x - x.mean(axis=0, keepdims=True)
+    return c / (np.sqrt((c ** 2).sum(axis=1).mean()) or 1.0)
+
+
 def build_map(label: str, items: np.ndarray, texts: np.ndarray, owners, captions: list[str],
               names: list[str], max_points: int = MAX_POINTS) -> dict:
     """One encoder's map: 2-D and 3-D PCA coordinates of (a subsample of) items and their captions.
@@ -68,7 +74,7 @@ def build_map(label: str, items: np.ndarray, texts: np.ndarray, owners, captions
     n = len(it)
     p3, share = pca(np.concatenate([it, tx], axis=0), 3)
     p3 = p3 / (np.abs(p3).max() or 1.0)
-    c3, cshare = pca(np.concatenate([it - it.mean(0), tx - tx.mean(0)], axis=0), 3)  # modality gap removed
+    c3, cshare = pca(np.concatenate([_standardise(it), _standardise(tx)], axis=0), 3)  # modality gap removed
     c3 = c3 / (np.abs(c3).max() or 1.0)
     return {"label": label,
             "items": {"xyz": p3[:n].round(4).tolist(), "xyz_centred": c3[:n].round(4).tolist(),
@@ -111,7 +117,7 @@ def plot_maps(maps: list[dict], out_dir: str | Path) -> dict:
             ax.set_ylabel(f"PC2 ({m[var][1]:.0%})")
             ax.legend(fontsize=8, loc="best")
     fig.suptitle("images and captions, one PCA per encoder (lines join each caption to its image);\n"
-                 "bottom: each modality centred first, which removes the modality gap", fontsize=10)
+                 "bottom: each modality centred and scaled first, which removes the modality gap", fontsize=10)
     fig.tight_layout()
     png = out / "embeddings.png"
     fig.savefig(png, dpi=110)
