@@ -96,6 +96,10 @@ bench-ocr: $(STAMP)
 bench-inside: $(STAMP)
 	$(BIN)/python -m bench.inside.run --out bench/results/inside
 
+.PHONY: bench-generate
+bench-generate: $(STAMP)
+	$(BIN)/python -m bench.generate.run --out bench/results/generate
+
 bench-serve: $(STAMP)
 	$(BIN)/python -m bench.serve.run --out bench/results/serve
 

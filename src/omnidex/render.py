@@ -108,7 +108,8 @@ def _hit_cells(i: int, h: Hit) -> list[str]:
                    for k, v in h.signals.items())
     moment = d["moment"] + (f"\nframe {format_time(h.frame_time)}" if h.frame_time is not None else "")
     score = f"{h.score:.3f}" + ("" if h.confident else "\nweak")
-    return [str(i), score, escape(h.path), moment, h.source or h.modality, sig, _snippet(h)]
+    origin = (h.source or h.modality) + ("\ngenerated" if h.generated else "")  # omnidex generate made it
+    return [str(i), score, escape(h.path), moment, origin, sig, _snippet(h)]
 
 
 def _snippet(h: Hit, width: int = 90) -> str:

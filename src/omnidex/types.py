@@ -27,6 +27,7 @@ class Hit:
     confident: bool = False  # the score clears the calibrated threshold (SearchConfig.confident_at)
     reliability: dict[str, float] = field(default_factory=dict)  # signal -> weight its encoder earned for this query
     start_range: tuple[float, float] | None = None  # clip queries: the starts that fit about equally well (s)
+    generated: dict | None = None  # a generated picture's provenance (prompt, model, seed, ...; omnidex.gen)
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""

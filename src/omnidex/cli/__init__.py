@@ -42,6 +42,7 @@ COMMANDS = (
     "omnidex.cli.clip:add_parser",
     "omnidex.cli.contact:add_parser",
     "omnidex.cli.thumb:add_parser",
+    "omnidex.cli.generate:add_parser",
     "omnidex.serve.app:add_serve_parser",
     "omnidex.serve.mcp_server:add_mcp_parser",
     "omnidex.cli.ask:add_ask_parser",

@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
                          "OMNIDEX_TEXT_RUNTIME=auto|onnx|torch (auto: ONNX Runtime + tokenizers, exported once "
                          "and cached, so a text search imports no torch; torch: the sentence-transformers path, "
                          "which also turns CLIP's auto to torch)")
+    from .generate import add_imagine_flags
+
+    add_imagine_flags(se)
     json_flag(se, "print hits as JSON")
     se.set_defaults(func=run)
 
@@ -40,10 +43,18 @@ def run(args) -> int:
     if not query_within_caps(args):
         return 2
     index = open_index(args.db, IndexConfig(runtimes=parse_runtimes(args.runtimes)))
+    imagined = None
+    if args.imagine:  # the text and a picture generated for it, fused like an arithmetic query
+        from .generate import imagine
+
+        picture, imagined = imagine(args)
+        args.parts = [*(args.parts or []), ("text", args.imagine, 1.0), ("image", picture, 1.0)]
     hits = index.search(args.query, image=args.image, audio=args.audio, video=args.video,
                         top_k=args.top_k, modality=args.modality, path_glob=args.path_glob,
                         in_path=args.in_path, parts=args.parts, series=args.series)
     explanation = index.last_explanation  # set for arithmetic and weighted queries only
+    if imagined is not None:
+        explanation = {**explanation, "imagined": imagined}
     if args.json:
         found = [h.to_dict() for h in hits]
         print(json.dumps({"query": explanation, "hits": found} if explanation else found, indent=2))
@@ -65,7 +76,7 @@ def query_within_caps(args) -> bool:
     from ..caps import check_query
 
     try:
-        for text in [args.query, *(args.parts or [])]:
+        for text in [args.query, getattr(args, "imagine", None), *(args.parts or [])]:
             check_query(text)
     except ValueError as exc:
         print(f"omnidex: error: {exc} (the same cap as the HTTP API and MCP; shorten it)", file=sys.stderr)

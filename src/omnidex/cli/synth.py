@@ -19,10 +19,17 @@ def add_parser(sub) -> None:
                          "background=plain-dark:0.02 (fields: background, kind, objects.0.colour, ...); "
                          "the held-out split keeps the natural mix")
     json_flag(sy, "print the summary as JSON (no progress bar)")
+    from .generate import add_synth_flags
+
+    add_synth_flags(sy)  # --generator: pictures from diffusers / an image endpoint (omnidex.gen.synth)
     sy.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "generator", None):
+        from .generate import run_synth
+
+        return run_synth(args)
     if args.skew:
         from ..errors import OmnidexError
         from ..train.synth import parse_skew

@@ -43,7 +43,10 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
         text = ocr.read_text_or_faint(img).strip()  # a second pass, equalised, when nothing is read
         if text:
             pieces.append(Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text)))
-    return Extracted(pieces)
+    from ..gen.provenance import read_provenance
+
+    prov = read_provenance(path)  # a picture omnidex generate (or synth --generator) made: keep where from
+    return Extracted(pieces, info={"generated": prov} if prov else {})
 
 
 def transcribe_track(path: Path, models: Models) -> tuple[object, str, float]:

@@ -484,6 +484,12 @@ def candidates(searcher, terms: list[Term], where: str | None, cfg) -> tuple[lis
 def describe(expl: dict) -> str:
     """Plain-text explanation of an arithmetic query (what ``omnidex search`` prints above the hits)."""
     lines = [f"query: {expl['expression']}"]
+    if expl.get("imagined"):  # search --imagine: the picture term was generated from the text
+        from ..gen.provenance import summary
+
+        prov = expl["imagined"]
+        lines.append(f"  imagined picture of '{prov.get('prompt', '')}': {summary(prov)}"
+                     + (" (cached)" if prov.get("cached") else ""))
     for space, info in expl["spaces"].items():
         cos = ", ".join(f"{t['weight']:+g}*{_short(t)}: {c:+.3f}" for t, c in zip(expl["terms"], info["cosines"]))
         lines.append(f"  {space} space ({info['encoder']}): cosine of the result to each term: {cos}")

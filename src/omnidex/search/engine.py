@@ -115,7 +115,8 @@ class Searcher:
             files = self.store.file_texts(sorted({h.path for h in hits}))
             hits = (apply_reranker(self.reranker, text, hits, files) if self.reranker is not None
                     else with_file_context(hits, text, files))
-        return mark_confident([_as_shown(h) for h in hits[: cfg.top_k]], cfg, self._threshold(bool(text)))
+        shown = _mark_generated([_as_shown(h) for h in hits[: cfg.top_k]], self.store)
+        return mark_confident(shown, cfg, self._threshold(bool(text)))
 
     def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         """Candidates of a text query from every space that reads text: sentences, pictures (gated),
@@ -286,6 +287,16 @@ def _as_shown(hit: Hit) -> Hit:
         return hit
     low = shown.lower()
     return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low))
+
+
+def _mark_generated(hits: list[Hit], store) -> list[Hit]:
+    """Image hits whose file was generated (its ingest info holds the provenance) carry it in
+    ``Hit.generated``; one look-up of the files table, only when there are image hits."""
+    paths = sorted({h.path for h in hits if h.modality == "image"})
+    if not paths:
+        return hits
+    info = store.file_info(paths)
+    return [replace(h, generated=g) if (g := info.get(h.path, {}).get("generated")) else h for h in hits]
 
 
 def _load_query_image(image):

@@ -64,6 +64,8 @@ class HitOut(_Open):
     shot: list[float] | None
     start_range: list[float] | None = Field(None, description="video-clip queries: the starts (s) that fit about "
                                             "equally well; wider than two frames when the start is uncertain")
+    generated: dict[str, Any] | None = Field(None, description="a generated picture's provenance (prompt, model, "
+                                             "seed, steps, size, guidance); null for other media")
     moment: str
     id: str
     name: str

@@ -37,7 +37,8 @@ function card(hit, i, onOpen) {
   const moment = fmtMoment(hit);
   const score = Math.max(0, Math.min(1, hit.score || 0));
   const source = SOURCE_LABEL[hit.source];
-  const label = [`${i + 1}. ${hit.name || hit.path}`, KIND_LABEL[kind] || kind, source && `found in ${source}`,
+  const label = [`${i + 1}. ${hit.name || hit.path}`, KIND_LABEL[kind] || kind, hit.generated && "generated",
+    source && `found in ${source}`,
     moment, `score ${score.toFixed(2)}`].filter(Boolean).join(", ");
   return h(hit.confident ? "button.card" : "button.card.weak", {
     type: "button", tabIndex: i === 0 ? 0 : -1, "aria-label": hit.confident ? label : `${label}, weak match`,
@@ -55,7 +56,8 @@ function card(hit, i, onOpen) {
   h("span.card-body", {},
     h("span.badges", {},
       h(`span.badge.${kind}`, {}, KIND_LABEL[kind] || kind),
-      source ? h("span.badge.src", { dataset: { source: hit.source } }, hit.source) : null),
+      source ? h("span.badge.src", { dataset: { source: hit.source } }, hit.source) : null,
+      hit.generated ? h("span.badge.gen", { title: `generated: ${hit.generated.prompt || ""} (${hit.generated.model || hit.generated.generator || ""}, seed ${hit.generated.seed ?? "?"})` }, "generated") : null),
     h("span.name", {}, hit.name || hit.path),
     hit.evidence ? h("span.snippet", {}, highlight(hit.evidence, hit.matched_words)) : null,
     h("span.meta", {},
