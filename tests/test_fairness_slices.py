@@ -144,3 +144,20 @@ def test_balance_weights_change_what_the_batcher_draws(synth):
         Batcher(pairs, 30, 1, loader=lambda s: s, weights=w).batch(7).indices
     with pytest.raises(ValueError):
         Batcher(pairs, 30, weights=[1.0] * 3)
+
+
+def test_index_eval_slices_read_the_queries_file(tmp_path):
+    from omnidex.train.evaluate import _query_slices
+
+    q = tmp_path / "queries.jsonl"
+    rows = [{"query": f"q{i}", "relevant": ["a.png"], "lang": "en" if i < 20 else "de"} for i in range(40)]
+    q.write_text("\n".join(json.dumps(r) for r in rows))
+    per_query = [{"query": f"q{i}", "rank": 1 if i < 20 else (None if i % 2 else 7)} for i in range(40)]
+    rep = _query_slices(q, "lang", per_query)
+    by = {s["value"]: s for s in rep["slices"]}
+    assert by["en"]["R@1"]["mean"] == 1.0 and by["de"]["R@1"]["mean"] == 0.0 and by["de"]["R@10"]["mean"] == 0.5
+    assert rep["gap"]["best"] == "en" and rep["gap"]["significant"]
+    from omnidex.errors import OmnidexError
+
+    with pytest.raises(OmnidexError, match="queries.jsonl"):
+        _query_slices(q, "country", per_query)
