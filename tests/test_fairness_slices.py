@@ -161,3 +161,15 @@ def test_index_eval_slices_read_the_queries_file(tmp_path):
 
     with pytest.raises(OmnidexError, match="queries.jsonl"):
         _query_slices(q, "country", per_query)
+
+
+@pytest.mark.slow  # the train command end to end
+def test_train_cli_balance(synth, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(synth / "train.jsonl"), "--out", str(out), "--balance", "background",
+                 "--image-size", "32", "--steps", "2", "--batch", "8"]) == 0
+    err = capsys.readouterr().err
+    assert "--balance background" in err and "equal share" in err and (out / "model" / "config.json").exists()
+    assert main(["train", str(synth / "train.jsonl"), "--out", str(tmp_path / "x"), "--balance", "weather",
+                 "--steps", "1"]) == 2
+    assert "weather" in capsys.readouterr().err
