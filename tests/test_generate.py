@@ -276,3 +276,17 @@ def test_synth_generator_writes_pairs_train_reads(tiny, tmp_path, capsys):
     assert code == 0 and len(caps) == 2 and all(caps)
     assert main(["synth", str(tmp_path / "x"), "--generator", tiny, "--skew", "background=plain-dark:0.5"]) == 2
     assert "does not combine with --generator" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # loads the locked MiniLM text tower
+def test_omnidex_train_takes_generated_pairs_as_they_are(tiny, tmp_path, capsys):
+    out = tmp_path / "pairs"
+    assert main(["synth", str(out), "--generator", tiny, "--n-train", "8", "--n-heldout", "4", "--size", "64",
+                 "--steps", "1", "--json"]) == 0
+    capsys.readouterr()
+    code = main(["train", str(out / "train.jsonl"), "--val", str(out / "heldout.jsonl"), "--out", str(tmp_path / "m"),
+                 "--steps", "2", "--batch", "4"])
+    printed = capsys.readouterr().out
+    summary = json.loads(printed[printed.index("{"):printed.rindex("}") + 1])
+    assert code == 0 and summary["steps"] == 2 and 0.0 <= summary["val_r1"] <= 1.0
+    assert (tmp_path / "m" / "model").is_dir()
