@@ -320,7 +320,7 @@ def test_ingest_with_the_onnx_runtime_finds_what_torch_finds(tiny, photos, tmp_p
     assert [h.path for h in ta] == [h.path for h in tb]
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # a benchmark smoke run: make test-bench
 def test_clip_bench_quick_writes_the_expected_entries(tmp_path):
     env = dict(os.environ, OMNIDEX_CACHE=str(tmp_path / "cache"))
     out = tmp_path / "out"

@@ -126,7 +126,7 @@ def test_streamed_vectors_equal_a_plain_encode(video, tmp_path):
         assert all(p.vector is None for p in extract_video_file(Path(video["path"]), ray_cfg, Models(ray_cfg)).pieces)
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # a benchmark smoke run: make test-bench
 @pytest.mark.timeout(300)
 @needs_tools
 def test_video_hour_bench_quick(tmp_path):
