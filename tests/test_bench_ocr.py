@@ -21,12 +21,16 @@ def _res(gated_ips=12.0, gated_recall=0.9):
                        "photo_35": {"rank1": 0.5, "before": 0.4, "after": 0.5, "n": 3}},
              "before": {"slide": {"rank1": 1.0, "before": 1.0, "after": 1.0, "n": 3},
                         "photo_35": {"rank1": 0.25, "before": 0.2, "after": 0.2, "n": 3}}}
-    return {"speed": {"dev": speed, "heldout": speed}, "words": words}
+    turns = {"gated": {"images_per_s": 1.3, "images_per_cpu_s": 3.3}, "before": {"images_per_s": 0.4, "images_per_cpu_s": 1.1},
+             "plain_rapidocr": {"images_per_s": 0.6, "images_per_cpu_s": 1.6}, "gated_vs_before": 3.1,
+             "gated_vs_plain_rapidocr": 2.1}
+    return {"speed": {"dev": speed, "heldout": speed}, "interleaved": {"heldout": turns}, "words": words}
 
 
 def test_table_marks_speed_and_recall_against_the_before_reader(tmp_path):
     md = table(_res())
     assert "| gated | 12.0 | 14.4 | 300.0 | 40.0 | 0.9 | 1 | PASS |" in md
+    assert "| heldout | 1.3 (3.3) | 0.4 (1.1) | 0.6 (1.6) | 3.1x | 2.1x |" in md
     assert "| slide | 1.000 | 1.000 | 1.000 | 1.000 | 3 | PASS |" in md
     assert "| photo_35 | 0.500 | 0.250 | 0.500 | 0.200 | 3 | FAIL |" in md
     assert "| gated | 9.0 |" in table(_res(gated_ips=9.0)) and "FAIL" in table(_res(gated_ips=9.0)).split("## Words")[0]
