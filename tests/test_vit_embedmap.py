@@ -113,3 +113,21 @@ def test_pca_orders_axes_by_variance():
     proj, share = pca(x, 3)
     assert proj.shape == (200, 3) and share[0] > share[1] > share[2] and share[0] > 0.85
     assert np.argmax(np.abs(np.corrcoef(proj[:, 0], x[:, 0])[0, 1])) == 0 and abs(np.corrcoef(proj[:, 0], x[:, 0])[0, 1]) > 0.99
+
+
+def test_max_seconds_stops_on_time_and_decays_the_rate(synth, tmp_path):
+    import time
+
+    from omnidex.train.contrastive import TrainConfig, train
+    from omnidex.train.pairs import load_pairs
+
+    pairs = load_pairs(synth / "train.jsonl").pairs
+    model = LitModel(LitConfig(**TINY_VIT), seed=0)
+    model.prepare_texts([p.caption for p in pairs])
+    cfg = TrainConfig(steps=100_000, max_seconds=2.0, batch_size=8, warmup_steps=2, out_dir=tmp_path / "run",
+                      checkpoint_every=0, eval_every=0, plots=False, save_model=False, device="cpu")
+    t0 = time.perf_counter()
+    hist = train(model, pairs, None, cfg, progress=False).history
+    assert 2 < len(hist) < 100_000 and time.perf_counter() - t0 < 30
+    lrs = [h["lr"] for h in hist]
+    assert lrs[1] == pytest.approx(cfg.lr) and lrs[-1] < 0.5 * cfg.lr  # warmed up, then decayed on time

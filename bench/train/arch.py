@@ -1,9 +1,8 @@
 """CNN vs ViT image towers at equal training time (part of ``make bench-train``).
 
 Both LiT towers (``omnidex train --arch cnn`` / ``--arch vit``, same locked MiniLM, same data, seed,
-batch and learning-rate schedule) get the same wall-clock budget: a short probe measures each
-one's seconds per step (interleaved, on this machine), and each then trains ``budget / s_per_step``
-steps. Reported on the held-out synthetic split (main object an unseen colour-shape pair):
+batch and learning-rate schedule) get the same wall-clock budget (``TrainConfig.max_seconds``: each
+run stops when its budget is spent, its cosine schedule decaying to 0 on time). Reported on the held-out synthetic split (main object an unseen colour-shape pair):
 text->image R@1/R@5 over the whole split, training images/s and inference images/s (encode the
 split), and the actual training seconds (the load on a shared machine moves them).
 
@@ -35,7 +34,7 @@ def tower(arch: str, size: int, seed: int):
     return model
 
 
-def compare(data: Path, out: Path, seconds: float, batch: int = 64, seed: int = 0, probe_steps: int = 6) -> dict:
+def compare(data: Path, out: Path, seconds: float, batch: int = 64, seed: int = 0) -> dict:
     """Train each architecture for about ``seconds`` and measure it on ``data/heldout.jsonl``."""
     from PIL import Image
 
@@ -47,22 +46,14 @@ def compare(data: Path, out: Path, seconds: float, batch: int = 64, seed: int = 
     pairs = load_pairs(data / "train.jsonl", modality="image").pairs
     held = [json.loads(x) for x in (data / "heldout.jsonl").read_text().splitlines() if x.strip()]
     size = json.loads((data / "meta.json").read_text())["size"]
-    probe: dict[str, list[float]] = {a: [] for a in ARCHS}
-    for rnd in range(2):  # interleaved probes: each arch sees the same load
-        for arch in ARCHS:
-            cfg = TrainConfig(steps=probe_steps, batch_size=batch, seed=seed, out_dir=out / "probe" / arch,
-                              checkpoint_every=0, eval_every=0, plots=False, save_model=False, device="cpu")
-            hist = train(tower(arch, size, seed), pairs, None, cfg, progress=False).history
-            probe[arch].append(statistics.median(batch / h["images_per_s"] for h in hist[1:]))
     images = [Image.open(data / r["path"]).convert("RGB") for r in held]
     res: dict = {"budget_s": seconds, "batch": batch, "image_size": size, "train_images": len(pairs),
                  "heldout_images": len(held), "archs": {}}
     for arch in ARCHS:
-        s_step = min(probe[arch])
-        steps = max(10, int(seconds / s_step))
         model = tower(arch, size, seed)
-        cfg = TrainConfig(steps=steps, batch_size=batch, lr=2e-3 if arch == "cnn" else 1e-3, seed=seed,
-                          warmup_steps=max(1, steps // 20), out_dir=out / f"arch-{arch}", checkpoint_every=0,
+        model.prepare_texts(sorted({str(p.caption) for p in pairs}))  # embedded once, outside the budget
+        cfg = TrainConfig(steps=100_000, max_seconds=seconds, batch_size=batch, lr=2e-3 if arch == "cnn" else 1e-3, seed=seed,
+                          warmup_steps=10, out_dir=out / f"arch-{arch}", checkpoint_every=0,
                           eval_every=0, plots=False, device="cpu")
         t0 = time.perf_counter()
         result = train(model, pairs, None, cfg, progress=False)
@@ -75,6 +66,7 @@ def compare(data: Path, out: Path, seconds: float, batch: int = 64, seed: int = 
         txt = enc.encode_text([r["caption"] for r in held])
         t2i = retrieval_metrics(img, txt)["text_to_item"]
         cfg_json = json.loads((result.model_dir / "config.json").read_text())
+        steps = len(result.history)
         res["archs"][arch] = {
             "steps": steps, "train_s": round(train_s, 1), "parameters": model.num_parameters(),
             "train_images_per_s": round(statistics.median(h["images_per_s"] for h in result.history), 1),

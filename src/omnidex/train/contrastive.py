@@ -87,6 +87,10 @@ class TrainConfig:
         eval_batch_size: images per forward pass when evaluating.
         save_model: export ``out_dir/model`` with ``model.save`` at the end.
         plots: write curves.png and similarity.png at the end.
+        max_seconds: a wall-clock training budget (None = none): the run stops when it is spent, and
+            after the warm-up steps the cosine decay follows the larger of step / steps and
+            elapsed / max_seconds, so it reaches 0 in time (set ``steps`` as an upper bound). For
+            equal-time comparisons; such a run is not exactly resumable.
     """
 
     steps: int = 1000
@@ -106,6 +110,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     save_model: bool = True
     plots: bool = True
+    max_seconds: float | None = None
 
 
 @runtime_checkable
@@ -449,10 +454,21 @@ def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainCo
     bar = _Progress(progress, cfg.steps, start)
     model.train()
     last_val = ""
+    t_begin = time.perf_counter()
     try:
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
-            lr = cfg.lr * cosine_schedule(step, cfg.steps, cfg.warmup_steps)
+            if cfg.max_seconds:  # warm-up by steps, then cosine decay over the larger of time and steps spent
+                spent = (t0 - t_begin) / cfg.max_seconds
+                if spent >= 1.0 and step > start:
+                    break
+                if step < cfg.warmup_steps:
+                    mult = (step + 1) / cfg.warmup_steps
+                else:
+                    mult = 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(spent, step / cfg.steps))))
+                lr = cfg.lr * mult
+            else:
+                lr = cfg.lr * cosine_schedule(step, cfg.steps, cfg.warmup_steps)
             for g in opt.param_groups:
                 g["lr"] = lr
             opt.zero_grad(set_to_none=True)
@@ -491,6 +507,10 @@ def train(model, train_pairs: Sequence, val_pairs: Sequence | None, cfg: TrainCo
     finally:
         bar.close()
 
+    if history and val is not None and history[-1]["val_r1"] is None:  # stopped by max_seconds
+        ie, te = embed_all(model, val, cfg.eval_batch_size)
+        r = retrieval_recall(ie, te, val.captions)
+        history[-1]["val_r1"], history[-1]["val_r5"] = r["r1"], r["r5"]
     _save_checkpoint(ckpt_path, model, opt, scaler, cfg.steps, history, cfg)
     (out / "history.json").write_text(json.dumps({"config": _jsonable(asdict(cfg)), "history": history}, indent=1))
     model_dir = model.save(out / "model") if cfg.save_model else None
