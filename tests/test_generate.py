@@ -13,12 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-pytest.importorskip("diffusers")
-
-from omnidex.cli import main  # noqa: E402
-from omnidex.errors import OmnidexError  # noqa: E402
-from omnidex.gen import generate, read_provenance  # noqa: E402
-from omnidex.gen.provenance import CHUNK_KEY, sidecar_of  # noqa: E402
+from omnidex.cli import main
+from omnidex.errors import OmnidexError
+from omnidex.gen import generate, read_provenance
+from omnidex.gen.provenance import CHUNK_KEY, sidecar_of
 
 
 @pytest.fixture(scope="module")
