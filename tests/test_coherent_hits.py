@@ -86,3 +86,16 @@ def _words_inside(c: Candidate, hit) -> str:
     if not c.row["words"]:
         return ""
     return " ".join(w[2] for w in json.loads(c.row["words"]) if w[0] >= hit.start - 0.05 and w[1] <= hit.end + 0.05)
+
+
+def test_a_frame_at_the_end_of_a_shot_keeps_its_shot():
+    """Found by the property above: a frame row whose picture is the last of one shot but whose span
+    reaches mostly into the next must not be snapped to the next shot alone (its picture would lie
+    outside the hit)."""
+    row = {"id": "/lib/v0.mp4:frame:0.8125", "path": "/lib/v0.mp4", "kind": "video", "source": "frame", "unit": "s",
+           "start": 0.8125, "end": 2.0, "text": "", "words": "", "at": 0.8125}
+    cfg = SearchConfig(top_k=50)
+    (raw,) = merge_moments([Candidate("clip", 0.5, row)], cfg, "ferry harbour")
+    hit = snap_to_shots(raw, [[0.0, 0.875, "cut"], [0.875, 5.0, "cut"]], cfg.max_moment_s)
+    assert hit.frame_time == 0.8125
+    assert (hit.start, hit.end) == (0.0, 5.0) and hit.shot == (0.0, 5.0)

@@ -290,7 +290,8 @@ def test_page_shows_models_loading_until_ready(corpus, monkeypatch):
                                          args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("document.querySelector('#stats').textContent.includes('loading models: text')")
+            # a locator assertion, not wait_for_function: the page's CSP forbids evaluating strings
+            sync_api.expect(page.locator("#stats")).to_contain_text("loading models: text", timeout=30_000)
             assert "visual" in page.locator("#stats").inner_text()
             gate.set()
             deadline = time.time() + 60  # polled from here: the page's CSP forbids Playwright's polling eval

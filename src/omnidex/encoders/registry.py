@@ -168,8 +168,12 @@ def build(name: str, **kwargs) -> Encoder:
     Raises:
         OmnidexError: unknown name. EncoderUnavailable / MissingExtra from the factory.
     """
+    from .._env import cache_dir
+
     make = factory(name)
-    key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    # the cache folder is part of the key: an encoder keeps its exports (ONNX text towers) in the folder it
+    # was built under, so another folder (another OMNIDEX_CACHE) gets its own, exported there
+    key = (name, str(cache_dir()), tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
     with _LOCK:
         if key not in _BUILT:
             _BUILT[key] = make(**kwargs)

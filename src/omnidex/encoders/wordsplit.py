@@ -72,9 +72,10 @@ def joined_pairs(tokens: list[str]) -> list[str]:
         if len(joined) >= MIN_LEN - 1 and min(len(a), len(b)) <= 5:
             freq = ws.UNIGRAMS.get(joined, 0.0)
             fa, fb = ws.UNIGRAMS.get(a.lower(), 0.0), ws.UNIGRAMS.get(b.lower(), 0.0)
-            # a commoner word than either half, or (long enough) a word commoner than its rarer
-            # half ("TANZANI A", "INC IDENCE"); a wrong join only adds a word to the hidden stream
-            if freq > max(fa, fb) or (len(joined) >= MIN_LEN and freq > min(fa, fb)):
+            # a commoner word than either half, or (long enough) a word commoner than its rarer half
+            # when that half is a fragment, not a word of its own ("TANZANI A", "INC IDENCE"; never
+            # "the rapist" -> therapist, "at tend" -> attend)
+            if freq > max(fa, fb) or (len(joined) >= MIN_LEN and min(fa, fb) < FRAGMENT_MAX and freq > min(fa, fb)):
                 out.append(joined)
     return out
 
@@ -101,6 +102,7 @@ def lookalike_words(text: str) -> list[str]:
     return out
 
 
+FRAGMENT_MAX = 1e5  # a half this rare (count in wordsegment's table) is a piece of a word, not a word
 REPAIR_MIN_COUNT = 1e6  # faint-text repairs only propose common words (count in wordsegment's table)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

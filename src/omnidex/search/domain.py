@@ -122,7 +122,10 @@ def gate_for(encoder) -> DomainGate | None:
     """
     if encoder is None or not hasattr(encoder, "encode_text"):
         return None
-    key = str(getattr(encoder, "identity", ""))
+    from .._env import cache_dir
+
+    # per cache folder: a warm-up must leave the bank's file where later (cold) processes look for it
+    key = f"{getattr(encoder, 'identity', '')}|{cache_dir()}"
     with _LOCK:
         if key not in _GATES:
             _GATES[key] = _build(encoder)

@@ -192,6 +192,11 @@ def snap_to_shots(hit: Hit, shots: list, max_moment_s: float) -> Hit:
     # to the millisecond, frame times are not: a shared edge is no overlap)
     touched = [s for s in shots if min(s[1], hit.end) - max(s[0], hit.start) > SHOT_OVERLAP_S] or \
         [min(shots, key=lambda s: abs(s[0] - hit.start))]
+    if hit.source in ("frame", "ocr") and hit.frame_time is not None:
+        # the shot the shown picture comes from always belongs to the moment (a frame row may reach
+        # mostly into the next shot while its picture is the last of the previous one)
+        own = [s for s in shots if s[0] <= hit.frame_time < s[1]]
+        touched = sorted({tuple(s) for s in touched} | {tuple(s) for s in own[:1]}, key=lambda s: s[0])
     shot_span = (float(touched[0][0]), float(touched[-1][1]))
     start, end = hit.start, hit.end
     if hit.source in ("frame", "ocr") and shot_span[1] - shot_span[0] <= max_moment_s:

@@ -110,11 +110,14 @@ def reference_for(space: str, encoder) -> np.ndarray | None:
     kind = _MAKERS.get(space)
     if kind is None or encoder is None:
         return None
+    from .._env import cache_dir
+
     key = f"{kind}|{getattr(encoder, 'identity', '')}|v1"
+    held = f"{key}|{cache_dir()}"  # per cache folder: a warm-up must leave the file where later processes look
     with _LOCK:
-        if key not in _REFS:
-            _REFS[key] = _build(kind, encoder, key)
-        return _REFS[key]
+        if held not in _REFS:
+            _REFS[held] = _build(kind, encoder, key)
+        return _REFS[held]
 
 
 def _build(kind: str, encoder, key: str) -> np.ndarray | None:
