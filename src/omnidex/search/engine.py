@@ -1,9 +1,11 @@
 """Run a query against every applicable signal and fuse the answers into moments."""
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import os
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class Searcher:
         self.query_files = True  # arithmetic text may name local files; network front ends turn this off
         self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
         self.reranker = default_reranker()  # second-stage rescoring of fused moments (None: fused scores stand)
+        self.share_text = True  # one locked-tower pass per query text, shared by every space that reads it
 
     @staticmethod
     def config_for(store, whisper_model: str = "tiny.en", runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
@@ -82,6 +85,13 @@ class Searcher:
         for kind, query in (("video", video), ("series", series)):  # answered on their own, not fused
             if query is not None:
                 return mark_confident(QUERY_KINDS[kind](self, query, cfg, _where(cfg)), cfg)
+        token = _TOWER_MEMO.set({} if getattr(self, "share_text", True) else None)  # this search's tower outputs (per call, per thread)
+        try:
+            return self._search(text, image, audio, cfg, parts)
+        finally:
+            _TOWER_MEMO.reset(token)
+
+    def _search(self, text, image, audio, cfg: SearchConfig, parts) -> list[Hit]:
         example, typed = None, text  # an audio query's samples, matched against indexed sound windows
         if audio is not None:
             example = self._sound_example(audio)
@@ -122,14 +132,14 @@ class Searcher:
         """Candidates of a text query from every space that reads text: sentences, pictures (gated),
         full text, described sounds (only for ``typed`` words, not a recording's transcript), shots of a
         video-text model and series windows (gated to shape talk)."""
-        cands = self.vector_candidates("text", "text", lambda e: e.encode_text([text])[0], where, cfg)
-        cands += self.vector_candidates("clip", "visual", lambda e: e.encode_text([text])[0], where, cfg, gated=True)
+        cands = self.vector_candidates("text", "text", lambda e: text_vector(e, text), where, cfg)
+        cands += self.vector_candidates("clip", "visual", lambda e: text_vector(e, text), where, cfg, gated=True)
         cands += self.fts_candidates(text, where, cfg)
         if typed:
-            cands += self.vector_candidates("sound", "sound", lambda e: e.encode_text([typed])[0], where, cfg,
+            cands += self.vector_candidates("sound", "sound", lambda e: text_vector(e, typed), where, cfg,
                                             gated=True)
         if "text" in getattr(self.encoder("video"), "modalities", ()):
-            cands += self.vector_candidates("video", "video", lambda e: e.encode_text([text])[0], where, cfg)
+            cands += self.vector_candidates("video", "video", lambda e: text_vector(e, text), where, cfg)
         from .series import text_candidates
 
         return cands + text_candidates(self.store, text, cfg, where)
@@ -243,6 +253,58 @@ class Searcher:
         from ..media.audio import load_audio
 
         return load_audio(audio, sr=enc.sample_rate)
+
+
+# ----- one locked-tower pass per query text ------------------------------------------------------------
+# The text space's MiniLM and the text towers of the in-house LiT models (pictures, sounds) are one frozen
+# MiniLM: a text query used to run it once per space. Within one search (``Searcher.search``) the tower's
+# output for a text is computed once and every space reads it, giving exactly the vectors each encoder's
+# own ``encode_text`` gives (a LiT encoder normalises the tower's rows again, so that step is kept).
+# The memo lives for one search call only: nothing is carried from one request to the next.
+_TOWER_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("omnidex_tower_memo", default=None)
+LOCKED_TEXT_ENCODERS = frozenset({"lit", "audio-lit"})  # encode_text = l2_normalise(locked MiniLM tower rows)
+_TOWER_LOCK = threading.Lock()  # a torch tower (no ONNX Runtime) is called one thread at a time
+
+
+def locked_tower(enc):
+    """``(tower, renormalise)`` for an encoder whose text side is the frozen MiniLM tower: the tower
+    itself for MiniLM (its rows as they are), the locked tower for a LiT/audio-LiT encoder (its rows
+    normalised once more, as that encoder does); None for any other encoder."""
+    name = getattr(enc, "name", None)
+    if name == "minilm":
+        return enc, False
+    if name in LOCKED_TEXT_ENCODERS and getattr(enc, "text_model", None):
+        from ..encoders.lit import locked_text
+
+        return locked_text(enc.text_model), True
+    return None
+
+
+def text_vector(enc, text: str) -> np.ndarray:
+    """The query vector of ``text`` in ``enc``'s space, equal to ``enc.encode_text([text])[0]``.
+
+    Inside a search, encoders sharing the frozen MiniLM tower share one pass of it (keyed by the
+    tower's identity and runtime and the text); outside one, or for other encoders, it is that call.
+    """
+    memo = _TOWER_MEMO.get()
+    found = locked_tower(enc) if memo is not None else None
+    if found is None:
+        return enc.encode_text([text])[0]
+    tower, renormalise = found
+    key = (getattr(tower, "identity", None), str(getattr(tower, "runtime", "")), text)
+    rows = memo.get(key)
+    if rows is None:
+        if tower is enc or str(getattr(tower, "runtime", "")).startswith("onnx"):
+            rows = enc.encode_text([text]) if tower is enc else tower.encode_text([text])  # ONNX: thread-safe
+        else:
+            with _TOWER_LOCK:
+                rows = tower.encode_text([text])
+        memo[key] = rows
+    if renormalise:
+        from ..encoders.base import l2_normalise
+
+        rows = l2_normalise(rows)
+    return rows[0]
 
 
 def _clip_query(searcher: Searcher, clip, cfg: SearchConfig, where: str | None) -> list[Hit]:

@@ -19,6 +19,7 @@ import stat
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,10 @@ MAX_TOP_K = 200
 MAX_GLOB = 512
 THUMB_SLOT_PIXELS = 4_000_000  # pictures larger than this are thumbnailed inside a heavy-work slot
 QUERY_SPACES = ("text", "visual", "sound", "video", "phash")  # spaces whose encoders a query may need
+FILE_TEXTS_HELD = 4096  # files whose joined text a snapshot keeps for the reranker (least recently used dropped)
+# OMNIDEX_SERVE_BASELINE=1 turns off the per-request savings below (one MiniLM pass per query shared by
+# the spaces, file rows answered from the snapshot): bench/serve measures both side by side with it
+SERVE_LEVERS = os.environ.get("OMNIDEX_SERVE_BASELINE", "") not in ("1", "true", "yes")
 
 
 def file_id(path: str | Path) -> str:
@@ -92,6 +97,53 @@ def _default_roots(db: Path, files: dict) -> tuple:
     # a folder inside a recorded root adds nothing; keep the list short and readable
     held = {h for h in held if not any(_inside(h, r) for r in recorded)}
     return tuple(sorted(recorded | held))
+
+
+class ServedStore(PinnedStore):
+    """A pinned store that answers the per-search file look-ups from memory.
+
+    A snapshot never changes, so what a search reads of the files table (``file_info``: shots,
+    language, provenance) comes from the rows read when the snapshot was taken, and the joined text of
+    a file (``file_texts``, read by the reranker) is kept after its first read (at most
+    :data:`FILE_TEXTS_HELD` files). Answers are the store's own, value for value.
+    """
+
+    def __init__(self, root, versions: dict):
+        super().__init__(root, versions)
+        self._info: dict[str, dict] | None = None
+        self._texts: "OrderedDict[tuple, str | None]" = OrderedDict()
+        self._texts_lock = threading.Lock()
+
+    def hold_files(self, rows: list[dict]) -> None:
+        """Keep ``file_info``'s answer for every files row (each has path, info and duration)."""
+        self._info = {r["path"]: {**(json.loads(r["info"]) if r.get("info") else {}), "duration": r["duration"]}
+                      for r in rows}
+
+    def file_info(self, paths: list[str]) -> dict[str, dict]:
+        if self._info is None:
+            return super().file_info(paths)
+        return {p: dict(self._info[p]) for p in paths if p in self._info}
+
+    def file_texts(self, paths: list[str], max_chars: int = 4000) -> dict[str, str]:
+        with self._texts_lock:
+            missing = [p for p in paths if (p, max_chars) not in self._texts]
+        read = super().file_texts(missing, max_chars) if missing else {}
+        out = {}
+        with self._texts_lock:
+            for p in missing:
+                self._texts[(p, max_chars)] = read.get(p)  # None: the file has no text rows
+            for p in paths:
+                key = (p, max_chars)
+                if key in self._texts:
+                    self._texts.move_to_end(key)
+                    text = self._texts[key]
+                else:  # dropped by a concurrent reader's insertions since: this call's own read
+                    text = read.get(p)
+                if text is not None:
+                    out[p] = text
+            while len(self._texts) > FILE_TEXTS_HELD:
+                self._texts.popitem(last=False)
+        return out
 
 
 @dataclass(frozen=True)
@@ -162,16 +214,18 @@ class Library:
     def _take(self, versions: dict) -> Snapshot:
         from ..search.engine import Searcher
 
-        store = PinnedStore(self.db, versions)
-        files = {}
+        store = ServedStore(self.db, versions) if SERVE_LEVERS else PinnedStore(self.db, versions)
+        files, every = {}, []
         tbl = store.table(FILES)
         if tbl is not None:
             cols = ["path", "kind", "status", "duration", "size", "mtime", "info", "reason", "segments"]
-            for r in tbl.to_arrow().select(cols).to_pylist():
-                if r["status"] == "indexed":
-                    files[r["path"]] = r
+            every = tbl.to_arrow().select(cols).to_pylist()
+            files = {r["path"]: r for r in every if r["status"] == "indexed"}
+        if SERVE_LEVERS:
+            store.hold_files(every)
         searcher = Searcher(store, models=self._search_models(store))
         searcher.query_files = False  # a query from the network never reads files of this machine
+        searcher.share_text = SERVE_LEVERS
         roots = self.explicit_roots or _default_roots(self.db, files)
         return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
 
