@@ -43,18 +43,27 @@ def calibrate(sim: float, mean: float, sd: float) -> float:
     return 1.0 / (1.0 + math.exp(-Z_SLOPE * (z - Z_MID)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _term(w: str) -> str | None:
+    """One lower-case word's content term (light plural/verb stemming), None for a stop word."""
+    if w in STOPWORDS or len(w) < 2:
+        return None
+    for suf in ("ing", "es", "s", "ed"):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            return w[: -len(suf)]
+    return w
+
+
 def terms(text: str) -> list[str]:
     """Lower-case content words with a light plural/verb stemming."""
-    out = []
-    for w in re.findall(r"[\w']+", text.lower()):
-        if w in STOPWORDS or len(w) < 2:
-            continue
-        for suf in ("ing", "es", "s", "ed"):
-            if w.endswith(suf) and len(w) - len(suf) >= 3:
-                w = w[: -len(suf)]
-                break
-        out.append(w)
-    return out
+    return [t for w in _WORD.findall(text.lower()) if (t := _term(w)) is not None]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _first_term(word: str) -> str | None:
+    """``terms(word)[0]`` (None when empty), kept per word: every candidate's text is read word by word."""
+    found = terms(word)
+    return found[0] if found else None
 
 
 def term_coverage(query: str, text: str) -> tuple[float, list[str]]:
@@ -62,10 +71,13 @@ def term_coverage(query: str, text: str) -> tuple[float, list[str]]:
     q = set(terms(query))
     if not q:
         return 0.0, []
-    words = re.findall(r"[\w']+", text)
-    matched = [w for w in words if (t := terms(w)) and t[0] in q]
-    found = {terms(w)[0] for w in matched}
+    words = _WORD.findall(text)
+    matched = [w for w in words if (t := _first_term(w)) is not None and t in q]
+    found = {_first_term(w) for w in matched}
     return len(found) / len(q), list(dict.fromkeys(matched))
+
+
+_WORD = re.compile(r"[\w']+")
 
 
 def fts_probability(query: str, text: str) -> float:
