@@ -71,7 +71,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, root: Path, ingest_in: str) -> tuple[subprocess.Popen, str, dict]:
+# server variants compared side by side in one run: name -> environment of ``omnidex serve``
+VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0"},  # one MiniLM pass per query, file rows from the snapshot
+            "baseline": {"OMNIDEX_SERVE_BASELINE": "1"}}  # as before: MiniLM once per space, file rows read per search
+
+
+def start_server(db: Path, root: Path, ingest_in: str, env: dict | None = None) -> tuple[subprocess.Popen, str, dict]:
     """``omnidex serve`` on a free port; returns (process, URL, start-up timings) once it is ready."""
     import httpx
 
@@ -79,7 +84,7 @@ def start_server(db: Path, root: Path, ingest_in: str) -> tuple[subprocess.Popen
     cmd = [sys.executable, "-m", "omnidex", "serve", "--db", str(db), "--port", str(port), "--root", str(root),
            "--ingest-in", ingest_in]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     url, listening, health = f"http://127.0.0.1:{port}", None, {}
     while time.perf_counter() - t0 < 300:
         if proc.poll() is not None:
@@ -133,8 +138,19 @@ async def _job_watch(http, job_id: str, state: dict) -> None:
         await asyncio.sleep(0.25)
 
 
-async def phase(url: str, queries: list[str], clients: int, seconds: float, ingest: Path | None) -> dict:
-    """One phase: ``clients`` closed-loop clients for ``seconds`` (or until the ingest job ends)."""
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) the server process itself has used: its threads, not an ingest
+    child's (a child's time reaches the parent's counters only when it ends)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(url: str, queries: list[str], clients: int, seconds: float, ingest: Path | None,
+                pid: int | None = None) -> dict:
+    """One phase: ``clients`` closed-loop clients for ``seconds`` (or until the ingest job ends);
+    ``pid``: the server's process, whose CPU seconds per answered request are reported."""
     import httpx
 
     from bench.serve.run import summarise
@@ -151,6 +167,7 @@ async def phase(url: str, queries: list[str], clients: int, seconds: float, inge
             while job["state"] == "queued":
                 await asyncio.sleep(0.05)
         out: list = []
+        cpu0, own0 = _cpu_s(pid), time.process_time()
         t0 = time.perf_counter()
 
         def until() -> bool:
@@ -158,9 +175,14 @@ async def phase(url: str, queries: list[str], clients: int, seconds: float, inge
 
         await asyncio.gather(*[_client(http, queries, until, out, i) for i in range(clients)])
         wall = time.perf_counter() - t0
+        cpu, own = _cpu_s(pid) - cpu0, time.process_time() - own0
         if watch is not None:
             await watch
     res = summarise(out, wall, clients)
+    ok = sum(1 for _, status, _ in out if status == 200)
+    res.update(server_cpu_s=round(cpu, 2), client_cpu_s=round(own, 2),
+               server_cpu_ms_per_req=round(1000 * cpu / ok, 2) if ok else None,
+               client_cpu_ms_per_req=round(1000 * own / ok, 2) if ok else None)
     res["p95_ms"] = round(_pct([lat * 1000 for lat, status, _ in out if status == 200], 95), 1)
     if ingest is not None:
         res.update(job_state=job["state"], job_files=job.get("total"),
@@ -175,26 +197,39 @@ def _pct(xs: list[float], p: float) -> float:
     return pct(xs, p)
 
 
-def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[str]) -> dict:
-    """Every mode: start-up timings and the four phases; media for the ingest phases generated first."""
+def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[str],
+          variants: list[str] = ("levers",)) -> dict:
+    """Every mode: start-up timings and the four phases; media for the ingest phases generated first.
+
+    With several ``variants`` (:data:`VARIANTS`), one server per variant runs at once (the others
+    idle) and each phase is run for every variant in turn, so load from outside falls on all alike.
+    """
     root = work / "ingest"
     runs = []
     for m, mode in enumerate(modes):
-        folders = {i: make_ingest_media(root / f"{mode}-{i}-{os.getpid()}", seed=1000 * m + i + os.getpid())
-                   for i, (kind, _) in enumerate(PHASES) if kind == "ingest"}
-        proc, url, start = start_server(db, root, mode)
+        servers = {}
         try:
-            phases = []
+            for v, variant in enumerate(variants):
+                folders = {i: make_ingest_media(root / f"{mode}-{variant}-{i}-{os.getpid()}",
+                                                seed=1000 * m + 100 * v + i + os.getpid())
+                           for i, (kind, _) in enumerate(PHASES) if kind == "ingest"}
+                proc, url, start = start_server(db, root, mode, VARIANTS[variant])
+                servers[variant] = (proc, url, start, folders, [])
             for i, (kind, clients) in enumerate(PHASES):
-                res = asyncio.run(phase(url, queries, clients, seconds, folders.get(i)))
-                res.update(phase=kind, mode=mode)
-                phases.append(res)
-                print(f"  {mode:7s} {kind:6s} {clients:2d} clients: {res['throughput_rps']:6.1f} req/s, "
-                      f"p50 {res['p50_ms']:7.1f} ms, p95 {res['p95_ms']:7.1f} ms, errors {res['errors']}", flush=True)
+                for variant, (proc, url, _, folders, phases) in servers.items():
+                    res = asyncio.run(phase(url, queries, clients, seconds, folders.get(i), proc.pid))
+                    res.update(phase=kind, mode=mode, variant=variant)
+                    phases.append(res)
+                    print(f"  {mode:7s} {variant:8s} {kind:6s} {clients:2d} clients: {res['throughput_rps']:6.1f} req/s, "
+                          f"p50 {res['p50_ms']:7.1f} ms, p95 {res['p95_ms']:7.1f} ms, "
+                          f"server CPU {res['server_cpu_ms_per_req']} ms/req, errors {res['errors']}", flush=True)
         finally:
-            stop_server(proc)
-        runs.append({"mode": mode, "start": start, "phases": phases})
-    return {"runs": runs, "targets": targets(runs[0]["phases"])}
+            for proc, *_ in servers.values():
+                stop_server(proc)
+        for variant, (_, _, start, _, phases) in servers.items():
+            runs.append({"mode": mode, "variant": variant, "start": start, "phases": phases,
+                         "targets": targets(phases)})
+    return {"runs": runs, "targets": runs[0]["targets"]}
 
 
 def targets(phases: list[dict]) -> dict:
@@ -206,4 +241,7 @@ def targets(phases: list[dict]) -> dict:
     return {"throughput_ratio": round(ratio, 2), "throughput_ok": ratio >= 1.6,
             "p95_over_p50_1": round(tail, 2), "tail_ok": tail <= 4.0,
             "little_bound": round(16 / many["throughput_rps"] * 1000 / one["p50_ms"], 2) if many["throughput_rps"] else None,
-            "ingest_p95_ms": ingest["p95_ms"], "ingest_ok": ingest["p95_ms"] <= 1000.0}
+            "ingest_p95_ms": ingest["p95_ms"], "ingest_ok": ingest["p95_ms"] <= 1000.0,
+            # what bounds the throughput ratio on C cores: ratio <= C * cpu(1) / cpu(16) when one client keeps one core busy
+            "server_cpu_ms_per_req_1": one.get("server_cpu_ms_per_req"),
+            "server_cpu_ms_per_req_16": many.get("server_cpu_ms_per_req")}
