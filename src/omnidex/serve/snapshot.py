@@ -56,7 +56,9 @@ class VersionWatch:
     """
 
     def __init__(self, root: str | Path):
-        import lancedb
+        from ..store.lancedb_import import load
+
+        lancedb = load()
 
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

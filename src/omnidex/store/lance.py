@@ -122,8 +122,9 @@ class Store:
         self.root = _local_state(self.uri) if remote else Path(root)
         if read_only and not remote and not self.root.is_dir():
             raise NoIndex(root)  # before LanceDB loads (seconds): a typo fails at once
-        import lancedb
+        from .lancedb_import import load
 
+        lancedb = load()
         from .vindex import IndexPolicy
 
         if not read_only:
