@@ -8,7 +8,12 @@ from .options import db_flag, json_flag, top_k_flag
 
 
 def add_parser(sub) -> None:
-    se = sub.add_parser("search", help="search the index")
+    se = sub.add_parser("search", help="search the index",
+                        description="Search the index. A plain text query (no --image/--audio/--video/--series/"
+                                    "--part/--in/--imagine/--runtime) is sent to an `omnidex serve` of the SAME index "
+                                    "when one runs on this machine (loopback, no token, models ready): its models are "
+                                    "already warm. The answer says so on stderr; --local searches here instead. A "
+                                    "server for any other index is never used.")
     se.add_argument("query", nargs="?", default=None,
                     help="text query, or arithmetic over quoted texts and files: \"zebra.jpg - 'stripes' + 0.5*'spots'\"")
     se.add_argument("--part", dest="parts", action="append", default=None, metavar="KIND:VALUE[:WEIGHT]",
@@ -32,6 +37,8 @@ def add_parser(sub) -> None:
 
     add_imagine_flags(se)
     json_flag(se, "print hits as JSON")
+    se.add_argument("--local", action="store_true",
+                    help="search in this process even when an `omnidex serve` of this index is running")
     se.set_defaults(func=run)
 
 
@@ -42,6 +49,9 @@ def run(args) -> int:
 
     if not query_within_caps(args):
         return 2
+    served = via_server(args)
+    if served is not None:
+        return show(args, served, None)
     index = open_index(args.db, IndexConfig(runtimes=parse_runtimes(args.runtimes)))
     imagined = None
     if args.imagine:  # the text and a picture generated for it, fused like an arithmetic query
@@ -55,6 +65,11 @@ def run(args) -> int:
     explanation = index.last_explanation  # set for arithmetic and weighted queries only
     if imagined is not None:
         explanation = {**explanation, "imagined": imagined}
+    return show(args, hits, explanation)
+
+
+def show(args, hits, explanation) -> int:
+    """Print hits (a table, or JSON with ``--json``)."""
     if args.json:
         found = [h.to_dict() for h in hits]
         print(json.dumps({"query": explanation, "hits": found} if explanation else found, indent=2))
@@ -82,3 +97,45 @@ def query_within_caps(args) -> bool:
         print(f"omnidex: error: {exc} (the same cap as the HTTP API and MCP; shorten it)", file=sys.stderr)
         return False
     return True
+
+
+def via_server(args):
+    """The hits of a running ``omnidex serve`` of this same index for a plain text query, or None
+    (search here): see :mod:`omnidex.serve.discovery`."""
+    import os
+
+    plain = args.query and not (args.image or args.audio or args.video or args.series or args.parts or args.in_path
+                                or getattr(args, "imagine", None) or args.runtimes)
+    if (not plain or args.local or os.environ.get("OMNIDEX_NO_SERVER", "") in ("1", "true", "yes")
+            or not 1 <= args.top_k <= 200):
+        return None
+    from pathlib import Path
+
+    if not Path(args.db).is_dir():
+        return None  # the local path says "no index at ..."
+    from ..errors import OmnidexError
+    from ..search.algebra import query_terms
+
+    try:
+        if query_terms(args.query) is not None:
+            return None  # arithmetic (it may name files of this machine, which a server never reads)
+    except (OmnidexError, ValueError):
+        return None  # the local path says what is wrong with it
+    from ..serve import discovery
+
+    url = discovery.find(args.db)
+    if url is None:
+        return None
+    try:
+        found = discovery.search(url, args.query, args.top_k, args.modality, args.path_glob)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"omnidex: the server at {url} did not answer ({type(exc).__name__}); searching here", file=sys.stderr)
+        return None
+    from dataclasses import fields
+
+    from ..types import Hit
+
+    names = {f.name for f in fields(Hit)}
+    hits = [Hit(**{k: v for k, v in h.items() if k in names}) for h in found]
+    print(f"omnidex: answered by `omnidex serve` of this index at {url} (--local to search here)", file=sys.stderr)
+    return hits

@@ -236,5 +236,17 @@ def main_serve(args) -> int:
     print(f"omnidex: serving {Path(args.db).absolute()} at {url}" + (f"?token={token}" if token else ""), flush=True)
     if token:
         print(f"omnidex: token: {token}  (send 'Authorization: Bearer {token}')", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    record = None
+    if token is None and is_loopback(args.host):  # CLI searches of this index may ask this server
+        from .discovery import register, exit_on_sigterm
+
+        exit_on_sigterm()  # a stop while uvicorn starts still removes the record (uvicorn's handlers come later)
+        record = register(args.db, url)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        if record is not None:
+            from .discovery import unregister
+
+            unregister(record)
     return 0
