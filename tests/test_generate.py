@@ -288,3 +288,22 @@ def test_omnidex_train_takes_generated_pairs_as_they_are(tiny, tmp_path, capsys)
     summary = json.loads(printed[printed.index("{"):printed.rindex("}") + 1])
     assert code == 0 and summary["steps"] == 2 and 0.0 <= summary["val_r1"] <= 1.0
     assert (tmp_path / "m" / "model").is_dir()
+
+
+def test_a_generation_sidecar_is_not_indexed_as_a_document(tmp_path):
+    """``out.png.json`` beside ``out.png`` is the picture's provenance (read with it), not a text file;
+    other JSON files, and a sidecar-named file with other content, are indexed as before."""
+    from PIL import Image
+
+    from omnidex.gen.provenance import Generation, save
+    from omnidex.ingest.walk import iter_files
+
+    save(Generation(Image.new("RGB", (16, 16), (9, 9, 9)), {"generator": "diffusers", "prompt": "p", "seed": 1}),
+         tmp_path / "out.png", sidecar=True)
+    (tmp_path / "notes.json").write_text('{"omnidex:generation": {"prompt": "not beside a picture"}}')
+    Image.new("RGB", (8, 8)).save(tmp_path / "mine.png")
+    (tmp_path / "mine.png.json").write_text('{"camera": "x100", "iso": 200}')  # someone else's metadata
+    problems = {p.name: why for p, why in iter_files([tmp_path], [], False, False)}
+    assert problems["out.png.json"] == "provenance sidecar of out.png (indexed with the picture)"
+    assert problems["out.png"] == "" and problems["notes.json"] == "" and problems["mine.png.json"] == ""
+    assert read_provenance(tmp_path / "out.png")["seed"] == 1

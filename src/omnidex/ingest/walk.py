@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Iterator
+
+from ..gen.provenance import CHUNK_KEY, SIDECAR_SUFFIX
 
 
 def iter_files(roots: list[Path], exclude: list[Path], follow_symlinks: bool, hidden: bool
@@ -34,10 +37,11 @@ def _walk(root: Path, excluded: set[Path], follow: bool, hidden: bool) -> Iterat
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if (hidden or not d.startswith("."))
                              and (here / d).resolve() not in excluded)
+        names = set(filenames)
         for name in sorted(filenames):
             if hidden or not name.startswith("."):
                 p = here / name
-                yield p, _problem(p, follow)
+                yield p, _problem(p, follow) or _sidecar(p, names)
     for err in errors:
         yield Path(err.filename or root), f"cannot list folder: {err.strerror}"
 
@@ -49,6 +53,22 @@ def _problem(p: Path, follow: bool) -> str:
         return "broken symbolic link"
     if not p.is_file():
         return "not a regular file"
+    return ""
+
+
+def _sidecar(p: Path, names: set[str]) -> str:
+    """Why ``p`` is not a document of its own: the provenance sidecar ``out.png.json`` that
+    ``omnidex generate`` wrote beside ``out.png`` (read with the picture); '' otherwise."""
+    if not p.name.endswith(SIDECAR_SUFFIX) or p.name[: -len(SIDECAR_SUFFIX)] not in names:
+        return ""
+    try:
+        if p.stat().st_size > 1 << 20:
+            return ""
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if isinstance(data, dict) and set(data) == {CHUNK_KEY}:
+        return f"provenance sidecar of {p.name[: -len(SIDECAR_SUFFIX)]} (indexed with the picture)"
     return ""
 
 
