@@ -59,3 +59,15 @@ def test_streamed_ocr_spans_equal_reading_after_the_scan(tmp_path):
     assert streamed == [(round(p.start, 3), round(p.end, 3), p.text) for p in after]
     words = " ".join(t for *_, t in streamed).lower()
     assert "harbour" in words and "tower" in words
+
+
+def test_ingest_ocr_reader_runs_on_one_onnx_thread():
+    """The reader runs beside decoding and Whisper: a second ONNX Runtime thread only spins (it
+    tripled the CPU per frame on 2 busy cores; bench/video_hour/speed.py measures it)."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from omnidex import IndexConfig
+    from omnidex.spaces import Models
+
+    reader = Models(IndexConfig(clip_model=None, speech=False, sound=False)).ocr()
+    assert reader is not None and reader.threads == 1
+    assert reader._load().text_det.infer.session.get_session_options().intra_op_num_threads == 1

@@ -213,7 +213,10 @@ class Models:
         def make():
             from .encoders.ocr import OCR
 
-            return OCR()
+            # one ONNX Runtime thread: OCR runs beside other work (video: decoding and Whisper;
+            # images: CLIP), and a second intra-op thread spins while it waits: on 2 busy cores
+            # that tripled the CPU per frame (bench/video_hour README, "speech and OCR")
+            return OCR(threads=1)
 
         return self._get("ocr", make, "text in images was NOT read. ")
 

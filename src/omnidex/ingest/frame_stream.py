@@ -120,6 +120,7 @@ class OcrStream(FrameStream):
                 fresh.append(i)
                 last = f.image
         images = [frames[i].image for i in fresh]
+        timing.add("ocr_read", 0.0, len(images))  # frames read in full (the rest reuse the text before)
         read = getattr(self.encoder, "read_texts", None)
         texts = read(images) if read else [self.encoder.read_text(im) for im in images]
         out, k = [], 0
