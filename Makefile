@@ -89,6 +89,10 @@ bench-cli: $(STAMP)
 bench-neardup: $(STAMP)
 	$(BIN)/python -m bench.neardup.run --out bench/results/neardup
 
+.PHONY: bench-video_speed
+bench-video_speed: $(STAMP)
+	$(BIN)/python -m bench.video_speed.run --out bench/results/video_speed
+
 .PHONY: bench-ocr
 bench-ocr: $(STAMP)
 	$(BIN)/python -m bench.ocr.run --out bench/results/ocr

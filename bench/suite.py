@@ -21,6 +21,7 @@ from pathlib import Path
 BENCHES = {
     "clip": "CLIP ViT-B/32 image embedding throughput vs a plain transformers loop and a peer tool",
     "video_hour": "one hour of 360p and 1080p video: wall time to index, with and without speech",
+    "video_speed": "video with speech and on-screen text: x real time at 360p, CPU per part, the 1080p hour",
     "scale": "query latency p50/p99, recall@10 and memory at 10k, 100k and 1M segments, exact vs ANN",
     "ray": "Ray engine versus the local engine on the same corpus",
     "shots": "shot boundaries against PySceneDetect on the moment corpus: F1 and seconds of video per second",
