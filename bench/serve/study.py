@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,7 +73,8 @@ def _free_port() -> int:
 
 
 # server variants compared side by side in one run: name -> environment of ``omnidex serve``
-VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0"},  # one MiniLM pass per query, file rows from the snapshot
+VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SERVE_BATCH": "0"},  # the server as shipped
+            "batch": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SERVE_BATCH": "1"},  # + the opt-in query batcher
             "baseline": {"OMNIDEX_SERVE_BASELINE": "1"}}  # as before: MiniLM once per space, file rows read per search
 
 
@@ -213,7 +215,10 @@ def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[
                 folders = {i: make_ingest_media(root / f"{mode}-{variant}-{i}-{os.getpid()}",
                                                 seed=1000 * m + 100 * v + i + os.getpid())
                            for i, (kind, _) in enumerate(PHASES) if kind == "ingest"}
-                proc, url, start = start_server(db, root, mode, VARIANTS[variant])
+                served = work / f"db-{mode}-{variant}"  # each server its own copy: the ingest phases add files
+                shutil.rmtree(served, ignore_errors=True)
+                shutil.copytree(db, served)
+                proc, url, start = start_server(served, root, mode, VARIANTS[variant])
                 servers[variant] = (proc, url, start, folders, [])
             for i, (kind, clients) in enumerate(PHASES):
                 for variant, (proc, url, _, folders, phases) in servers.items():

@@ -29,6 +29,7 @@ from ..spaces import Models
 from ..encoders.wordsplit import original_text
 from ..errors import MediaError, OmnidexError
 from ..store.lance import FILES, sql_str
+from .batcher import Batchers
 from .limits import HeavySlots, SearchSlots, bounded_audio, bounded_image, check_labels, check_query
 from .snapshot import PinnedStore, VersionWatch
 from .thumbs import ThumbCache, render_thumbnail
@@ -42,6 +43,10 @@ FILE_TEXTS_HELD = 4096  # files whose joined text a snapshot keeps for the reran
 # OMNIDEX_SERVE_BASELINE=1 turns off the per-request savings below (one MiniLM pass per query shared by
 # the spaces, file rows answered from the snapshot): bench/serve measures both side by side with it
 SERVE_LEVERS = os.environ.get("OMNIDEX_SERVE_BASELINE", "") not in ("1", "true", "yes")
+# OMNIDEX_SERVE_BATCH=1: concurrent searches' query texts run the MiniLM tower in shared passes
+# (omnidex.serve.batcher). Off by default: a batched row can differ from the text's own in the last bit
+# (~1e-9), and bench/serve measured no gain from it (see its README); kept to measure it side by side
+SERVE_BATCH = os.environ.get("OMNIDEX_SERVE_BATCH", "") in ("1", "true", "yes")
 
 
 def file_id(path: str | Path) -> str:
@@ -183,6 +188,7 @@ class Library:
         self.thumbs = ThumbCache()
         self.heavy = HeavySlots()  # full-size decodes of query pictures, recordings and uploaded videos
         self.searches = SearchSlots()  # searches at once (the rest wait their turn)
+        self.batchers = Batchers()  # concurrent searches' query texts share MiniLM passes
         self._loading = {"ready": False, "started": None, "finished": None, "models": {}}
         self._loader: threading.Thread | None = None
         self._probe_cache: dict = {}
@@ -226,6 +232,7 @@ class Library:
         searcher = Searcher(store, models=self._search_models(store))
         searcher.query_files = False  # a query from the network never reads files of this machine
         searcher.share_text = SERVE_LEVERS
+        searcher.text_batcher = self.batchers if SERVE_LEVERS and SERVE_BATCH else None
         roots = self.explicit_roots or _default_roots(self.db, files)
         return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
 
