@@ -295,8 +295,10 @@ class OCR:
         return bool(len(self.detect([_bgr(image)], self.gate_side or self.det_max_side)[0]))
 
     def read_text_or_faint(self, image, gate: bool = True) -> str:
-        """:meth:`read_text`, and where the text looks faint, readings of two contrast-normalised
-        forms of the picture (:func:`faint_views`, detected with looser thresholds) after
+        """:meth:`read_text`, and where the text looks faint (or what was read is no word:
+        :func:`wordsplit.garbled`), readings of four contrast-normalised forms of the picture
+        (:func:`faint_views` and :func:`.ocr_faint.headroom_views`, detected with looser
+        thresholds, each box recognised in the view and in the picture as given) after
         :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, and common
         words the faint tokens may have been before letters were lost (:func:`wordsplit.repairs`).
         The first reading stays what people see; the rest is for full-text search.
@@ -307,14 +309,15 @@ class OCR:
         Returns:
             The text in reading order, perhaps followed by the other readings ("" when none is read).
         """
-        from .wordsplit import SEPARATOR, repairs
+        from .ocr_faint import faint_lines
+        from .wordsplit import SEPARATOR, garbled, repairs
 
         bgr = _bgr(image)
         first, faint = self._read_bgr(bgr, gate)
         text = text_of(first)
-        if not faint:
+        if not (faint or garbled(text)):  # garbled: letters of a faint word lost over a busy ground
             return text
-        others = [self._read_bgr(view, False, loose=True)[0] for view in faint_views(bgr)]
+        others = [faint_lines(self, bgr, faint_views(bgr))]
         seen = {w.lower() for w in text.split()}
         extra = []
         for w in [w for lines in [first, *others] for ln in lines for w in ln.text.split()]:

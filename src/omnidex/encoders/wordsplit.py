@@ -137,6 +137,35 @@ def repairs(token: str, limit: int = 3) -> list[str]:
     return [w for n, w in sorted(found, reverse=True) if n >= REPAIR_MIN_COUNT][:limit]
 
 
+GARBLED_MIN_LEN = 4  # shorter tokens say little (initials, units, fragments of a real line)
+
+
+def garbled(text: str) -> bool:
+    """Whether recognised text holds a token that is no word: letters only, at least
+    ``GARBLED_MIN_LEN`` long, rare in wordsegment's table (under ``FRAGMENT_MAX``) and not glued
+    words that are not rare
+    ("YARSUMEI", "VACCII": what PP-OCR reads where part of a faint word is lost).
+
+    Args:
+        text: recognised text.
+    Returns:
+        True when such a token is there.
+    """
+    tokens = [t for t in re.findall(r"[^\W\d_]+", text) if len(t) >= GARBLED_MIN_LEN]
+    if not tokens:
+        return False
+    ws = _segmenter()
+    counts = ws.UNIGRAMS
+
+    def word_or_words(low: str) -> bool:
+        if counts.get(low, 0.0) >= FRAGMENT_MAX:
+            return True
+        parts = ws.segment(low)
+        return len(parts) >= 2 and all(len(x) >= 2 and counts.get(x, 0.0) >= FRAGMENT_MAX for x in parts)
+
+    return any(t.isascii() and not word_or_words(t.lower()) for t in tokens)
+
+
 def split_stream(text: str) -> str:
     """The words of every glued token in ``text``, and words broken in two rejoined, space
     separated ("" when there are none).
@@ -185,4 +214,4 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["SEPARATOR", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words"]
+__all__ = ["SEPARATOR", "garbled", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words"]

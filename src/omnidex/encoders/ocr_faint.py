@@ -1,0 +1,66 @@
+"""Views of a picture in which translucent text over a photograph has the same contrast
+everywhere, whatever the photograph under it.
+
+Text drawn at opacity ``a`` in white over a photograph changes each pixel from ``b`` to
+``b + a (255 - b)``; in black, to ``b (1 - a)``. Over a light part of the photograph white ink
+barely changes it, over a dark part it stands out: letters that cross from dark to light parts
+are only partly seen by a detector that looks at plain contrast. Dividing by the room the ink
+had (``255 - b`` for light ink, ``b`` for dark ink) gives ``a`` in every stroke. The ground ``b``
+under a stroke is estimated by a morphological opening (light strokes) or closing (dark strokes)
+with a disc wider than the strokes; the colour channels are summed, so that ink over a saturated
+colour (white over orange: little room in red, much in blue) is measured where it had room.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+KERNEL = 41  # px: disc wider than the strokes of text up to ~110 px high at 1024 px
+FLOOR = 40.0  # least room per channel divided by (keeps near-white / near-black ground from exploding)
+GAIN = 400.0  # ratio -> grey levels (an opacity of 0.35 draws strokes at ~115 on white)
+
+
+def headroom_views(bgr: np.ndarray, kernel: int = KERNEL) -> list[np.ndarray]:
+    """Two views (light ink, dark ink) of a BGR picture: dark strokes on white where ink changed
+    the ground by a constant fraction of the room it had.
+
+    Args:
+        bgr: H x W x 3 uint8.
+        kernel: disc diameter in px, wider than the strokes.
+    Returns:
+        Two H x W x 3 uint8 pictures (grey in three channels, as the detector expects).
+    """
+    import cv2
+
+    f = bgr.astype(np.float32)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    ground_light = cv2.morphologyEx(f, cv2.MORPH_OPEN, disc)  # ground under strokes lighter than it
+    ground_dark = cv2.morphologyEx(f, cv2.MORPH_CLOSE, disc)  # ground under strokes darker than it
+    light = (f - ground_light).sum(2) / np.maximum((255.0 - ground_light).sum(2), 3 * FLOOR)
+    dark = (ground_dark - f).sum(2) / np.maximum(ground_dark.sum(2), 3 * FLOOR)
+    out = []
+    for ratio in (light, dark):
+        v = (255.0 - np.clip(ratio * GAIN, 0, 255)).astype(np.uint8)
+        out.append(np.ascontiguousarray(np.repeat(v[:, :, None], 3, axis=2)))
+    return out
+
+
+def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
+    """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
+    gate's size) and :func:`headroom_views` (at full size), each with the looser thresholds; every
+    box is recognised both in the view it was found in and in the picture as given.
+
+    Args:
+        ocr: the :class:`~omnidex.encoders.ocr.OCR` reader.
+        bgr: the picture, H x W x 3 uint8.
+        clahe_views: :func:`~omnidex.encoders.ocr.faint_views` of it.
+    Returns:
+        OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
+    """
+    out = []
+    for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side), (headroom_views(bgr), ocr.det_max_side)):
+        for view, quads in zip(views, ocr.detect(views, side, loose=True)):
+            if len(quads) == 0:
+                continue
+            for source in (view, bgr):
+                out += [ln for ln in ocr.recognise(source, quads) if ln.score >= ocr.min_score and ln.text.strip()]
+    return out

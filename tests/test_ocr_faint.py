@@ -1,0 +1,62 @@
+"""Faint text over photographs: the headroom views, the garbled-reading trigger, and one-word
+search finding a word printed at 35 % opacity over a real photograph (bundled PP-OCRv4 models)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cv2")
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def test_headroom_views_give_translucent_ink_the_same_contrast_over_dark_and_light_ground():
+    from omnidex.encoders.ocr_faint import headroom_views
+
+    ground = np.tile(np.linspace(20, 215, 400, dtype=np.float32), (120, 1))  # dark to light
+    bgr = np.repeat(ground[:, :, None], 3, axis=2)
+    stroke = np.zeros_like(ground, bool)
+    stroke[50:70, :] = True  # a 20 px bar across the whole gradient
+    inked = bgr.copy()
+    inked[stroke] = bgr[stroke] + 0.35 * (255 - bgr[stroke])  # white ink at 35 %
+    light, dark = headroom_views(np.clip(inked, 0, 255).astype(np.uint8))
+    raw = inked[60, :, 0] - inked[20, :, 0]  # plain contrast of the bar: ~82 at the dark end, ~14 at the light
+    seen = light[20, :, 0].astype(float) - light[60, :, 0].astype(float)
+    assert raw[15] / raw[385] > 4.5
+    assert seen[15:386].min() > 90 and seen[15] / seen[385] < 1.3
+    assert dark[60, 15:386, 0].min() > 200  # the dark-ink view shows no light bar
+
+
+def test_garbled_readings_are_told_from_words():
+    from omnidex.encoders.wordsplit import garbled
+
+    assert garbled("YARSUMEI\nDRINK")
+    assert garbled("VACCII")
+    assert not garbled("RALLY SISTERS")
+    assert not garbled("PARKINGPERMIT")  # glued common words: the split stream handles it
+    assert not garbled("Glasgow 2024 ok")
+
+
+def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(tmp_path):
+    """Over the coffee photograph the middle of STABILITY crosses from the dark cup to the light
+    saucer: the first reading holds part of it only ("STABIL", "CTABI"). The headroom views read it whole."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from bench.neardup.ocr import render
+    from omnidex import Index, IndexConfig
+    from omnidex.testing.edits import sample_photos
+    from PIL import Image
+
+    photo = Image.open(sample_photos()["coffee"]).convert("RGB")
+    img = render("photo_35", ["tight", "stability", "founded"], photo, None)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    img.save(folder / "faint.png")
+    Image.new("RGB", (900, 600), (200, 180, 150)).save(folder / "plain.png")
+    idx = Index(tmp_path / "db", IndexConfig(clip_model=None, speech=False, sound=False, series=False))
+    idx.add([folder])
+    hits = idx.search("stability", top_k=1)
+    assert hits and hits[0].path.endswith("faint.png")
