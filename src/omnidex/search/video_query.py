@@ -30,6 +30,7 @@ from ..config import SearchConfig
 from ..errors import MediaError, OmnidexError
 from ..store import sql_str
 from ..types import Hit
+from . import clip_align
 from .calibrate import background_stats, calibrate
 
 QUERY_FPS = 8.0  # clip samples looked up per second: an indexed frame always has a sample near it
@@ -82,12 +83,25 @@ def find_clip(store, clip: str | Path, cfg: SearchConfig, where: str | None, pha
                 votes.setdefault(row["path"], []).append((at - (f.t - info.start_time), row["id"], p))
     durations = store.file_info(sorted(votes))
     query = _Thumbs.of(clip, info.start_time, info.start_time + info.duration, samples=QUERY_SAMPLES)
+    size = clip_align.fine_size(info.width, info.height)
+    decoded: list = []
+
+    def fine_query():  # the clip at the fine stage's size, decoded once, when a video needs it
+        if not decoded:
+            span = min(info.duration, clip_align.FINE_CLIP_S)
+            decoded.append(clip_align.Frames.decode(clip, info.start_time, info.start_time + span, size,
+                                                    samples=clip_align.FINE_FRAMES))
+        return decoded[0]
+
     hits = []
     for path, vs in votes.items():
         instants = _frame_instants(store, path)
         for offset, coverage in _placements(vs, instants, info.duration):
-            hit = _refine_recentred(path, offset, coverage, query, info.duration,
-                                    durations.get(path, {}).get("duration", 0.0), refine_radius(instants, offset, info.duration))
+            video_s = durations.get(path, {}).get("duration", 0.0)
+            hit = _refine_recentred(path, offset, coverage, query, info.duration, video_s,
+                                    refine_radius(instants, offset, info.duration))
+            if hit is not None and FINE_ALIGN and "inside the clip" not in hit.evidence and hit.start > 0:
+                hit = _precise(hit, fine_query, size, info.duration, video_s)
             if hit is not None and hit.score >= cfg.min_score:
                 hits.append(hit)
     return _distinct(sorted(hits, key=lambda h: -h.score))[: cfg.top_k]
@@ -420,22 +434,43 @@ def _refine(path: str, offset: float, coverage: float, query: _Thumbs, clip_s: f
     best_shift, best_d, (lo, hi) = _best_shift(query, target, np.sort(shifts), q_rel, offset, fps)
     if not math.isfinite(best_d):
         return None
-    align = max(0.0, 1.0 - best_d)
-    start = max(0.0, best_shift)
-    end = min(best_shift + clip_s, video_s) if video_s > 0 else best_shift + clip_s
+    return _placed(path, best_shift, lo, hi, fps, coverage, max(0.0, 1.0 - best_d), clip_s, video_s, "thumbnails")
+
+
+def _placed(path: str, shift: float, lo: float, hi: float, fps: float, coverage: float, align: float, clip_s: float,
+            video_s: float, method: str) -> Hit:
+    """The hit for a clip starting at ``shift`` s of ``path`` (``lo``..``hi``: starts that fit about as well)."""
+    start = max(0.0, shift)
+    end = min(shift + clip_s, video_s) if video_s > 0 else shift + clip_s
     near_dup = video_s > 0 and clip_s >= NEAR_DUP_RATIO * video_s and video_s >= NEAR_DUP_RATIO * clip_s
     what = "near-duplicate of the whole video" if near_dup else "the clip occurs here"
     if not near_dup and video_s > 0 and clip_s > video_s:  # a longer clip holds this video, not the reverse
-        what = f"this whole video occurs inside the clip, from {max(0.0, -best_shift):.2f}s of the clip"
-    lo, hi = max(0.0, min(lo, best_shift)), max(0.0, max(hi, best_shift))
-    where = f"clip starts at {best_shift:.2f}s"
+        what = f"this whole video occurs inside the clip, from {max(0.0, -shift):.2f}s of the clip"
+    lo, hi = max(0.0, min(lo, shift)), max(0.0, max(hi, shift))
+    where = f"clip starts at {shift:.2f}s"
     if hi - lo > 2.0 / fps:
         where += f", or anywhere from {lo:.2f}s to {hi:.2f}s: the frames fit about equally well there"
     return Hit(path=path, start=start, end=end, unit="s", score=round(coverage * align, 4), modality="video",
                signals={"frames": round(coverage, 4), "align": round(align, 4)},
-               evidence=f"{what} ({where}; pixel alignment {align:.2f})",
+               evidence=f"{what} ({where}; pixel alignment {align:.2f}; placed by {method})",
                frame_time=start, source="clip", start_range=(round(lo, 3), round(hi, 3)))
 
+
+FINE_ALIGN = True  # the last stage (:mod:`.clip_align`) places the start among every frame at a larger size
+
+
+def _precise(hit: Hit, query, size: tuple[int, int], clip_s: float, video_s: float) -> Hit:
+    """``hit`` placed again by :func:`.clip_align.align` around its start (``query``: returns the clip's
+    frames at ``size``); unchanged when that cannot read the video there."""
+    from . import clip_align
+
+    lo, hi = hit.start_range or (hit.start, hit.start)
+    res = clip_align.align(query(), hit.path, hit.start, lo, hi, size, video_s)
+    if res is None:
+        return hit
+    lo, hi = res["range"]
+    return _placed(hit.path, res["start"], lo, hi, res["fps"], hit.signals["frames"], hit.signals["align"], clip_s,
+                   video_s, f"{res['frames']} clip {'key ' if res['key'] else ''}frames against every frame at {size[0]}x{size[1]}")
 
 
 def duplicate_relation(clip_s: float, video_s: float) -> str | None:
