@@ -2,10 +2,12 @@
 offline), driven step by step so that the work fits the picture.
 
 * **A gate.** Most photographs show no text. The detector first sees the picture at a reduced
-  size (``gate_side``, 640 px: under half the pixels of the full-size pass); a picture in which it
-  finds nothing costs that one pass. Where it finds text large enough to have been found reliably
-  at that size, its boxes are used as they are; only pictures with small text get the full-size
-  detection (``det_max_side``).
+  size (``gate_side``, 512 px: about a quarter of the pixels of the full-size pass); a picture on
+  whose probability map no pixel reaches :data:`GATE_THRESH` costs that one pass. Where it finds
+  text large enough to have been boxed reliably at that size, its boxes are used as they are;
+  otherwise only the regions the map marked (grouped, widened, cut from the picture as given) get
+  the full-size detection (``det_max_side``), not the whole picture (:meth:`OCR.gate`,
+  :meth:`OCR.detect_regions`).
 * **Recognition on the picture as given**, whatever size the boxes were found at: boxes are cut
   out padded by a fraction of their height and recognised in one batch per picture.
 * **Faint text** (low opacity over a photograph, faint print): where a box's text barely stands out
@@ -77,6 +79,20 @@ def text_of(lines: list[OcrLine]) -> str:
     return "\n".join(" ".join(ln.text for ln in row) for row in rows_of(lines))
 
 
+GATE_THRESH = 0.3  # a gate's map pixel at least this probable marks a region that may hold text
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the gate's detection found in one picture (all in the picture's pixels)."""
+
+    quads: np.ndarray  # boxes found at the gate's size (N, 4, 2)
+    regions: tuple  # bounds (x0, y0, x1, y1) of the map's text pixels, grouped and widened
+
+    def __bool__(self) -> bool:
+        return bool(len(self.quads) or self.regions)
+
+
 def _bgr(image) -> np.ndarray:
     """PIL image (any mode) -> contiguous BGR uint8 array, as the PP-OCR models expect."""
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
@@ -92,19 +108,24 @@ class OCR:
             them (RapidOCR's default scales the shorter side *up* to 736 px: about 5x slower on a
             384x216 video frame, and no more accurate).
         gate_side: the first detection sees pictures at most this large; 0 turns the gate off
-            (every picture is detected at ``det_max_side``).
+            (every picture is detected at ``det_max_side``). 512 px kept the 640 px gate's recall
+            on bench/ocr's libraries and words conditions at about half its cost.
         gate_px: text whose boxes are at least this many pixels high at the gate's size is read
             from the gate's boxes; smaller text found there gets the full-size detection.
         pad: boxes are widened by this fraction of their height on each side before recognition
             (and heightened by half of it).
+        recheck_side: where the gate boxed large text but marked more that it could not box, the
+            whole picture is detected again at this size (large text over a busy ground is found
+            there, and not in a cut-out region).
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 0, det_max_side: int = 960,
-                 gate_side: int = 640, gate_px: int = 16, pad: float = 0.25):
+                 gate_side: int = 512, gate_px: int = 16, pad: float = 0.25, recheck_side: int = 640):
         self.min_score = min_score
         self.det_max_side = det_max_side
         self.gate_side = gate_side
         self.gate_px = gate_px
+        self.recheck_side = recheck_side
         self.pad = pad
         self.threads = threads or min(2, os.cpu_count() or 1)
         self.identity = f"rapidocr:ppocrv4@{_version()}"
@@ -149,12 +170,12 @@ class OCR:
             self._loose = DBPostProcess(thresh=LOOSE[0], box_thresh=LOOSE[1], unclip_ratio=LOOSE[2], use_dilation=True)
         return self._loose
 
-    def detect(self, images: list[np.ndarray], side: int, loose: bool = False) -> list[np.ndarray]:
-        """Text boxes of BGR pictures, the detector seeing each at most ``side`` px (same-size
-        pictures go through the network in one batch).
+    def scan(self, images: list[np.ndarray], side: int) -> list[np.ndarray]:
+        """The detector's text probability maps of BGR pictures, each seen at most ``side`` px
+        (same-size pictures go through the network in one batch).
 
         Returns:
-            Per picture, quadrilaterals (N, 4, 2) in that picture's pixels.
+            Per picture, a map (H', W') at the size the detector saw it.
         """
         engine = self._load()
         out: list = [None] * len(images)
@@ -168,8 +189,50 @@ class OCR:
                 with self._lock:
                     probs = engine.text_det.infer(batch)[0]
                 for j, i in enumerate(part):
-                    out[i] = self._boxes(probs[j, 0], shape[:2], loose)
+                    out[i] = probs[j, 0]
         return out
+
+    def detect(self, images: list[np.ndarray], side: int, loose: bool = False) -> list[np.ndarray]:
+        """Text boxes of BGR pictures, the detector seeing each at most ``side`` px (same-size
+        pictures go through the network in one batch).
+
+        Returns:
+            Per picture, quadrilaterals (N, 4, 2) in that picture's pixels.
+        """
+        return [self._boxes(m, im.shape[:2], loose) for m, im in zip(self.scan(images, side), images)]
+
+    def gate(self, images: list[np.ndarray]) -> list[Gate]:
+        """The gate's detection of BGR pictures at ``gate_side`` px (same-size pictures batched):
+        per picture its boxes and the regions its probability map marks (:class:`Gate`, false
+        when no map pixel reaches :data:`GATE_THRESH`: no text)."""
+        out = []
+        for prob, im in zip(self.scan(images, self.gate_side or self.det_max_side), images):
+            mask = prob > GATE_THRESH
+            if not mask.any():
+                out.append(Gate(np.zeros((0, 4, 2), np.float32), ()))
+                continue
+            out.append(Gate(self._boxes(prob, im.shape[:2]), _regions(mask, im.shape[:2])))
+        return out
+
+    def detect_regions(self, bgr: np.ndarray, regions) -> np.ndarray:
+        """Full-size detection of the given regions of a BGR picture only (each cut out and seen
+        at the scale the whole picture would get at ``det_max_side``); the whole picture when
+        the regions cover more than half of it.
+
+        Returns:
+            Quadrilaterals (N, 4, 2) in the picture's pixels.
+        """
+        h, w = bgr.shape[:2]
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) > 0.5 * h * w:
+            return self.detect([bgr], self.det_max_side)[0]
+        scale = min(1.0, self.det_max_side / max(h, w))
+        found = []
+        for x0, y0, x1, y1 in regions:
+            crop = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+            quads = self.detect([crop], max(32, int(round(max(crop.shape[:2]) * scale))))[0]
+            if len(quads):
+                found.append(quads + np.float32([x0, y0]))
+        return np.concatenate(found) if found else np.zeros((0, 4, 2), np.float32)
 
     def _crop(self, bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
         """The box cut out straight (perspective warp), widened by ``pad`` x its height."""
@@ -215,26 +278,40 @@ class OCR:
 
     # -- reading ----------------------------------------------------------------------------
     def _gated(self, bgr: np.ndarray) -> bool:
-        """Whether the gate saves work on this picture (it is clearly larger than the gate's size)."""
-        return bool(self.gate_side) and min(max(bgr.shape[:2]), self.det_max_side) > self.gate_side * 1.15
+        """Whether the gate saves work on this picture: it is at least 1.4x the gate's size (a
+        smaller picture is detected at its own size, where its smallest text is still found: 16 px
+        lowercase words on a 695 px picture of grass were lost at 512 px)."""
+        return bool(self.gate_side) and min(max(bgr.shape[:2]), self.det_max_side) > self.gate_side * 1.4
 
-    def _quads(self, bgr: np.ndarray, gate: bool, at_gate_size: np.ndarray | None = None) -> np.ndarray:
+    def _quads(self, bgr: np.ndarray, gate: bool, at_gate_size: Gate | None = None) -> np.ndarray:
         """Text boxes: gated (when on and the picture is larger than the gate), full size otherwise.
-        ``at_gate_size``: the gate's boxes, when already found."""
+        ``at_gate_size``: the gate's findings (:meth:`gate`), when already made."""
         h, w = bgr.shape[:2]
         if not (gate and self._gated(bgr)):
             return self.detect([bgr], self.det_max_side)[0]
-        quads = self.detect([bgr], self.gate_side)[0] if at_gate_size is None else at_gate_size
-        if len(quads) == 0:
-            return quads
-        at_gate = self.gate_side / max(h, w)
-        heights = [min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])) * at_gate for q in quads]
-        if min(heights) < self.gate_px:  # small text: found, but not reliably at the gate's size
-            return self.detect([bgr], self.det_max_side)[0]
-        return quads
+        found = self.gate([bgr])[0] if at_gate_size is None else at_gate_size
+        if not found:
+            return found.quads
+        quads = found.quads
+        if len(quads):
+            at_gate = self.gate_side / max(h, w)
+            heights = [min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])) * at_gate for q in quads]
+            if min(heights) >= self.gate_px:  # text large enough to be boxed reliably at the gate's size
+                # and marked regions that no box covers (a line the gate saw but could not box)
+                left = [r for r in found.regions if not any(
+                    q[:, 0].min() < r[2] and r[0] < q[:, 0].max() and q[:, 1].min() < r[3] and r[1] < q[:, 1].max()
+                    for q in quads)]
+                if not left:
+                    return quads
+                # large text the gate marked but could not box (over a busy ground): the detector
+                # finds it with the picture's whole context around it, not in a cut-out region
+                again = self.detect([bgr], self.recheck_side)[0]
+                return again if len(again) >= len(quads) else quads
+        # small text, or map pixels the gate could not box: the marked regions at full size
+        return self.detect_regions(bgr, found.regions)
 
     def _read_bgr(self, bgr: np.ndarray, gate: bool, loose: bool = False,
-                  at_gate_size: np.ndarray | None = None) -> tuple[list[OcrLine], bool]:
+                  at_gate_size: Gate | None = None) -> tuple[list[OcrLine], bool]:
         """(lines read, whether the text looks faint: a line was read whose ink barely stands out)."""
         if loose:
             quads = self.detect([bgr], self.det_max_side, loose=True)[0]
@@ -255,7 +332,7 @@ class OCR:
         Args:
             image: PIL image (any mode).
             gate: detect at ``gate_side`` first (the picture is done when nothing is found there),
-                and at full size only where the text found was small.
+                and at full size only in the regions marked there, where the text found was small.
         Returns:
             Lines with score >= min_score, in reading order (top-to-bottom, left-to-right).
         """
@@ -286,9 +363,9 @@ class OCR:
         if not (gate and self.gate_side):
             return [text_of(self._read_bgr(b, False)[0]) for b in bgrs]
         gated = [i for i, b in enumerate(bgrs) if self._gated(b)]
-        found = dict(zip(gated, self.detect([bgrs[i] for i in gated], self.gate_side)))
+        found = dict(zip(gated, self.gate([bgrs[i] for i in gated])))
         return [text_of(self._read_bgr(b, True, at_gate_size=found.get(i))[0])
-                if i not in found or len(found[i]) else "" for i, b in enumerate(bgrs)]
+                if i not in found or found[i] else "" for i, b in enumerate(bgrs)]
 
     def has_text(self, image) -> bool:
         """Whether the detector, seeing the picture at ``gate_side`` px, finds any text box."""
@@ -327,6 +404,38 @@ class OCR:
                     seen.add(x.lower())
                     extra.append(x)
         return f"{text}{SEPARATOR}{' '.join(extra)}" if text and extra else text
+
+
+def _regions(mask: np.ndarray, shape: tuple[int, int]) -> tuple:
+    """Bounds (x0, y0, x1, y1) in a picture of ``shape`` of the marked pixels of a gate's map:
+    neighbouring marks joined into lines, each widened by two line heights sideways and one up and
+    down (at least 24 px: a mark may cover only part of a line's letters), overlapping bounds merged."""
+    import cv2
+
+    h, w = shape
+    sy, sx = h / mask.shape[0], w / mask.shape[1]
+    joined = cv2.dilate(mask.astype(np.uint8), np.ones((3, 7), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    boxes = []
+    for x, y, bw, bh, _ in stats[1:n]:
+        line = bh * sy
+        mx, my = max(24.0, 2.0 * line), max(24.0, line)
+        boxes.append([max(0, int(x * sx - mx)), max(0, int(y * sy - my)),
+                      min(w, int(math.ceil((x + bw) * sx + mx))), min(h, int(math.ceil((y + bh) * sy + my)))])
+    merged = True
+    while merged:  # merge until no two overlap
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return tuple(tuple(b) for b in boxes)
 
 
 FAINT_CONTRAST = 80.0  # grey levels between a box's ink and its ground below which text is faint
