@@ -41,6 +41,14 @@ def test_garbled_readings_are_told_from_words():
     assert not garbled("Glasgow 2024 ok")
 
 
+def test_a_misread_word_is_not_split_into_pieces_that_match_other_queries():
+    from omnidex.encoders.wordsplit import split_token
+
+    assert split_token("EMONIONAL") == []  # not "em onion al": "onion" ranked this photo over a slide
+    assert split_token("NOENTRY") == ["no", "entry"]
+    assert split_token("STAYINLANE") == ["stay", "in", "lane"]
+
+
 def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(tmp_path):
     """Over the coffee photograph the middle of STABILITY crosses from the dark cup to the light
     saucer: the first reading holds part of it only ("STABIL", "CTABI"). The headroom views read it whole."""

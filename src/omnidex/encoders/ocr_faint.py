@@ -33,8 +33,10 @@ def headroom_views(bgr: np.ndarray, kernel: int = KERNEL) -> list[np.ndarray]:
 
     f = bgr.astype(np.float32)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
-    ground_light = cv2.morphologyEx(f, cv2.MORPH_OPEN, disc)  # ground under strokes lighter than it
-    ground_dark = cv2.morphologyEx(f, cv2.MORPH_CLOSE, disc)  # ground under strokes darker than it
+    # ground under strokes lighter than it (opening), and under strokes darker than it (closing);
+    # on uint8, where OpenCV's morphology is several times faster than on floats
+    ground_light = cv2.morphologyEx(bgr, cv2.MORPH_OPEN, disc).astype(np.float32)
+    ground_dark = cv2.morphologyEx(bgr, cv2.MORPH_CLOSE, disc).astype(np.float32)
     light = (f - ground_light).sum(2) / np.maximum((255.0 - ground_light).sum(2), 3 * FLOOR)
     dark = (ground_dark - f).sum(2) / np.maximum(ground_dark.sum(2), 3 * FLOOR)
     out = []

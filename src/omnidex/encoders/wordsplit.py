@@ -51,9 +51,14 @@ def split_token(token: str) -> list[str]:
     if low in ws.UNIGRAMS:
         return []
     parts = ws.segment(low)
-    if len(parts) < 2 or any(p not in ws.UNIGRAMS or (len(p) < 2 and p not in ("a", "i")) for p in parts):
+    if len(parts) < 2 or any(p not in ws.UNIGRAMS or (len(p) <= 2 and p not in SHORT_WORDS) for p in parts):
         return []
     return parts
+
+
+# the words of one or two letters a glued token may hold ("NOENTRY"); other short parts are pieces
+# of a misread word ("EMONIONAL" is not "em onion al")
+SHORT_WORDS = frozenset("a i am an as at be by do go he if in is it me my no of on or so to up us we".split())
 
 
 def joined_pairs(tokens: list[str]) -> list[str]:
