@@ -100,18 +100,29 @@ def table(res: dict) -> str:
                          f"{_mark(v['rank1'], TARGETS['ocr_rank1'])} |")
         lines.append("")
     if res.get("pans"):
+        p = res["pans"]
+        seeds = p.get("seeds", {"dev": [0], "heldout": [1]})
         lines += ["## Clip localisation: start within +-0.1 s", "",
                   "Range: the hit's stated start range (starts that fit about equally well) holds the truth; "
-                  "sure: the range is at most 0.2 s wide.", "",
-                  "| motion | seed | within 0.1 s | fixed +-1 s (before) | median err (s) | max err (s) | range holds truth "
-                  "| median range (s) | sure | n | status |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for seed, key in (("dev 0", "adaptive"), ("held-out 1", "heldout")):
-            for kind, v in res["pans"].get(key, {}).items():
-                old = res["pans"]["fixed_1s"].get(kind, {}) if key == "adaptive" else {}
-                before = f"{old['within_0.1s']:.3f}" if old else ""
-                lines.append(f"| {kind} | {seed} | {v['within_0.1s']:.3f} | {before} | {v['median_s']} | {v['max_s']} "
-                             f"| {v.get('range_covers', '')} | {v.get('median_range_s', '')} | {v.get('sure', '')} "
+                  "sure: the range is at most 0.2 s wide. Before: the same dev excerpts without the last stage "
+                  "(thumbnails) and with the fine search fixed at +-1 s. Latency and CPU: median per `search --video`.", "",
+                  "| motion | seeds | within 0.1 s | thumbnails only | fixed +-1 s | median err (s) | max err (s) "
+                  "| range holds truth | median range (s) | sure | latency (s) | CPU (s) | n | status |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for label, key in ((f"dev {seeds.get('dev')}", "adaptive"), (f"held-out {seeds.get('heldout')}", "heldout")):
+            for kind, v in p.get(key, {}).items():
+                old = [f"{p[b][kind]['within_0.1s']:.3f}" if key == "adaptive" and b in p else ""
+                       for b in ("thumbnails", "fixed_1s")]
+                lines.append(f"| {kind} | {label} | {v['within_0.1s']:.3f} | {old[0]} | {old[1]} | {v['median_s']} "
+                             f"| {v['max_s']} | {v.get('range_covers', '')} | {v.get('median_range_s', '')} "
+                             f"| {v.get('sure', '')} | {v.get('median_latency_s', '')} | {v.get('median_cpu_s', '')} "
                              f"| {v['n']} | {_mark(v['within_0.1s'], TARGETS['pan_within_0.1s'])} |")
+        off = [r for k in ("dev", "heldout") for r in p.get("rows", {}).get(k, []) if r and r["err"] > 0.1]
+        if off:
+            lines += ["", "Excerpts placed more than 0.1 s off:", "", "| excerpt | truth | found | range | method |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {r['query']} | {r['truth']:.2f} | {r['start']:.2f} | {r['range'][0]:.2f}-{r['range'][1]:.2f} "
+                      f"| {r['method']} |" for r in off]
     return "\n".join(lines) + "\n"
 
 
@@ -137,7 +148,8 @@ def plot(res: dict, path: Path) -> None:
         axes[1].set_title("OCR: word recall / rank-1")
     if res.get("pans"):
         kinds = list(res["pans"]["adaptive"])
-        keys = [k for k in (("fixed_1s", "#bbbbbb"), ("adaptive", "#4477aa"), ("heldout", "#66aa55")) if k[0] in res["pans"]]
+        keys = [k for k in (("fixed_1s", "#bbbbbb"), ("thumbnails", "#dddd88"), ("adaptive", "#4477aa"), ("heldout", "#66aa55"))
+                if k[0] in res["pans"]]
         w = 0.8 / len(keys)
         for k, (key, colour) in enumerate(keys):
             axes[2].bar([i + w * (k - (len(keys) - 1) / 2) for i in range(len(kinds))],
