@@ -36,6 +36,7 @@ def test_garbled_readings_are_told_from_words():
 
     assert garbled("YARSUMEI\nDRINK")
     assert garbled("VACCII")
+    assert garbled("EMONIONAL") and garbled("ETRVEV ON")  # not "em onion al", "et rv ev"
     assert not garbled("RALLY SISTERS")
     assert not garbled("PARKINGPERMIT")  # glued common words: the split stream handles it
     assert not garbled("Glasgow 2024 ok")

@@ -148,8 +148,8 @@ GARBLED_MIN_LEN = 4  # shorter tokens say little (initials, units, fragments of 
 def garbled(text: str) -> bool:
     """Whether recognised text holds a token that is no word: letters only, at least
     ``GARBLED_MIN_LEN`` long, rare in wordsegment's table (under ``FRAGMENT_MAX``) and not glued
-    words that are not rare
-    ("YARSUMEI", "VACCII": what PP-OCR reads where part of a faint word is lost).
+    words that are not rare ("YARSUMEI", "VACCII", "EMONIONAL": what PP-OCR reads where part of
+    a faint word is lost).
 
     Args:
         text: recognised text.
@@ -159,14 +159,13 @@ def garbled(text: str) -> bool:
     tokens = [t for t in re.findall(r"[^\W\d_]+", text) if len(t) >= GARBLED_MIN_LEN]
     if not tokens:
         return False
-    ws = _segmenter()
-    counts = ws.UNIGRAMS
+    counts = _segmenter().UNIGRAMS
 
     def word_or_words(low: str) -> bool:
         if counts.get(low, 0.0) >= FRAGMENT_MAX:
             return True
-        parts = ws.segment(low)
-        return len(parts) >= 2 and all(len(x) >= 2 and counts.get(x, 0.0) >= FRAGMENT_MAX for x in parts)
+        parts = split_token(low)  # glued words (short ones only when they are SHORT_WORDS)
+        return bool(parts) and all(counts.get(x, 0.0) >= FRAGMENT_MAX for x in parts)
 
     return any(t.isascii() and not word_or_words(t.lower()) for t in tokens)
 
