@@ -145,3 +145,28 @@ def test_video_hour_bench_quick(tmp_path):
     assert speech["words"] >= 20 and silent["words"] == 0 and "speech" not in silent["stages"]
     assert (out / "table.md").read_text().startswith("## ")
     assert (out / "wall.png").exists() and (out / "stages.png").exists()
+
+
+@pytest.mark.bench  # a benchmark smoke run: make test-bench
+@pytest.mark.timeout(600)
+@needs_tools
+def test_video_speed_bench_quick(tmp_path):
+    """bench.video_hour.speed on 60 s of 360p: the four toggled runs, CPU per part, the target row."""
+    out = tmp_path / "vs"
+    proc = subprocess.run([sys.executable, "-m", "bench.video_hour.speed", "--out", str(out), "--minutes", "1",
+                           "--minutes-1080p", "0", "--no-before"], cwd=ROOT, capture_output=True, text=True, timeout=580)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    rows = {r["label"]: r for r in res["rows"]}
+    assert list(rows) == ["360p pictures only", "360p + OCR", "360p + speech", "360p speech + OCR"]
+    for label, r in rows.items():
+        assert r["status"] == "indexed" and r["video_s"] == pytest.approx(60, abs=0.5)
+        assert r["x_realtime"] == pytest.approx(r["video_s"] / r["wall_s"], rel=0.02)
+        has_ocr, has_speech = "OCR" in label, "speech" in label
+        assert (r["ocr_rows"] > 0) == has_ocr and (r["words"] >= 20) == has_speech
+        if has_ocr:  # frames whose picture did not change reuse the text: never more read than picked
+            assert 0 < r["stages"]["ocr_read"]["n"] <= r["stages"]["ocr"]["n"]
+    assert "meets_target" in rows["360p speech + OCR"]
+    part = res["cpu_by_part"]
+    assert part["ocr"] > 0 and part["speech"] > 0 and part["all"] >= part["pictures"]
+    assert (out / "speed.png").exists() and "CPU seconds per minute" in (out / "table.md").read_text()
