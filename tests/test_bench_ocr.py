@@ -16,7 +16,8 @@ def _reader(ips, recall=None):
 def _res(gated_ips=12.0, gated_recall=0.9):
     speed = {"pictures": 10, "text_pictures": 2, "speedup_vs_before": 5.0, "speedup_vs_plain_rapidocr": 4.0,
              "readers": {"gated": _reader(gated_ips, gated_recall), "before": _reader(2.0, 0.9),
-                         "plain_rapidocr": _reader(3.0, 0.8), "no_ocr": _reader(100.0)}}
+                         "plain_rapidocr": _reader(3.0, 0.8), "no_ocr": _reader(100.0)},
+             "gate": {"gate512_map": {"recall": 1.0, "plain_passed": 0.25, "precision": 0.5, "cpu_ms_median": 50.0, "pictures": 10}}}
     words = {"gated": {"slide": {"rank1": 1.0, "before": 1.0, "after": 1.0, "n": 3},
                        "photo_35": {"rank1": 0.5, "before": 0.4, "after": 0.5, "n": 3}},
              "before": {"slide": {"rank1": 1.0, "before": 1.0, "after": 1.0, "n": 3},
@@ -32,6 +33,7 @@ def test_table_marks_speed_and_recall_against_the_before_reader(tmp_path):
     assert "| gated | 12.0 | 14.4 | 300.0 | 40.0 | 0.9 | 1 | PASS |" in md
     assert "| heldout | 1.3 (3.3) | 0.4 (1.1) | 0.6 (1.6) | 3.1x | 2.1x |" in md
     assert "| slide | 1.000 | 1.000 | 1.000 | 1.000 | 3 | PASS |" in md
+    assert "| gate512_map | 1.0 | 0.25 | 0.5 | 50.0 |" in md
     assert "| photo_35 | 0.500 | 0.250 | 0.500 | 0.200 | 3 | FAIL |" in md
     assert "| gated | 9.0 |" in table(_res(gated_ips=9.0)) and "FAIL" in table(_res(gated_ips=9.0)).split("## Words")[0]
     assert "FAIL" in table(_res(gated_recall=0.85)).split("## Words")[0]  # faster, but reads less than before
