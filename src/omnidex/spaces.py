@@ -213,10 +213,10 @@ class Models:
         def make():
             from .encoders.ocr import OCR
 
-            # one ONNX Runtime thread: OCR runs beside other work (video: decoding and Whisper;
-            # images: CLIP), and a second intra-op thread spins while it waits: on 2 busy cores
-            # that tripled the CPU per frame (bench/video_hour README, "speech and OCR")
-            return OCR(threads=1)
+            # two ONNX Runtime threads that sleep when idle (OCR._without_spinning): OCR runs beside
+            # other work (video: decoding and Whisper; images: CLIP); spinning threads had tripled
+            # the CPU per frame on 2 busy cores (bench/video_hour README, "speech and OCR")
+            return OCR()
 
         return self._get("ocr", make, "text in images was NOT read. ")
 
