@@ -198,7 +198,9 @@ def run_pans(work: Path, quick: bool, photos: list, log=print, heldout: bool = T
     """
     from omnidex.search import video_query as vq
 
-    per_kind, excerpts, seconds = (1, 3, 24.0) if quick else (2, 4, 40.0)
+    # quick: still two videos per motion (in a library of three videos, each one photograph, the coarse
+    # vote of a zoom or still clip finds no frame match above chance: the background is its own video)
+    per_kind, excerpts, seconds = (2, 2, 24.0) if quick else (2, 4, 40.0)
     dev = _seed_set(work, photos, DEV_SEEDS[:1] if quick else DEV_SEEDS, per_kind, excerpts, seconds, log)
     items, rows = _place_all(dev, log)
     res = {"seeds": {"dev": [s for s, _, _ in dev]}, "adaptive": summarise(items, rows)}

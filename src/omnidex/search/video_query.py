@@ -14,6 +14,9 @@ Coarse to fine:
    of the raw colours (so a grey scene never passes for a black one with the same layout). The
    worse of the two gives the alignment similarity (1 = same pixels, 0 = unrelated); it survives
    re-encoding and scaling.
+3. Around that start (and over the range of starts that fit about as well), :mod:`.clip_align`
+   compares the clip's key frames with every video frame at 128 px wide and places the start to
+   the frame, with the range of starts its pixels cannot tell apart (``FINE_ALIGN``).
 
 The score is coverage x alignment. A clip about as long as the video it matches is reported as a
 near-duplicate of that video.
