@@ -42,6 +42,14 @@ def test_garbled_readings_are_told_from_words():
     assert not garbled("Glasgow 2024 ok")
 
 
+def test_faint_readings_with_look_alike_capitals_are_repaired():
+    from omnidex.encoders.wordsplit import repairs
+
+    assert "wisconsin" in repairs("VISGQNSIN")  # W read V, C read G, O read Q
+    assert "emotional" in repairs("EMONIONAL")
+    assert repairs("ETRVEV") == []  # no common word within reach: nothing proposed
+
+
 def test_a_misread_word_is_not_split_into_pieces_that_match_other_queries():
     from omnidex.encoders.wordsplit import split_token
 

@@ -115,8 +115,9 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def repairs(token: str, limit: int = 3) -> list[str]:
     """Common words a faintly printed token may have been before OCR lost letters: a letter or
     two missing at either end ("UKON" -> "yukon", "EUTSCHE" -> "deutsche"; faint first and last
-    letters are what the detector trims), or one letter missing, extra or wrong inside a longer
-    token ("DEFNED" -> "defined").
+    letters are what the detector trims), or one letter missing, extra or wrong inside a token of
+    six letters or more ("DEFNED" -> "defined"), or up to three capitals read as look-alikes
+    ("VISGQNSIN" -> "wisconsin").
 
     Args:
         token: letters as read.
@@ -132,14 +133,37 @@ def repairs(token: str, limit: int = 3) -> list[str]:
         return []
     cands = {c + low for c in _LETTERS} | {low + c for c in _LETTERS}
     cands |= {c + low + d for c in _LETTERS for d in _LETTERS}
-    if len(low) >= 5:
+    if len(low) >= 6:  # (a 5-letter fragment is within one letter of too many words: OCCAR -> oscar)
         for i in range(len(low) + 1):
             cands |= {low[:i] + c + low[i:] for c in _LETTERS}
             if i < len(low):
                 cands.add(low[:i] + low[i + 1:])
                 cands |= {low[:i] + c + low[i + 1:] for c in _LETTERS}
+    if len(low) >= 6:
+        cands |= _lookalike_variants(low)
     found = [(counts.get(w, 0.0), w) for w in cands if len(w) >= 5]
     return [w for n, w in sorted(found, reverse=True) if n >= REPAIR_MIN_COUNT][:limit]
+
+
+# capitals PP-OCR mistakes for one another on faint strokes ("VISGQNSIN" for WISCONSIN)
+_LOOKS = {a: b for group in ("ocdgq", "ilj", "vwuy", "efb", "pr", "nmh") for a in group
+          for b in [group.replace(a, "")]}
+
+
+def _lookalike_variants(low: str, most: int = 3) -> set[str]:
+    """``low`` with one to ``most`` letters swapped for letters that look like them."""
+    from itertools import combinations, product
+
+    spots = [i for i, ch in enumerate(low) if ch in _LOOKS]
+    out = set()
+    for k in range(1, min(most, len(spots)) + 1):
+        for where in combinations(spots, k):
+            for letters in product(*(_LOOKS[low[i]] for i in where)):
+                w = list(low)
+                for i, c in zip(where, letters):
+                    w[i] = c
+                out.add("".join(w))
+    return out
 
 
 GARBLED_MIN_LEN = 4  # shorter tokens say little (initials, units, fragments of a real line)
