@@ -117,6 +117,11 @@ def table(res: dict) -> str:
                              f"| {v['max_s']} | {v.get('range_covers', '')} | {v.get('median_range_s', '')} "
                              f"| {v.get('sure', '')} | {v.get('median_latency_s', '')} | {v.get('median_cpu_s', '')} "
                              f"| {v['n']} | {_mark(v['within_0.1s'], TARGETS['pan_within_0.1s'])} |")
+        if "thumbnails" in p:
+            a, t = p["adaptive"]["all"], p["thumbnails"]["all"]
+            lines += ["", f"Dev, median per search: CPU {a.get('median_cpu_s')} s with the last stage vs "
+                          f"{t.get('median_cpu_s')} s thumbnails only; wall {a.get('median_latency_s')} vs "
+                          f"{t.get('median_latency_s')} s."]
         off = [r for k in ("dev", "heldout") for r in p.get("rows", {}).get(k, []) if r and r["err"] > 0.1]
         if off:
             lines += ["", "Excerpts placed more than 0.1 s off:", "", "| excerpt | truth | found | range | method |",
