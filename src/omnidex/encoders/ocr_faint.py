@@ -17,6 +17,7 @@ import numpy as np
 KERNEL = 41  # px: disc wider than the strokes of text up to ~110 px high at 1024 px
 FLOOR = 40.0  # least room per channel divided by (keeps near-white / near-black ground from exploding)
 GAIN = 400.0  # ratio -> grey levels (an opacity of 0.35 draws strokes at ~115 on white)
+HEADROOM_SIDE = 0  # px the detector sees the headroom views at (0: the reader's det_max_side)
 
 
 def headroom_views(bgr: np.ndarray, kernel: int = KERNEL) -> list[np.ndarray]:
@@ -59,7 +60,8 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
     out = []
-    for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side), (headroom_views(bgr), ocr.det_max_side)):
+    for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side),
+                        (headroom_views(bgr), HEADROOM_SIDE or ocr.det_max_side)):
         for view, quads in zip(views, ocr.detect(views, side, loose=True)):
             if len(quads) == 0:
                 continue
