@@ -77,3 +77,14 @@ def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(t
     idx.add([folder])
     hits = idx.search("stability", top_k=1)
     assert hits and hits[0].path.endswith("faint.png")
+
+
+def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_target():
+    from bench.ocr.run import table
+
+    cond = {"photo_35": {"rank1": 0.75, "before": 0.6, "after": 0.75, "n": 24},
+            "photo_20": {"rank1": 0.5, "before": 0.3, "after": 0.5, "n": 24}}
+    md = table({"words": {"gated": cond, "before": cond, "heldout_gated": cond, "heldout_before": cond}})
+    held = md.split("held-out photographs, seed 7")[1]
+    assert "| photo_35 | 0.750 | 0.750 | 0.750 | 0.750 | 24 | FAIL |" in held
+    assert "| photo_20 | 0.500 | 0.500 | 0.500 | 0.500 | 24 | no target |" in held
