@@ -77,6 +77,45 @@ def frames(container, stream, errors: list[str], keep: Callable | None = None) -
         yield from frames
 
 
+def frames_between(av, path, t0: float, t1: float, errors: list[str], samples: int = 0,
+                   keep_keys: bool = False) -> Iterator:
+    """Decoded frames of ``path``'s video whose time lies in [t0, t1] (seeking near ``t0`` first;
+    an unseekable file is decoded from its start), as ``(time, frame)``.
+
+    Args:
+        av: the PyAV module.
+        t0, t1: the stretch in seconds.
+        errors: collects what went wrong (a failed seek, bad packets).
+        samples: when > 0, only the first frame at or after each of this many evenly spaced times
+            (memory stays bounded for long stretches).
+        keep_keys: with ``samples``, key frames are kept as well.
+    """
+    import numpy as np
+
+    wanted = np.linspace(t0, t1, samples) if samples > 0 else None
+    with open_container(av, path) as container:
+        stream = video_stream(path, container)
+        stream.thread_type = "AUTO"
+        if t0 > 0:
+            try:
+                container.seek(int(max(0.0, t0) / float(stream.time_base)), stream=stream, backward=True)
+            except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
+                errors.append(str(exc))
+        k = 0
+        for frame in frames(container, stream, errors):
+            t = frame.time
+            if t is None or t < t0 - 1e-3:
+                continue
+            if t > t1 + 1e-3:
+                break
+            if wanted is not None:
+                if (k >= len(wanted) or t < wanted[k] - 1e-4) and not (keep_keys and frame.key_frame):
+                    continue
+                while k < len(wanted) and wanted[k] <= t + 1e-4:
+                    k += 1
+            yield t, frame
+
+
 def sar(stream) -> float:
     """Sample (pixel) aspect ratio of a stream, 1.0 when unknown."""
     sar = stream.sample_aspect_ratio

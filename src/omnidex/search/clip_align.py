@@ -50,32 +50,11 @@ class Frames:
         from ..media import pyav
 
         av = require("av", "video")
-        wanted = np.linspace(t0, t1, samples) if samples > 0 else None
         times, pixels, keys, errors = [], [], [], []
-        with pyav.open_container(av, path) as container:
-            stream = pyav.video_stream(path, container)
-            stream.thread_type = "AUTO"
-            if t0 > 0:
-                try:
-                    container.seek(int(max(0.0, t0) / float(stream.time_base)), stream=stream, backward=True)
-                except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
-                    errors.append(str(exc))
-            k = 0
-            for frame in pyav.frames(container, stream, errors):
-                t = frame.time
-                if t is None or t < t0 - 1e-3:
-                    continue
-                if t > t1 + 1e-3:
-                    break
-                key = bool(frame.key_frame)
-                if wanted is not None:
-                    if (k >= len(wanted) or t < wanted[k] - 1e-4) and not key:
-                        continue
-                    while k < len(wanted) and wanted[k] <= t + 1e-4:
-                        k += 1
-                keys.append(key)
-                pixels.append(frame.to_ndarray(width=size[0], height=size[1], format="gray").astype(np.float32).ravel())
-                times.append(t)
+        for t, frame in pyav.frames_between(av, path, t0, t1, errors, samples, keep_keys=True):
+            keys.append(bool(frame.key_frame))
+            pixels.append(frame.to_ndarray(width=size[0], height=size[1], format="gray").astype(np.float32).ravel())
+            times.append(t)
         if not pixels:
             raise MediaError(path, f"no frame decoded between {t0:.2f}s and {t1:.2f}s")
         return cls(np.array(times), np.stack(pixels), np.array(keys, bool))

@@ -202,35 +202,15 @@ class _Thumbs:
         from ..media import pyav
 
         av = require("av", "video")
-        wanted = np.linspace(t0, t1, samples) if samples > 0 else None
         times, grey, colour, errors = [], [], [], []
-        with pyav.open_container(av, path) as container:
-            stream = pyav.video_stream(path, container)
-            stream.thread_type = "AUTO"
-            if t0 > 0:
-                try:
-                    container.seek(int(max(0.0, t0) / float(stream.time_base)), stream=stream, backward=True)
-                except Exception as exc:  # noqa: BLE001 - unseekable: decode from the start
-                    errors.append(str(exc))
-            k = 0
-            for frame in pyav.frames(container, stream, errors):
-                t = frame.time
-                if t is None or t < t0 - 1e-3:
-                    continue
-                if t > t1 + 1e-3:
-                    break
-                if wanted is not None:
-                    if k >= len(wanted) or t < wanted[k] - 1e-4:
-                        continue
-                    while k < len(wanted) and wanted[k] <= t + 1e-4:
-                        k += 1
-                if near is not None and not _is_near(near, t, radius):
-                    continue
-                rgb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="rgb24").astype(np.float32) / 255.0
-                g = rgb.mean(axis=2).ravel()
-                grey.append((g - g.mean()) / (g.std() + 0.015))  # flat frames stay near 0, not noise
-                colour.append(rgb.ravel())
-                times.append(t)
+        for t, frame in pyav.frames_between(av, path, t0, t1, errors, samples):
+            if near is not None and not _is_near(near, t, radius):
+                continue
+            rgb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="rgb24").astype(np.float32) / 255.0
+            g = rgb.mean(axis=2).ravel()
+            grey.append((g - g.mean()) / (g.std() + 0.015))  # flat frames stay near 0, not noise
+            colour.append(rgb.ravel())
+            times.append(t)
         if not grey:
             raise MediaError(path, f"no frame decoded between {t0:.2f}s and {t1:.2f}s")
         return cls(np.array(times), np.stack(grey), np.stack(colour))
