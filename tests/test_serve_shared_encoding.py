@@ -34,15 +34,10 @@ QUERIES = ["ferry to the islands", "tomato plants", "budget meeting", "violin st
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Five notes and two text pictures, indexed with the bundled image-text model."""
-    from omnidex.testing.mediagen import text_image
+    from omnidex.testing.mediagen import notes_and_signs
 
     base = tmp_path_factory.mktemp("serve-shared")
-    media = base / "media"
-    media.mkdir()
-    for name, text in NOTES.items():
-        (media / name).write_text(text + "\n")
-    text_image("BEACH PARTY", media / "poster.png", bg=(250, 200, 60), fg=(20, 20, 120))
-    text_image("STOP", media / "sign.jpg", bg=(200, 20, 20), fg=(255, 255, 255), font_size=80)
+    media = notes_and_signs(base / "media", NOTES)
     Index(base / "db", CONFIG).add([media])
     return {"base": base, "media": media, "db": base / "db"}
 

@@ -552,3 +552,22 @@ def make_bad_files(folder: str | Path) -> dict[str, Path]:
     files["truncated_jpg"] = jpg
     files["no_audio_video"] = make_video(folder / "no_audio.mp4", scenes, audio=False)["path"]
     return files
+
+
+def notes_and_signs(folder: str | Path, notes: dict[str, str]) -> Path:
+    """A small mixed library for server tests: each note as a text file, plus two text pictures
+    (a yellow "BEACH PARTY" poster and a red "STOP" sign).
+
+    Args:
+        folder: where the files go (created).
+        notes: file name -> text.
+    Returns:
+        ``folder``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in notes.items():
+        (folder / name).write_text(text + "\n")
+    text_image("BEACH PARTY", folder / "poster.png", bg=(250, 200, 60), fg=(20, 20, 120))
+    text_image("STOP", folder / "sign.jpg", bg=(200, 20, 20), fg=(255, 255, 255), font_size=80)
+    return folder
