@@ -31,12 +31,10 @@ def served(tmp_path_factory):
     """A small text index and a real ``omnidex serve`` of it (a subprocess), models loaded."""
     from omnidex import Index
     from omnidex.config import IndexConfig
-    from omnidex.demo import DOCS
+    from omnidex.demo import write_docs
 
     root = tmp_path_factory.mktemp("lib")
-    for rel, text in DOCS.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_docs(root)
     Index(root / "db", IndexConfig(speech=False, ocr=False)).add([root])
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "omnidex", "serve", "--db", str(root / "db"), "--port", str(port)],

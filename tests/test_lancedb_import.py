@@ -83,11 +83,9 @@ def _cold_search(db, env: dict) -> tuple[list, bool]:
 def test_a_cold_search_skips_the_catalog_client_and_finds_the_same(tmp_path):
     from omnidex import Index
     from omnidex.config import IndexConfig
-    from omnidex.demo import DOCS
+    from omnidex.demo import write_docs
 
-    for rel, text in DOCS.items():
-        (tmp_path / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "lib" / rel).write_text(text)
+    write_docs(tmp_path / "lib")
     Index(tmp_path / "db", IndexConfig(speech=False, ocr=False)).add([tmp_path / "lib"])
     fast, ran = _cold_search(tmp_path / "db", {"OMNIDEX_EAGER_IMPORTS": "0"})
     eager, ran_eager = _cold_search(tmp_path / "db", {"OMNIDEX_EAGER_IMPORTS": "1"})

@@ -108,12 +108,10 @@ def small_index(tmp_path_factory):
     """Documents and drawn shapes indexed with the defaults (MiniLM text, the bundled visual model)."""
     from omnidex import Index
     from omnidex.config import IndexConfig
-    from omnidex.demo import DOCS, _shape_photos
+    from omnidex.demo import _shape_photos, write_docs
 
     root = tmp_path_factory.mktemp("lib")
-    for rel, text in DOCS.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_docs(root)
     _shape_photos(root / "shapes")
     Index(root / "db", IndexConfig(speech=False, ocr=False)).add([root])
     return root / "db"

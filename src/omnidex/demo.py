@@ -25,6 +25,14 @@ DOCS = {
 }
 
 
+def write_docs(folder: Path) -> Path:
+    """Write the demo's documents (:data:`DOCS`) under ``folder``; returns ``folder``."""
+    for rel, text in DOCS.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
 def build_corpus(out: Path) -> dict:
     """Write the demo media under ``out/corpus`` and return paths useful for queries."""
     from .testing.mediagen import Narration, Scene, make_video, speak, text_image
@@ -33,9 +41,7 @@ def build_corpus(out: Path) -> dict:
     (corpus / "images").mkdir(parents=True, exist_ok=True)
     (corpus / "video").mkdir(parents=True, exist_ok=True)
     (corpus / "audio").mkdir(parents=True, exist_ok=True)
-    for rel, text in DOCS.items():
-        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
-        (corpus / rel).write_text(text)
+    write_docs(corpus)
     text_image("BEACH PARTY 2026", corpus / "images/poster.png", bg=(250, 200, 60), fg=(20, 20, 120))
     text_image("STOP", corpus / "images/sign.jpg", bg=(200, 20, 20), fg=(255, 255, 255), font_size=80)
     text_image("Gate 14  Departures", corpus / "images/airport.webp", bg=(30, 30, 30), fg=(250, 220, 0))
