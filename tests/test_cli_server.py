@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
@@ -40,17 +39,9 @@ def served(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "omnidex", "serve", "--db", str(root / "db"), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
-    while True:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
-                if json.loads(r.read()).get("ready"):
-                    break
-        except OSError:
-            pass
-        assert time.time() < deadline, "the server did not get ready"
-        time.sleep(0.5)
+    if not discovery.wait_ready(url, proc, timeout=240):
+        proc.kill()
+        pytest.fail(f"the server did not get ready: {proc.stdout.read()[-2000:]}")
     yield root, url, proc
     proc.terminate()
     proc.wait(30)

@@ -180,7 +180,8 @@ def measure(db: Path, queries, repeats: int, log) -> dict:
 def served_runs(db: Path, queries, repeats: int, log) -> list[dict]:
     """The same cold command while an ``omnidex serve`` of this index runs (the CLI asks it)."""
     import socket
-    import urllib.request
+
+    from omnidex.serve import discovery
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,18 +190,9 @@ def served_runs(db: Path, queries, repeats: int, log) -> list[dict]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = []
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                    if json.loads(r.read()).get("ready"):
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                log("  served: the server did not get ready; row left out")
-                return []
-            time.sleep(0.5)
+        if not discovery.wait_ready(f"http://127.0.0.1:{port}", server, timeout=300):
+            log("  served: the server did not get ready; row left out")
+            return []
         for _ in range(repeats):
             for q in queries:
                 argv, env = command("onnx", db, q)

@@ -102,6 +102,22 @@ def find(db: str | Path, timeout: float = TIMEOUT_S) -> str | None:
         return None
 
 
+def wait_ready(url: str, process=None, timeout: float = 240.0) -> bool:
+    """Wait until the server at ``url`` answers ``/api/health`` with ``ready``; False when
+    ``process`` (a ``subprocess.Popen`` running it) ends first or ``timeout`` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            if _get(f"{url.rstrip('/')}/api/health", 2.0).get("ready"):
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def search(url: str, query: str, top_k: int, modality: str = "", path_glob: str | None = None,
            timeout: float = 30.0) -> list[dict]:
     """A text search answered by the server at ``url``: its hit dicts (``Hit.to_dict()`` plus id,
