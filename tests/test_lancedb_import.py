@@ -58,6 +58,21 @@ def test_a_deferred_package_runs_its_init_once_and_only_when_read(tmp_path, monk
             delattr(builtins, f"{name}_inits")
 
 
+def test_a_failing_init_raises_on_every_read(tmp_path, monkeypatch):
+    name = "omnidex_deferred_broken"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text("import omnidex_no_such_dependency\nVALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert defer_package_init(name)
+        mod = sys.modules[name]
+        for _ in range(2):  # not a silent AttributeError the second time
+            with pytest.raises(ModuleNotFoundError, match="omnidex_no_such_dependency"):
+                mod.VALUE  # noqa: B018
+    finally:
+        sys.modules.pop(name, None)
+
+
 def test_missing_or_imported_packages_are_left_alone():
     assert defer_package_init("omnidex_no_such_package_here") is False
     assert defer_package_init("json") is False  # imported already (and a plain module)

@@ -51,9 +51,13 @@ def defer_package_init(name: str) -> bool:
         with _lock:
             if not ran:
                 ran.append(True)
-                with open(spec.origin, encoding="utf-8") as f:
-                    code = compile(f.read(), spec.origin, "exec")
-                exec(code, module.__dict__)  # noqa: S102 - the package's own __init__, as import would run it
+                try:
+                    with open(spec.origin, encoding="utf-8") as f:
+                        code = compile(f.read(), spec.origin, "exec")
+                    exec(code, module.__dict__)  # noqa: S102 - the package's own __init__, as import would run it
+                except BaseException:
+                    ran.clear()  # the next read tries again and raises what went wrong, as an import would
+                    raise
         if attr in module.__dict__:
             return module.__dict__[attr]
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")
