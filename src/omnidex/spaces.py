@@ -213,7 +213,7 @@ class Models:
         def make():
             from .encoders.ocr import OCR
 
-            # two ONNX Runtime threads that sleep when idle (OCR._without_spinning): OCR runs beside
+            # two ONNX Runtime threads that sleep when idle (ocr._rebuild_sessions): OCR runs beside
             # other work (video: decoding and Whisper; images: CLIP); spinning threads had tripled
             # the CPU per frame on 2 busy cores (bench/video_hour README, "speech and OCR")
             return OCR()

@@ -233,18 +233,32 @@ def prefetched(chunks, prepare):
 
 # ----------------------------------------------------------------------------- ONNX Runtime image tower
 
+def session_options(ort, threads: int, log_level: int = 3):
+    """ONNX Runtime session options as omnidex runs its sessions: ``threads`` intra-op threads, one
+    inter-op thread, every graph optimisation, and no spinning where ``OMP_WAIT_POLICY`` is PASSIVE
+    (omnidex sets it, like torch's OpenMP threads): idle threads sleep instead of busy-waiting on
+    cores that decoding, Whisper or other searches share.
+
+    Args:
+        ort: the ``onnxruntime`` module.
+        threads: intra-op threads.
+        log_level: ONNX Runtime's log severity (3: errors only).
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = log_level
+    passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0" if passive else "1")
+    return opts
+
+
 class OrtTower:
     """An exported tower in an ONNX Runtime session: pixels or token ids in, unit rows out."""
 
     def __init__(self, path: Path):
         ort = require("onnxruntime", ONNX_EXTRA)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = cores(), 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # like torch's OpenMP threads (omnidex sets OMP_WAIT_POLICY=PASSIVE): no spinning on shared cores
-        passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0" if passive else "1")
+        opts = session_options(ort, cores())
         self.path = path
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._inputs = [(i.name, np.int64 if "int64" in i.type else np.float32) for i in self._session.get_inputs()]

@@ -104,7 +104,7 @@ class OCR:
     Args:
         min_score: lines recognised with lower confidence are dropped.
         threads: ONNX Runtime intra-op threads; 0 picks min(2, cores) (sized for a small machine).
-            Idle threads sleep instead of spinning (see :func:`_without_spinning`).
+            Idle threads sleep instead of spinning (see :func:`_rebuild_sessions`).
         det_max_side: the full-size detection sees pictures at most this large and never upscales
             them (RapidOCR's default scales the shorter side *up* to 736 px: about 5x slower on a
             384x216 video frame, and no more accurate).
@@ -142,7 +142,7 @@ class OCR:
                                               det_limit_type="max", det_limit_side_len=self.det_max_side)
                 self._engine.text_rec.rec_batch_num = 16
                 if self.threads > 1:
-                    _without_spinning(self._engine, self.threads)
+                    _rebuild_sessions(self._engine, self.threads)
         return self._engine
 
     def _det_tensor(self, bgr: np.ndarray, side: int) -> np.ndarray:
@@ -441,29 +441,27 @@ def _regions(mask: np.ndarray, shape: tuple[int, int]) -> tuple:
     return tuple(tuple(b) for b in boxes)
 
 
-def _without_spinning(engine, threads: int) -> None:
-    """Rebuild RapidOCR's detection and recognition sessions with ``allow_spinning`` off.
+def _rebuild_sessions(engine, threads: int) -> None:
+    """Rebuild RapidOCR's detection and recognition sessions with omnidex's session options
+    (:func:`.fastpath.session_options`: idle intra-op threads sleep instead of spinning).
 
-    ONNX Runtime's intra-op threads busy-wait between operators by default. Beside other work
-    (decoding, Whisper, CLIP, other processes) a second thread spinning on a 2-core machine cost
-    about 2x the CPU and 2.3x the wall time of one thread for the same pictures; with spinning off,
-    two threads cost what one does and use the second core when it is free. A session whose model
-    path ONNX Runtime does not report is left as it was.
+    RapidOCR builds its sessions with spinning on. Beside other work (decoding, Whisper, CLIP,
+    other processes) a second thread spinning on a 2-core machine cost about 2x the CPU and 2.3x
+    the wall time of one thread for the same pictures; with spinning off, two threads cost what one
+    does and use the second core when it is free. A session whose model path ONNX Runtime does not
+    report is left as it was.
     """
     import onnxruntime as ort
+
+    from .fastpath import session_options
 
     for holder, attr in ((engine.text_det, "infer"), (engine.text_rec, "session")):
         wrapper = getattr(holder, attr, None)
         path = getattr(getattr(wrapper, "session", None), "_model_path", None)
         if not path:
             continue
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 4
-        opts.enable_cpu_mem_arena = False
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = session_options(ort, threads, log_level=4)
+        opts.enable_cpu_mem_arena = False  # as RapidOCR builds them
         wrapper.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
