@@ -301,9 +301,8 @@ class OCR:
             heights = [min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])) * at_gate for q in quads]
             if min(heights) >= self.gate_px:  # text large enough to be boxed reliably at the gate's size
                 # and marked regions that no box covers (a line the gate saw but could not box)
-                left = [r for r in found.regions if not any(
-                    q[:, 0].min() < r[2] and r[0] < q[:, 0].max() and q[:, 1].min() < r[3] and r[1] < q[:, 1].max()
-                    for q in quads)]
+                bounds = [(q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()) for q in quads]
+                left = [r for r in found.regions if not any(_overlap(r, q) for q in bounds)]
                 if not left:
                     return quads
                 # large text the gate marked but could not box (over a busy ground): the detector
@@ -409,6 +408,11 @@ class OCR:
         return f"{text}{SEPARATOR}{' '.join(extra)}" if text and extra else text
 
 
+def _overlap(a, b) -> bool:
+    """Whether two bounds (x0, y0, x1, y1) share some area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def _regions(mask: np.ndarray, shape: tuple[int, int]) -> tuple:
     """Bounds (x0, y0, x1, y1) in a picture of ``shape`` of the marked pixels of a gate's map:
     neighbouring marks joined into lines, each widened by two line heights sideways and one up and
@@ -431,7 +435,7 @@ def _regions(mask: np.ndarray, shape: tuple[int, int]) -> tuple:
         for i in range(len(boxes)):
             for j in range(i + 1, len(boxes)):
                 a, b = boxes[i], boxes[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                if _overlap(a, b):
                     boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
                     del boxes[j]
                     merged = True
