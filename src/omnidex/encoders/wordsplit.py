@@ -139,7 +139,6 @@ def repairs(token: str, limit: int = 3) -> list[str]:
             if i < len(low):
                 cands.add(low[:i] + low[i + 1:])
                 cands |= {low[:i] + c + low[i + 1:] for c in _LETTERS}
-    if len(low) >= 6:
         cands |= _lookalike_variants(low)
     found = [(counts.get(w, 0.0), w) for w in cands if len(w) >= 5]
     return [w for n, w in sorted(found, reverse=True) if n >= REPAIR_MIN_COUNT][:limit]
