@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -101,7 +100,6 @@ def _count_tower_runs(monkeypatch, searcher) -> list:
 def test_one_tower_pass_per_query(lib, monkeypatch):
     """A text query runs the tower once with sharing, once per text space without."""
     searcher = lib.snapshot().searcher
-    monkeypatch.setattr(searcher, "text_batcher", None)  # the batcher's passes are counted in its own test
     spaces = len(_text_encoders(searcher))
     calls = _count_tower_runs(monkeypatch, searcher)
     searcher.search(text="ferry to the islands")
@@ -197,83 +195,3 @@ def test_cached_terms_match_the_plain_computation():
         query = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 4)))
         assert calibrate.terms(text) == _terms_reference(text)
         assert calibrate.term_coverage(query, text) == _coverage_reference(query, text)
-
-
-class _SlowFirst:
-    """A sentence tower whose first pass is held back, so the texts sent meanwhile queue up."""
-
-    def __init__(self, tower):
-        self.tower, self.tok, self.calls, self._first = tower, tower.tok, [], threading.Event()
-
-    def __call__(self, texts):
-        self.calls.append(list(texts))
-        if not self._first.is_set():
-            self._first.set()
-            time.sleep(0.3)
-        return self.tower(texts)
-
-
-def test_batcher_gives_each_caller_its_own_row(lib):
-    """Texts sent together by 16 threads run in shared passes (one per word-piece length), and each
-    caller gets the row of its own text (equal to the text run alone up to ONNX Runtime's last bit:
-    why the batcher is opt-in)."""
-    from omnidex.serve.batcher import TowerBatcher, tower_of
-
-    tower = tower_of(lib.snapshot().searcher.encoder("text"))
-    assert tower is not None
-    rng = random.Random(11)
-    words = "ferry islands tomato plants budget violin harbour sourdough starter engineers frost morning".split()
-    texts = [" ".join(rng.sample(words, rng.randint(1, 4))) for _ in range(48)]
-    alone = {t: tower([t])[0] for t in set(texts)}
-    slow = _SlowFirst(tower)
-    batcher = TowerBatcher(slow)
-    go = threading.Barrier(16)
-
-    def worker(k: int):
-        go.wait()
-        return [(t, batcher(t)) for t in texts[k::16]]
-
-    with ThreadPoolExecutor(16) as pool:
-        got = [r for part in pool.map(worker, range(16)) for r in part]
-    assert len(got) == len(texts)
-    for text, row in got:  # another text's row would be ~1 away: the tolerance only allows the last bits
-        np.testing.assert_allclose(row, alone[text], rtol=0, atol=1e-6, err_msg=text)
-    assert batcher.texts == len(texts)
-    assert batcher.rounds < len(texts)  # texts that waited behind the first pass shared passes
-    assert max(len(c) for c in slow.calls) > 1
-    for call in slow.calls:  # a pass holds texts of one length only (no padding)
-        assert len({len(tower.tok.encode(t.strip()).ids) for t in call}) == 1
-
-
-def test_batcher_hands_errors_to_their_callers():
-    """A failing pass raises in each caller of that pass; the batcher keeps serving after it."""
-    from omnidex.serve.batcher import TowerBatcher
-
-    class Tok:
-        @staticmethod
-        def encode(text):
-            return type("E", (), {"ids": text.split()})()
-
-    class Tower:
-        tok = Tok()
-
-        def __call__(self, texts):
-            if any("bad" in t for t in texts):
-                raise ValueError("cannot encode")
-            return np.asarray([[float(len(t)), 1.0] for t in texts], np.float32)
-
-    batcher = TowerBatcher(Tower())
-    with pytest.raises(ValueError, match="cannot encode"):
-        batcher("bad words")
-    assert np.array_equal(batcher("good words"), np.asarray([10.0, 1.0], np.float32))
-
-
-def test_server_searches_use_the_batcher(lib, monkeypatch):
-    """With the batcher on (OMNIDEX_SERVE_BATCH=1), a server's text search runs its MiniLM pass through
-    it, once per query."""
-    assert lib.snapshot().searcher.text_batcher is None  # off by default
-    monkeypatch.setattr(lib.snapshot().searcher, "text_batcher", lib.batchers)
-    before = lib.batchers.stats()
-    lib.search("harbour at nine morning ferry")
-    after = lib.batchers.stats()
-    assert after["texts"] == before["texts"] + 1

@@ -288,9 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="load per phase (and per synthetic index)")
     ap.add_argument("--quick", action="store_true", help="6 s phases (a smoke run)")
     ap.add_argument("--modes", default="process", help="ingest placements to compare: process,thread")
-    ap.add_argument("--variants", default="levers,baseline",
-                    help="servers compared phase by phase: levers (this tree), batch (+ OMNIDEX_SERVE_BATCH=1), "
-                         "baseline (OMNIDEX_SERVE_BASELINE=1: none of the savings)")
+    ap.add_argument("--variants", default="levers,inproc,baseline",
+                    help="servers compared phase by phase: levers (this tree: text searches in worker processes), "
+                         "inproc (the same, searches in the server process: OMNIDEX_SEARCH_PROCESSES=0), "
+                         "baseline (OMNIDEX_SERVE_BASELINE=1, one process: "
+                         "none of the savings)")
     ap.add_argument("--clients", type=int, default=16, help="concurrent clients on the synthetic index")
     ap.add_argument("--segments", type=int, default=0, help="rows of the synthetic index (0: skip it)")
     ap.add_argument("--demo", type=Path, default=Path("demo-data"), help="demo folder (built when missing)")

@@ -73,9 +73,11 @@ def _free_port() -> int:
 
 
 # server variants compared side by side in one run: name -> environment of ``omnidex serve``
-VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SERVE_BATCH": "0"},  # the server as shipped
-            "batch": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SERVE_BATCH": "1"},  # + the opt-in query batcher
-            "baseline": {"OMNIDEX_SERVE_BASELINE": "1"}}  # as before: MiniLM once per space, file rows read per search
+VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0"},  # the server as shipped
+            # the same, text searches in the server process (no worker processes; as before the pool)
+            "inproc": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SEARCH_PROCESSES": "0"},
+            # as before this round's savings: MiniLM once per space, file rows read per search, one process
+            "baseline": {"OMNIDEX_SERVE_BASELINE": "1", "OMNIDEX_SEARCH_PROCESSES": "0"}}
 
 
 def start_server(db: Path, root: Path, ingest_in: str, env: dict | None = None) -> tuple[subprocess.Popen, str, dict]:
@@ -94,7 +96,8 @@ def start_server(db: Path, root: Path, ingest_in: str, env: dict | None = None) 
         try:
             health = httpx.get(url + "/api/health", timeout=5).json()
             listening = listening or time.perf_counter() - t0
-            if health.get("ready"):
+            pool = health.get("search_processes") or {}
+            if health.get("ready") and pool.get("ready", 0) >= pool.get("processes", 0):
                 break
         except httpx.HTTPError:
             pass
@@ -107,7 +110,8 @@ def start_server(db: Path, root: Path, ingest_in: str, env: dict | None = None) 
     first = httpx.get(url + "/api/search", params={"q": "ferry to the islands"}, timeout=120)
     start = {"listening_s": round(listening, 2), "ready_s": round(ready, 2),
              "first_search_ms": round((time.perf_counter() - t1) * 1000, 1), "first_status": first.status_code,
-             "models": health.get("models", {}), "search_workers": health.get("search_workers")}
+             "models": health.get("models", {}), "search_workers": health.get("search_workers"),
+             "search_processes": health.get("search_processes")}
     return proc, url, start
 
 
@@ -145,7 +149,10 @@ def _cpu_s(pid: int | None) -> float:
     child's (a child's time reaches the parent's counters only when it ends)."""
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process has ended
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -169,7 +176,10 @@ async def phase(url: str, queries: list[str], clients: int, seconds: float, inge
             while job["state"] == "queued":
                 await asyncio.sleep(0.05)
         out: list = []
-        cpu0, own0 = _cpu_s(pid), time.process_time()
+        # the server's CPU: its own process and its search worker processes (an ingest child is not counted)
+        pool = (await http.get("/api/health")).json().get("search_processes") or {}
+        pids = [pid] + list(pool.get("pids") or []) if pid is not None else []
+        cpu0, own0 = {p: _cpu_s(p) for p in pids}, time.process_time()
         t0 = time.perf_counter()
 
         def until() -> bool:
@@ -177,7 +187,7 @@ async def phase(url: str, queries: list[str], clients: int, seconds: float, inge
 
         await asyncio.gather(*[_client(http, queries, until, out, i) for i in range(clients)])
         wall = time.perf_counter() - t0
-        cpu, own = _cpu_s(pid) - cpu0, time.process_time() - own0
+        cpu, own = sum(_cpu_s(p) - c for p, c in cpu0.items()), time.process_time() - own0
         if watch is not None:
             await watch
     res = summarise(out, wall, clients)

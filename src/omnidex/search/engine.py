@@ -48,7 +48,6 @@ class Searcher:
         self._warned: set[str] = set()  # spaces whose encoder no longer matches the table (warned once)
         self.reranker = default_reranker()  # second-stage rescoring of fused moments (None: fused scores stand)
         self.share_text = True  # one locked-tower pass per query text, shared by every space that reads it
-        self.text_batcher = None  # (tower, text) -> the tower's row: a server batches concurrent queries' texts
 
     @staticmethod
     def config_for(store, whisper_model: str = "tiny.en", runtimes: tuple[tuple[str, str], ...] = ()) -> IndexConfig:
@@ -87,8 +86,6 @@ class Searcher:
             if query is not None:
                 return mark_confident(QUERY_KINDS[kind](self, query, cfg, _where(cfg)), cfg)
         memo = {} if getattr(self, "share_text", True) else None  # this search's tower outputs (per call, per thread)
-        if memo is not None and getattr(self, "text_batcher", None) is not None:
-            memo[_BATCHED] = self.text_batcher
         token = _TOWER_MEMO.set(memo)
         try:
             return self._search(text, image, audio, cfg, parts)
@@ -268,7 +265,6 @@ class Searcher:
 _TOWER_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("omnidex_tower_memo", default=None)
 LOCKED_TEXT_ENCODERS = frozenset({"lit", "audio-lit"})  # encode_text = l2_normalise(locked MiniLM tower rows)
 _TOWER_LOCK = threading.Lock()  # a torch tower (no ONNX Runtime) is called one thread at a time
-_BATCHED = object()  # memo key of the searcher's text batcher: ``(tower, text) -> the tower's row or None``
 
 
 def locked_tower(enc):
@@ -298,13 +294,6 @@ def text_vector(enc, text: str) -> np.ndarray:
     tower, renormalise = found
     key = (getattr(tower, "identity", None), str(getattr(tower, "runtime", "")), text)
     rows = memo.get(key)
-    if rows is None and memo.get(_BATCHED) is not None:  # a server's batcher: texts arriving together run as one batch
-        from ..encoders.base import l2_normalise
-
-        row = memo[_BATCHED](tower, text)
-        rows = None if row is None else l2_normalise(np.asarray(row, np.float32)[None])  # as the tower's encode_text
-        if rows is not None:
-            memo[key] = rows
     if rows is None:
         if tower is enc or str(getattr(tower, "runtime", "")).startswith("onnx"):
             rows = enc.encode_text([text]) if tower is enc else tower.encode_text([text])  # ONNX: thread-safe

@@ -19,7 +19,7 @@ DEFAULT_UPLOAD_MB = 20
 
 def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), config: IndexConfig | None = None,
                *, upload_limit_mb: float = DEFAULT_UPLOAD_MB, library=None, allowed_hosts=None,
-               ingest: str = "thread", preload: bool = True):
+               ingest: str = "thread", preload: bool = True, search_processes: int = 0):
     """Build the FastAPI app.
 
     Args:
@@ -35,6 +35,8 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
             does) or "thread" (a background thread of this process).
         preload: start loading the query models now, in the background (``/api/health`` says
             ``ready`` once they are loaded).
+        search_processes: worker processes answering text searches (:mod:`omnidex.serve.pool`;
+            None: one per core, what ``omnidex serve`` does; 0: searches run in this process).
     Returns:
         The FastAPI application (``app.state.library``, ``app.state.jobs``, ``app.state.token``).
     """
@@ -49,6 +51,10 @@ def create_app(db=DEFAULT_DB, roots=None, token: str | None = None, cors=(), con
     app.state.jobs = Jobs(app.state.library, mode=ingest)
     if preload:
         app.state.library.start_loading()
+    if search_processes != 0:
+        from .pool import attach
+
+        attach(app.state.library, search_processes)
     _close_on_shutdown(app)
     app.state.upload_limit = limit
     app.state.token = token
@@ -95,6 +101,7 @@ def _close_on_shutdown(app) -> None:
                 yield state
         finally:
             app.state.jobs.close()
+            app.state.library.close_pool()
 
     app.router.lifespan_context = lifespan
 
@@ -214,6 +221,9 @@ def add_serve_parser(sub):
     sv.add_argument("--ingest-in", dest="ingest_in", choices=("process", "thread"), default="process",
                     help="where index jobs run: a worker process at lower priority with fewer threads, so "
                          "searches keep their speed (default), or a thread of the server")
+    sv.add_argument("--search-processes", dest="search_processes", type=int, default=None,
+                    help="worker processes answering text searches, each with its own copy of the query "
+                         "models (default: one per core; 0: search in the server process)")
     sv.set_defaults(func=main_serve)
     return sv
 
@@ -230,7 +240,8 @@ def main_serve(args) -> int:
     uvicorn = require("uvicorn", "serve")
     token = args.token or (None if is_loopback(args.host) else new_token())
     app = create_app(args.db, roots=args.root, token=token, cors=tuple(args.cors or ()),
-                     upload_limit_mb=args.upload_limit_mb, ingest=getattr(args, "ingest_in", "process"))
+                     upload_limit_mb=args.upload_limit_mb, ingest=getattr(args, "ingest_in", "process"),
+                     search_processes=getattr(args, "search_processes", None))
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/"
     print(f"omnidex: serving {Path(args.db).absolute()} at {url}" + (f"?token={token}" if token else ""), flush=True)

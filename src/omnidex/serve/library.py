@@ -29,7 +29,6 @@ from ..spaces import Models
 from ..encoders.wordsplit import original_text
 from ..errors import MediaError, OmnidexError
 from ..store.lance import FILES, sql_str
-from .batcher import Batchers
 from .limits import HeavySlots, SearchSlots, bounded_audio, bounded_image, check_labels, check_query
 from .snapshot import PinnedStore, VersionWatch
 from .thumbs import ThumbCache, render_thumbnail
@@ -43,10 +42,6 @@ FILE_TEXTS_HELD = 4096  # files whose joined text a snapshot keeps for the reran
 # OMNIDEX_SERVE_BASELINE=1 turns off the per-request savings below (one MiniLM pass per query shared by
 # the spaces, file rows answered from the snapshot): bench/serve measures both side by side with it
 SERVE_LEVERS = os.environ.get("OMNIDEX_SERVE_BASELINE", "") not in ("1", "true", "yes")
-# OMNIDEX_SERVE_BATCH=1: concurrent searches' query texts run the MiniLM tower in shared passes
-# (omnidex.serve.batcher). Off by default: a batched row can differ from the text's own in the last bit
-# (~1e-9), and bench/serve measured no gain from it (see its README); kept to measure it side by side
-SERVE_BATCH = os.environ.get("OMNIDEX_SERVE_BATCH", "") in ("1", "true", "yes")
 
 
 def file_id(path: str | Path) -> str:
@@ -188,7 +183,6 @@ class Library:
         self.thumbs = ThumbCache()
         self.heavy = HeavySlots()  # full-size decodes of query pictures, recordings and uploaded videos
         self.searches = SearchSlots()  # searches at once (the rest wait their turn)
-        self.batchers = Batchers()  # concurrent searches' query texts share MiniLM passes
         self._loading = {"ready": False, "started": None, "finished": None, "models": {}}
         self._loader: threading.Thread | None = None
         self._probe_cache: dict = {}
@@ -196,6 +190,7 @@ class Library:
         self._watch = VersionWatch(self.db)
         self._lock = threading.RLock()
         self._snap: Snapshot | None = None
+        self.pool = None  # a SearchPool answering text searches in worker processes (omnidex.serve.pool.attach)
         self.refresh(force=True)
 
     # ----- snapshots ------------------------------------------------------------------------
@@ -217,6 +212,19 @@ class Library:
             self.index.use(self._snap.store, self._snap.searcher)
             return True
 
+    def pin(self, versions: dict) -> Snapshot:
+        """Serve exactly these committed versions from now on (a search worker is given the server's
+        with each request; see :mod:`omnidex.serve.pool`).
+
+        Returns:
+            The snapshot of ``versions`` (taken now unless it is the current one).
+        """
+        with self._lock:
+            if self._snap is None or self._snap.versions != versions:
+                self._snap = self._take(versions)
+                self.index.use(self._snap.store, self._snap.searcher)
+            return self._snap
+
     def _take(self, versions: dict) -> Snapshot:
         from ..search.engine import Searcher
 
@@ -232,7 +240,6 @@ class Library:
         searcher = Searcher(store, models=self._search_models(store))
         searcher.query_files = False  # a query from the network never reads files of this machine
         searcher.share_text = SERVE_LEVERS
-        searcher.text_batcher = self.batchers if SERVE_LEVERS and SERVE_BATCH else None
         roots = self.explicit_roots or _default_roots(self.db, files)
         return Snapshot(versions, store, searcher, files, {file_id(p): p for p in files}, roots, time.time())
 
@@ -392,6 +399,11 @@ class Library:
         snap = self.snapshot()
         cfg = self._search_config(snap, top_k, modality, path_glob, in_id)
         text = check_query(text.strip() if isinstance(text, str) else text)
+        if text and image is None and audio is None and self.pool is not None:
+            hits = self.pool.search(snap.versions, text=text, top_k=top_k, modality=modality,
+                                    path_glob=path_glob, in_id=in_id)
+            if hits is not None:  # None: no worker could answer; search here
+                return hits
         with _as_file(image, ".img") as img, _as_file(audio, ".audio") as aud:
             if not text and img is None and aud is None:
                 raise OmnidexError("give a text query (q), an image or an audio file")
@@ -604,6 +616,12 @@ class Library:
         return enc
 
     # ----- models and readiness ------------------------------------------------------------------
+    def close_pool(self) -> None:
+        """Stop the search workers (searches go on in this process)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
+
     def start_loading(self) -> threading.Thread:
         """Load the query models in a background thread (once); :meth:`health` reports progress.
 
@@ -669,7 +687,8 @@ class Library:
         return {"status": "ok", "version": __version__, "db": str(self.db),
                 "files": len(self.snapshot().files), "spaces": spaces, "ready": loading["ready"],
                 "models": loading["models"], "loading_s": None if took is None else round(took, 2),
-                "search_workers": self.searches.workers, "heavy": self.heavy.state()}
+                "search_workers": self.searches.workers, "heavy": self.heavy.state(),
+                "search_processes": self.pool.state() if self.pool is not None else None}
 
 
 def _warm_up(searcher) -> str:
