@@ -79,6 +79,23 @@ def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(t
     assert hits and hits[0].path.endswith("faint.png")
 
 
+def test_a_word_over_the_pagodas_carvings_is_read_in_the_median_filtered_headroom_view():
+    """TRIBE at 35 % opacity, white over the pagoda's carved floors: in the unfiltered headroom views
+    the carvings break its strokes and the detector boxes nothing of it; with the clutter finer
+    than a stroke filtered out (ocr_faint.MEDIAN) it is boxed and read ("TRIB" -> tribe)."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from bench.neardup.ocr import render
+    from omnidex.encoders.ocr import OCR
+    from omnidex.encoders.ocr_faint import MEDIAN
+    from omnidex.encoders.wordsplit import with_split_words
+    from omnidex.testing.edits import sample_photos
+    from PIL import Image
+
+    assert MEDIAN > 0
+    img = render("photo_35", ["emotional", "tribe", "debian"], Image.open(sample_photos()["china"]).convert("RGB"), None)
+    assert "tribe" in _tokens(with_split_words(OCR().read_text_or_faint(img)))
+
+
 def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_target():
     from bench.ocr.run import table
 
