@@ -115,8 +115,10 @@ def serve_forever(db: str, port: int) -> None:
 
     from omnidex.serve.app import create_app
 
-    app = create_app(db)
+    app = create_app(db, search_processes=None)  # text searches in worker processes, as `omnidex serve`
     app.state.library.warm()
+    if app.state.library.pool is not None:
+        app.state.library.pool.wait_ready()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
