@@ -64,6 +64,21 @@ def test_context_keeps_pieces_around_query_matches():
     assert context_ids(ctx, set(), limit=30) == ctx[:10]
 
 
+def test_context_pieces_match_the_window_rule_on_random_files():
+    """The vectorised selection keeps exactly the pieces within CONTEXT_WINDOW of a query piece
+    (written out here one piece at a time), in order, at most ``limit``; no match: the file's start."""
+    from omnidex.search.rerank_model import CONTEXT_WINDOW
+
+    rng = np.random.default_rng(5)
+    for k in range(400):
+        ctx = rng.integers(0, 40, int(rng.integers(0, 12 if k % 2 else 400))).tolist()
+        qset = set(rng.integers(0, 60, int(rng.integers(0, 4))).tolist())
+        limit = int(rng.integers(3, 80))
+        near = [t for i, t in enumerate(ctx)
+                if any(u in qset for u in ctx[max(0, i - CONTEXT_WINDOW): i + CONTEXT_WINDOW + 1])]
+        assert context_ids(ctx, qset, limit) == (near or ctx[: limit // 3])[:limit]
+
+
 def _tiny_model_dir(tmp_path: Path, kind: str = "xattn") -> Path:
     from omnidex.search.rerank_net import build
 

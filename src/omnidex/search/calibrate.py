@@ -117,12 +117,14 @@ RARE_BITS = 22.0  # information of a word the frequency list does not know (name
 COMMON_BITS = 4.0  # floor: even the commonest content word carries some information
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_weight(word: str) -> float:
     """Weight of a query word by its rarity in English: (bits of information)^2.
 
     Bits are -log2 of the word's share of a large web corpus, from the unigram counts that ship
     with ``wordsegment`` (an [ocr] dependency); squaring lets one rare exact word ("sandbags")
-    outweigh two common ones. Without the list every word weighs the same.
+    outweigh two common ones. Without the list every word weighs the same. Kept per word: a lookup
+    scans the list's text, and every candidate of a search asks for the query's words again.
     """
     text = _unigram_text()
     if text is None:

@@ -11,6 +11,7 @@ needs only ``tokenizers`` and torch). The output logit is Platt-calibrated into 
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -55,8 +56,10 @@ def _covered(qw: dict[str, float], text: str) -> tuple[float, float]:
     return sum(qw[t] for t in found), len(found) / len(qw)
 
 
+@functools.lru_cache(maxsize=4096)
 def _glued(text: str) -> str:
-    """Lower-case letters and digits only: OCR often drops spaces ("TICKETSFROM77")."""
+    """Lower-case letters and digits only: OCR often drops spaces ("TICKETSFROM77"). Kept per text:
+    a file's text is read again for each of its moments, and by the next search."""
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
@@ -105,7 +108,7 @@ def features(qw: dict[str, float], hit: dict, file_text: str = "", query_numbers
     """
     sig, rel, ev = hit.get("signals", {}), hit.get("reliability", {}), hit.get("evidence", "")
     w_ev, c_ev = _covered(qw, ev)
-    s_ev, s_file = _inside(qw, _glued(ev)), _inside(qw, _glued(file_text + " " + ev))
+    s_ev, s_file = _inside(qw, _glued(ev)), _inside(qw, _glued(file_text) + _glued(ev))  # = _glued(file_text + " " + ev)
     qn, en = query_numbers or set(), _numbers(ev)
     span = max(0.0, hit["end"] - hit["start"]) if hit.get("unit") == "s" else 0.0
     row = [_logit(sig.get(s, 0.0)) for s in SIGNALS] + [float(rel.get(s, 0.0)) for s in SIGNALS]
@@ -154,12 +157,17 @@ class Tokens:
 
 def context_ids(ctx: list[int], qset: set[int], limit: int = CONTEXT_TOKENS) -> list[int]:
     """The file's pieces near pieces the query also has (the start of the file when none)."""
-    keep = np.zeros(len(ctx), bool)
-    for i, t in enumerate(ctx):
-        if t in qset:
-            keep[max(0, i - CONTEXT_WINDOW): i + CONTEXT_WINDOW + 1] = True
-    out = [t for t, k in zip(ctx, keep) if k]
-    return (out or ctx[: limit // 3])[:limit]
+    if not ctx or not qset:
+        return list(ctx[: limit // 3])
+    arr = np.asarray(ctx)
+    found = np.isin(arr, np.fromiter(qset, arr.dtype, len(qset)))
+    if not found.any():
+        return list(ctx[: limit // 3])
+    # a piece is kept when a query piece lies within CONTEXT_WINDOW of it (either side)
+    seen = np.concatenate([[0], np.cumsum(found)])  # query pieces among the first k pieces
+    at = np.arange(len(arr))
+    keep = seen[np.minimum(len(arr), at + CONTEXT_WINDOW + 1)] > seen[np.maximum(0, at - CONTEXT_WINDOW)]
+    return arr[keep][:limit].tolist()
 
 
 def _candidate_tokens(tokens: Tokens, qset: set[int], hit: dict, file_text: str) -> tuple[list[int], list[int]]:
@@ -195,10 +203,13 @@ def encode(tokens: Tokens, query: str, hits: list[dict], context: dict[str, str]
            "k_inq": np.zeros((n, lk), np.float32), "k_pad": np.ones((n, lk), bool),
            "sig": np.zeros((n, len(SIGNALS), 3), np.float32), "feats": np.zeros((n, len(FEATURES)), np.float32)}
     out["q_x"][:, :, 0] = np.asarray(rar, np.float32)
+    file_pieces: dict[str, set] = {}  # a file's text is read once for all its moments
     for i, h in enumerate(hits):
         text = context.get(h["path"], "")
         ids, seg = _candidate_tokens(tokens, qset, h, text)
-        ev, fl = set(t for t, s in zip(ids, seg) if s == 0), set(tokens.ids(text)) if text else set()
+        if text and text not in file_pieces:
+            file_pieces[text] = set(tokens.ids(text))
+        ev, fl = set(t for t, s in zip(ids, seg) if s == 0), file_pieces.get(text, set())
         out["q_x"][i, :, 1] = [float(t in ev) for t in qids]
         out["q_x"][i, :, 2] = [float(t in fl or t in ev) for t in qids]
         out["k_ids"][i, :len(ids)], out["k_seg"][i, :len(ids)] = ids, seg
