@@ -65,6 +65,30 @@ def test_a_text_search_is_answered_by_the_server_of_this_index(served):
     assert table.returncode == 0 and "answered by" in table.stderr and table.stdout.strip()
 
 
+def test_omnidex_serve_answers_text_searches_in_its_worker_processes(served):
+    """`omnidex serve` starts one search worker per core (two in CI); once they are up, a search the
+    CLI hands to the server is answered by one of them, with the hits of a local search."""
+    import httpx
+
+    root, url, _ = served
+    deadline, pool = time.monotonic() + 120, {}
+    while time.monotonic() < deadline:
+        pool = httpx.get(url + "/api/health", timeout=10).json()["search_processes"] or {}
+        if pool.get("processes") and pool.get("ready") == pool["processes"]:
+            break
+        time.sleep(0.3)
+    assert pool.get("processes", 0) >= 1 and pool["ready"] == pool["processes"], pool
+    assert len(pool["pids"]) == pool["processes"] and pool["threads_each"] == 1
+    before = pool["answered"]
+    db = str(root / "db")
+    remote = _cli("search", "what do I need for hiking", "--db", db, "--json", "--top-k", "5")
+    local = _cli("search", "what do I need for hiking", "--db", db, "--json", "--top-k", "5", "--local")
+    assert "answered by" in remote.stderr
+    assert httpx.get(url + "/api/health", timeout=10).json()["search_processes"]["answered"] == before + 1
+    a, b = json.loads(remote.stdout), json.loads(local.stdout)
+    assert a and [(h["path"], h["start"], h["evidence"]) for h in a] == [(h["path"], h["start"], h["evidence"]) for h in b]
+
+
 def test_queries_a_server_cannot_answer_the_same_way_are_searched_here(served):
     root, _, _ = served
     db = str(root / "db")
