@@ -298,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                          "inproc (the same, searches in the server process: OMNIDEX_SEARCH_PROCESSES=0), "
                          "baseline (OMNIDEX_SERVE_BASELINE=1, one process: "
                          "none of the savings)")
+    ap.add_argument("--before-tree", type=Path, default=None,
+                    help="a checkout of an earlier commit (git worktree add DIR COMMIT): its server runs as the "
+                         "variant 'before', side by side with the others")
     ap.add_argument("--clients", type=int, default=16, help="concurrent clients on the synthetic index")
     ap.add_argument("--segments", type=int, default=0, help="rows of the synthetic index (0: skip it)")
     ap.add_argument("--demo", type=Path, default=Path("demo-data"), help="demo folder (built when missing)")
@@ -317,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
 
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        if args.before_tree is not None:
+            from bench.serve.study import VARIANTS
+
+            VARIANTS["before"] = {"PYTHONPATH": str(args.before_tree.resolve() / "src")}
+            variants.append("before")
         study_res = study(ensure_demo(args.demo), args.out.resolve(), DEMO_QUERIES, seconds, modes, variants)
     if args.segments > 0:
         db = build_synthetic(args.out / f"synthetic-{args.segments}", args.segments)

@@ -74,6 +74,8 @@ def _free_port() -> int:
 
 # server variants compared side by side in one run: name -> environment of ``omnidex serve``
 VARIANTS = {"levers": {"OMNIDEX_SERVE_BASELINE": "0"},  # the server as shipped
+            # the same with two native threads per search worker (ONNX Runtime, Lance) instead of one
+            "threads2": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SEARCH_THREADS": "2"},
             # the same, text searches in the server process (no worker processes; as before the pool)
             "inproc": {"OMNIDEX_SERVE_BASELINE": "0", "OMNIDEX_SEARCH_PROCESSES": "0"},
             # as before this round's savings: MiniLM once per space, file rows read per search, one process
@@ -276,6 +278,8 @@ def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[
                 proc, url, start = start_server(served, root, mode, VARIANTS[variant])
                 servers[variant] = (proc, url, start, folders, [])
             for i, (kind, clients) in enumerate(PHASES):
+                if kind == "ingest" and PHASES[i - 1][0] == "idle":  # the idle phases done, before the first ingest
+                    _paced_phases(servers, queries, seconds, mode, m)
                 for variant, (proc, url, _, folders, phases) in servers.items():
                     res = asyncio.run(phase(url, queries, clients, seconds, folders.get(i), proc.pid))
                     res.update(phase=kind, mode=mode, variant=variant)
@@ -283,14 +287,6 @@ def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[
                     print(f"  {mode:7s} {variant:8s} {kind:6s} {clients:2d} clients: {res['throughput_rps']:6.1f} req/s, "
                           f"p50 {res['p50_ms']:7.1f} ms, p95 {res['p95_ms']:7.1f} ms, "
                           f"server CPU {res['server_cpu_ms_per_req']} ms/req, errors {res['errors']}", flush=True)
-            for variant, (proc, url, _, _, phases) in servers.items():  # open loop at 1.6x one client's rate
-                one = next(p for p in phases if p["phase"] == "idle" and p["clients"] == 1)
-                res = asyncio.run(paced(url, queries, 16, PACED_LOAD * one["throughput_rps"], seconds, seed=m))
-                res.update(mode=mode, variant=variant)
-                phases.append(res)
-                print(f"  {mode:7s} {variant:8s} paced  {res['offered_rps']:6.1f} req/s offered: "
-                      f"{res['throughput_rps']:6.1f} answered, p50 {res['p50_ms']:7.1f} ms, p95 {res['p95_ms']:7.1f} ms, "
-                      f"errors {res['errors']}", flush=True)
         finally:
             for proc, *_ in servers.values():
                 stop_server(proc)
@@ -298,6 +294,18 @@ def study(db: Path, work: Path, queries: list[str], seconds: float, modes: list[
             runs.append({"mode": mode, "variant": variant, "start": start, "phases": phases,
                          "targets": targets(phases)})
     return {"runs": runs, "targets": runs[0]["targets"]}
+
+
+def _paced_phases(servers: dict, queries: list[str], seconds: float, mode: str, seed: int) -> None:
+    """Each variant's open-loop phase at 1.6x its own one-client rate (idle phases done, no ingest yet)."""
+    for variant, (proc, url, _, _, phases) in servers.items():
+        one = next(p for p in phases if p["phase"] == "idle" and p["clients"] == 1)
+        res = asyncio.run(paced(url, queries, 16, PACED_LOAD * one["throughput_rps"], seconds, seed=seed))
+        res.update(mode=mode, variant=variant)
+        phases.append(res)
+        print(f"  {mode:7s} {variant:8s} paced  {res['offered_rps']:6.1f} req/s offered: "
+              f"{res['throughput_rps']:6.1f} answered, p50 {res['p50_ms']:7.1f} ms, p95 {res['p95_ms']:7.1f} ms, "
+              f"errors {res['errors']}", flush=True)
 
 
 def targets(phases: list[dict]) -> dict:
