@@ -79,21 +79,53 @@ def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(t
     assert hits and hits[0].path.endswith("faint.png")
 
 
-def test_a_word_over_the_pagodas_carvings_is_read_in_the_median_filtered_headroom_view():
-    """TRIBE at 35 % opacity, white over the pagoda's carved floors: in the unfiltered headroom views
-    the carvings break its strokes and the detector boxes nothing of it; with the clutter finer
-    than a stroke filtered out (ocr_faint.MEDIAN) it is boxed and read ("TRIB" -> tribe)."""
-    pytest.importorskip("rapidocr_onnxruntime")
+def _over(photo: str, words: list[str]):
     from bench.neardup.ocr import render
-    from omnidex.encoders.ocr import OCR
-    from omnidex.encoders.ocr_faint import MEDIAN
-    from omnidex.encoders.wordsplit import with_split_words
     from omnidex.testing.edits import sample_photos
     from PIL import Image
 
-    assert MEDIAN > 0
-    img = render("photo_35", ["emotional", "tribe", "debian"], Image.open(sample_photos()["china"]).convert("RGB"), None)
-    assert "tribe" in _tokens(with_split_words(OCR().read_text_or_faint(img)))
+    return render("photo_35", words, Image.open(sample_photos()[photo]).convert("RGB"), None)
+
+
+def test_band_views_take_out_clutter_finer_than_the_strokes():
+    """Light ink at 35 % over a checkerboard of 4 px squares (dark 40 / light 200): in the band
+    view the 20 px bar stands apart from the checkerboard; the pixel ratio of the plain headroom
+    view sees the checkerboard as strong as the bar."""
+    from omnidex.encoders.ocr_faint import band_views, headroom_views
+
+    yy, xx = np.mgrid[0:160, 0:400]
+    ground = np.where(((yy // 4) + (xx // 4)) % 2 == 0, 40.0, 200.0)
+    inked = ground.copy()
+    inked[70:90, 40:360] += 0.35 * (255 - inked[70:90, 40:360])
+    bgr = np.repeat(np.clip(inked, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    light = band_views(bgr, (11,))[0][:, :, 0].astype(float)
+    bar, clutter = light[74:86, 60:340], light[20:50, 60:340]
+    assert clutter.mean() - bar.mean() > 60 and bar.std() < 20
+    plain = headroom_views(bgr, median=0)[0][:, :, 0].astype(float)
+    assert plain[20:50, 60:340].std() > 60  # the unfiltered ratio: the checkerboard is as loud as the bar
+
+
+def test_a_word_over_gravel_is_boxed_and_read_in_the_band_views():
+    """RUSSIAN in light ink at 35 % over the gravel photograph: pebbles as coarse as its strokes.
+    No view before the band views boxed any of it (the detector's map stayed at 0.0)."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from omnidex.encoders.ocr import OCR, _bgr, faint_views
+    from omnidex.encoders.ocr_faint import faint_lines
+
+    bgr = _bgr(_over("gravel", ["bernard", "defines", "russian"]))
+    ocr = OCR()
+    assert "russian" in _tokens(" ".join(ln.text for ln in faint_lines(ocr, bgr, faint_views(bgr))))
+
+
+def test_a_word_over_the_pagodas_carvings_is_found_by_the_faint_path():
+    """TRIBE in light ink at 35 % over the pagoda's carved floors: the first reading holds nothing of
+    it, the headroom views read a fragment ("TRIB") at best; the band view reads it whole."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from omnidex.encoders.ocr import OCR
+    from omnidex.encoders.wordsplit import with_split_words
+
+    text = with_split_words(OCR().read_text_or_faint(_over("china", ["emotional", "tribe", "debian"])))
+    assert "tribe" in _tokens(text)
 
 
 def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_target():

@@ -376,7 +376,7 @@ class OCR:
     def read_text_or_faint(self, image, gate: bool = True) -> str:
         """:meth:`read_text`, and where the text looks faint (or what was read is no word:
         :func:`wordsplit.garbled`), readings of four contrast-normalised forms of the picture
-        (:func:`faint_views` and :func:`.ocr_faint.headroom_views`, detected with looser
+        (:func:`faint_views` and :func:`.ocr_faint.band_views`, detected with looser
         thresholds, each box recognised in the view and in the picture as given) after
         :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, and common
         words the faint tokens may have been before letters were lost (:func:`wordsplit.repairs`).

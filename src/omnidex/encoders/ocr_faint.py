@@ -14,6 +14,16 @@ Over a busy photograph (foliage, gravel, a pagoda's carvings) the ratio is noisy
 ground changes within a stroke's width, and the detector, which looks for strokes, boxes fragments
 of words or nothing. A median filter narrower than the strokes (:data:`MEDIAN`) takes out that
 clutter and keeps the strokes of 88 px capitals (about 14 px wide) whole.
+
+Over a texture whose grain is as coarse as the strokes (gravel, grass, a crowd) the pixel itself is
+the problem: a dark pebble under a white letter stays darker than the ground estimate. The **band
+views** (:func:`band_views`) take the ratio of two morphological envelopes instead of the pixel:
+a closing with a disc narrower than the strokes (:data:`BAND`) fills every dark speck smaller than
+it, so under dark ink what is left is the ink's own dimming, the same over white gaps and over dark
+figures; an opening does the same for light ink. What the two discs keep is structure between a
+stroke's width and a letter's, which is what a detector looks for. The faint path reads the band
+views (11 px disc, at 640 px) instead of the headroom views: on the dev pictures (bench/ocr
+README) they found more words at less CPU.
 """
 from __future__ import annotations
 
@@ -22,8 +32,9 @@ import numpy as np
 KERNEL = 41  # px: disc wider than the strokes of text up to ~110 px high at 1024 px
 FLOOR = 40.0  # least room per channel divided by (keeps near-white / near-black ground from exploding)
 GAIN = 400.0  # ratio -> grey levels (an opacity of 0.35 draws strokes at ~115 on white)
-HEADROOM_SIDE = 0  # px the detector sees the headroom views at (0: the reader's det_max_side)
 MEDIAN = 7  # px: median filter over the views, against clutter finer than the strokes (0: none)
+BAND = (11,)  # px: discs narrower than the strokes, one pair of band views each (empty: none)
+BAND_SIDE = 640  # px the detector sees the band views at
 
 
 def headroom_views(bgr: np.ndarray, kernel: int = KERNEL, median: int = MEDIAN) -> list[np.ndarray]:
@@ -57,10 +68,45 @@ def headroom_views(bgr: np.ndarray, kernel: int = KERNEL, median: int = MEDIAN) 
     return out
 
 
+def band_views(bgr: np.ndarray, small: tuple = BAND, kernel: int = KERNEL) -> list[np.ndarray]:
+    """Views (light ink, dark ink per disc in ``small``) of a BGR picture in which strokes between
+    ``small`` and ``kernel`` px wide, lighter (darker) than their ground by a constant fraction of
+    the room it had, are dark on white; clutter finer than ``small`` is gone.
+
+    Light ink: ``(open_small - open_kernel) / (255 - open_kernel)``; dark ink:
+    ``(close_kernel - close_small) / close_kernel`` (colour channels summed, as in
+    :func:`headroom_views`).
+
+    Args:
+        bgr: H x W x 3 uint8.
+        small: disc diameters in px, each narrower than the strokes.
+        kernel: disc diameter in px, wider than the strokes.
+    Returns:
+        2 x len(small) H x W x 3 uint8 pictures (grey in three channels).
+    """
+    import cv2
+
+    def disc(d):
+        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+    ground_light = cv2.morphologyEx(bgr, cv2.MORPH_OPEN, disc(kernel)).astype(np.float32)
+    ground_dark = cv2.morphologyEx(bgr, cv2.MORPH_CLOSE, disc(kernel)).astype(np.float32)
+    room_light = np.maximum((255.0 - ground_light).sum(2), 3 * FLOOR)
+    room_dark = np.maximum(ground_dark.sum(2), 3 * FLOOR)
+    out = []
+    for d in small:
+        light = (cv2.morphologyEx(bgr, cv2.MORPH_OPEN, disc(d)) - ground_light).sum(2) / room_light
+        dark = (ground_dark - cv2.morphologyEx(bgr, cv2.MORPH_CLOSE, disc(d))).sum(2) / room_dark
+        for ratio in (light, dark):
+            v = (255.0 - np.clip(ratio * GAIN, 0, 255)).astype(np.uint8)
+            out.append(np.ascontiguousarray(np.repeat(v[:, :, None], 3, axis=2)))
+    return out
+
+
 def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
     """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
-    gate's size) and :func:`headroom_views` (at full size), each with the looser thresholds; every
-    box is recognised both in the view it was found in and in the picture as given.
+    gate's size) and :func:`band_views` (at :data:`BAND_SIDE`), each with the looser thresholds;
+    every box is recognised both in the view it was found in and in the picture as given.
 
     Args:
         ocr: the :class:`~omnidex.encoders.ocr.OCR` reader.
@@ -71,7 +117,9 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
     """
     out = []
     for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side),
-                        (headroom_views(bgr), HEADROOM_SIDE or ocr.det_max_side)):
+                        (band_views(bgr, BAND) if BAND else [], BAND_SIDE)):
+        if not views:
+            continue
         for view, quads in zip(views, ocr.detect(views, side, loose=True)):
             if len(quads) == 0:
                 continue
