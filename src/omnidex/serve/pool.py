@@ -117,7 +117,7 @@ class SearchPool:
         self.size = default_workers() if workers is None else int(workers)
         self.start_timeout = start_timeout
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process with threads and open tables
-        self._idle: queue.Queue = queue.Queue()
+        self._idle: queue.LifoQueue = queue.LifoQueue()  # the worker that answered last goes next: its caches are warm
         self._lock = threading.Lock()
         self._ready = 0
         self._started = 0
