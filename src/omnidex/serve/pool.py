@@ -249,6 +249,9 @@ class SearchPool:
 def worker_main(conn, db: str, roots, config) -> None:
     """Entry point of a search worker: one native thread, open the index, load the query models,
     say "ready", then answer ``("search", versions, query)`` until told to stop (``None``)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the server stops us
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LANCE_CPU_THREADS"):
         os.environ[var] = str(WORKER_THREADS)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -270,7 +273,7 @@ def worker_main(conn, db: str, roots, config) -> None:
     while True:
         try:
             msg = conn.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
+        except (EOFError, OSError):
             return
         if msg is None or msg[0] != "search":
             return
