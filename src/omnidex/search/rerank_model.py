@@ -156,18 +156,21 @@ class Tokens:
 
 
 def context_ids(ctx: list[int], qset: set[int], limit: int = CONTEXT_TOKENS) -> list[int]:
-    """The file's pieces near pieces the query also has (the start of the file when none)."""
-    if not ctx or not qset:
+    """The file's pieces near pieces the query also has (the start of the file when none): every
+    piece within CONTEXT_WINDOW of a query piece, in order, at most ``limit``."""
+    found = [i for i, t in enumerate(ctx) if t in qset]
+    if not found:
         return list(ctx[: limit // 3])
-    arr = np.asarray(ctx)
-    found = np.isin(arr, np.fromiter(qset, arr.dtype, len(qset)))
-    if not found.any():
-        return list(ctx[: limit // 3])
-    # a piece is kept when a query piece lies within CONTEXT_WINDOW of it (either side)
-    seen = np.concatenate([[0], np.cumsum(found)])  # query pieces among the first k pieces
-    at = np.arange(len(arr))
-    keep = seen[np.minimum(len(arr), at + CONTEXT_WINDOW + 1)] > seen[np.maximum(0, at - CONTEXT_WINDOW)]
-    return arr[keep][:limit].tolist()
+    out: list[int] = []
+    done = 0  # pieces before this one are already in ``out`` or left out
+    for i in found:
+        lo, hi = max(i - CONTEXT_WINDOW, done), min(len(ctx), i + CONTEXT_WINDOW + 1)
+        if lo < hi:
+            out.extend(ctx[lo:hi])
+            done = hi
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _candidate_tokens(tokens: Tokens, qset: set[int], hit: dict, file_text: str) -> tuple[list[int], list[int]]:
