@@ -79,13 +79,14 @@ class _Worker:
             return f"stopped while starting (exit code {self.proc.exitcode})"
         return None if kind == "ready" else str(rest[0] if rest else kind)
 
-    def ask(self, request: tuple):
-        """Send one search, wait for its answer. Raises EOFError/OSError when the worker died."""
-        self.conn.send(request)
-        kind, value = self.conn.recv()
-        if kind == "error":
-            raise value
-        return value
+    def ask(self, request: tuple) -> tuple:
+        """Send one search and wait for its answer: ``("ok", hits)``, ``("error", exception)`` or
+        ``("lost", None)`` when the worker died."""
+        try:
+            self.conn.send(request)
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return "lost", None
 
     def stop(self, timeout: float = 5.0) -> None:
         try:
@@ -216,34 +217,42 @@ class SearchPool:
                 break
             except queue.Empty:
                 continue
-        self._busy.add(worker)
-        try:
-            hits = worker.ask(("search", versions, query))
-        except (EOFError, OSError):
-            self._busy.discard(worker)
-            self._lost(worker)
-            return None
-        except BaseException:
-            self._busy.discard(worker)
-            self._idle.put(worker)
-            raise
-        self._busy.discard(worker)
         with self._lock:
-            self._answered += 1
-        self._idle.put(worker)
-        return hits
+            self._busy.add(worker)
+        kind, value = "lost", None
+        try:
+            kind, value = worker.ask(("search", versions, query))
+        except BaseException:  # the pipe's state is unknown (the worker died, or this thread was interrupted)
+            kind = "lost"
+            raise
+        finally:
+            with self._lock:
+                self._busy.discard(worker)
+                self._answered += kind == "ok"
+                closed = self._closed
+            if kind == "lost":
+                self._lost(worker)
+            elif closed:
+                worker.stop()
+            else:
+                self._idle.put(worker)
+        if kind == "error":
+            raise value
+        return value
 
     def _lost(self, worker: _Worker) -> None:
         with self._lock:
-            self._ready -= 1
             closed = self._closed
+            self._ready -= 0 if closed else 1  # close() has set it to 0 already
+        if closed:
+            worker.stop(timeout=1.0)
+            return
         self._failed(f"a worker stopped (exit code {worker.proc.exitcode}); starting another")
         try:
             worker.stop(timeout=1.0)
         except Exception:  # noqa: BLE001
             pass
-        if not closed:
-            self._start_one()
+        self._start_one()
 
 
 def worker_main(conn, db: str, roots, config) -> None:
