@@ -259,15 +259,10 @@ class _WorkerProcess:
     """
 
     def __init__(self, db, config):
-        import multiprocessing
+        from .children import spawn
 
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and loaded models
         self.config = config
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, str(db), config, INGEST_NICE, ingest_threads()),
-                                name="omnidex-ingest", daemon=True)
-        self.proc.start()
-        child.close()
+        self.conn, self.proc = spawn(worker_main, (str(db), config, INGEST_NICE, ingest_threads()), "omnidex-ingest")
 
     def usable(self, config) -> bool:
         return self.config == config and self.proc.is_alive()
@@ -300,15 +295,9 @@ class _WorkerProcess:
                 raise _JobFailed(rest[0])
 
     def stop(self, timeout: float = 10.0) -> None:
-        try:
-            self.conn.send(("stop",))
-        except (OSError, ValueError):
-            pass
-        self.proc.join(timeout)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(timeout)
-        self.conn.close()
+        from .children import stop
+
+        stop(self.conn, self.proc, ("stop",), timeout)
 
 
 def worker_main(conn, db: str, config, nice: int, threads: int) -> None:

@@ -18,12 +18,13 @@ searches run in the server process as before; a dead worker is replaced in the b
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
 import threading
 import time
 from pathlib import Path
+
+from .children import spawn, stop
 
 log = logging.getLogger("omnidex.serve")
 
@@ -62,12 +63,8 @@ def attach(library, processes: int | None = None) -> "SearchPool | None":
 class _Worker:
     """One spawned search process and the server's end of its pipe."""
 
-    def __init__(self, ctx, db: str, roots, config, number: int):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, db, roots, config), daemon=True,
-                                name=f"omnidex-search-{number}")
-        self.proc.start()
-        child.close()
+    def __init__(self, db: str, roots, config, number: int):
+        self.conn, self.proc = spawn(worker_main, (db, roots, config), f"omnidex-search-{number}")
 
     def wait_ready(self, timeout: float) -> str | None:
         """None once the worker says it is ready; otherwise why it is not."""
@@ -89,15 +86,7 @@ class _Worker:
             return "lost", None
 
     def stop(self, timeout: float = 5.0) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.proc.join(timeout)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(timeout)
-        self.conn.close()
+        stop(self.conn, self.proc, None, timeout)
 
 
 class SearchPool:
@@ -117,7 +106,6 @@ class SearchPool:
         self.config = config
         self.size = default_workers() if workers is None else int(workers)
         self.start_timeout = start_timeout
-        self._ctx = multiprocessing.get_context("spawn")  # never fork a process with threads and open tables
         self._idle: queue.LifoQueue = queue.LifoQueue()  # the worker that answered last goes next: its caches are warm
         self._lock = threading.Lock()
         self._ready = 0
@@ -147,7 +135,7 @@ class SearchPool:
 
     def _bring_up(self, number: int) -> None:
         try:
-            worker = _Worker(self._ctx, self.db, self.roots, self.config, number)
+            worker = _Worker(self.db, self.roots, self.config, number)
         except Exception as exc:  # noqa: BLE001 - a worker that cannot start leaves searches in the server
             self._failed(f"worker {number} could not start: {type(exc).__name__}: {exc}")
             return
