@@ -9,3 +9,23 @@ if "OMNIDEX_CACHE" not in os.environ:  # ONNX exports and other caches of a test
     import tempfile
 
     os.environ["OMNIDEX_CACHE"] = tempfile.mkdtemp(prefix="omnidex-test-cache-")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def notes_index(tmp_path_factory):
+    """Builds a small served library: ``build(name, notes, config)`` writes the notes and two text
+    pictures (``omnidex.testing.mediagen.notes_and_signs``), indexes them with ``config`` and returns
+    {"base", "media", "db"}."""
+    def build(name: str, notes: dict, config) -> dict:
+        from omnidex import Index
+        from omnidex.testing.mediagen import notes_and_signs
+
+        base = tmp_path_factory.mktemp(name)
+        media = notes_and_signs(base / "media", notes)
+        Index(base / "db", config).add([media])
+        return {"base": base, "media": media, "db": base / "db"}
+
+    return build

@@ -32,14 +32,9 @@ QUERIES = ["ferry to the islands", "tomato plants", "budget meeting", "violin st
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(notes_index):
     """Four notes and two text pictures, indexed with the bundled image-text model."""
-    from omnidex.testing.mediagen import notes_and_signs
-
-    base = tmp_path_factory.mktemp("serve-concurrency")
-    media = notes_and_signs(base / "media", NOTES)
-    Index(base / "db", CONFIG).add([media])
-    return {"base": base, "media": media, "db": base / "db"}
+    return notes_index("serve-concurrency", NOTES, CONFIG)
 
 
 @pytest.fixture(scope="module")

@@ -25,18 +25,14 @@ QUERIES = ["ferry to the islands", "tomato plants", "violin strings", "red stop 
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(notes_index):
     """A small index, a Library over it and a pool of two search workers."""
-    from omnidex.testing.mediagen import notes_and_signs
-
-    base = tmp_path_factory.mktemp("serve-pool")
-    media = notes_and_signs(base / "media", NOTES)
-    Index(base / "db", CONFIG).add([media])
-    lib = Library(base / "db", roots=[base], config=CONFIG, refresh_s=0.0)
+    corpus = notes_index("serve-pool", NOTES, CONFIG)
+    lib = Library(corpus["db"], roots=[corpus["base"]], config=CONFIG, refresh_s=0.0)
     lib.warm()
     pool = attach(lib, 2)
     assert pool.wait_ready(180), pool.state()
-    yield {"lib": lib, "pool": pool, "base": base, "media": media}
+    yield {"lib": lib, "pool": pool, **corpus}
     lib.close_pool()
 
 

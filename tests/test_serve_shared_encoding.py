@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from omnidex import Index, IndexConfig  # noqa: E402
+from omnidex import IndexConfig  # noqa: E402
 from omnidex.search import calibrate  # noqa: E402
 from omnidex.search.engine import locked_tower, text_vector, _TOWER_MEMO  # noqa: E402
 from omnidex.serve import library as library_mod  # noqa: E402
@@ -31,14 +31,9 @@ QUERIES = ["ferry to the islands", "tomato plants", "budget meeting", "violin st
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(notes_index):
     """Five notes and two text pictures, indexed with the bundled image-text model."""
-    from omnidex.testing.mediagen import notes_and_signs
-
-    base = tmp_path_factory.mktemp("serve-shared")
-    media = notes_and_signs(base / "media", NOTES)
-    Index(base / "db", CONFIG).add([media])
-    return {"base": base, "media": media, "db": base / "db"}
+    return notes_index("serve-shared", NOTES, CONFIG)
 
 
 @pytest.fixture(scope="module")
