@@ -48,6 +48,8 @@ def test_faint_readings_with_look_alike_capitals_are_repaired():
     assert "wisconsin" in repairs("VISGQNSIN")  # W read V, C read G, O read Q
     assert "emotional" in repairs("EMONIONAL")
     assert repairs("ETRVEV") == []  # no common word within reach: nothing proposed
+    assert repairs("LOGIG") == ["logic"] and repairs("TWIGE") == ["twice"]  # one look-alike in five letters
+    assert repairs("OCCAR") == []  # any other letter wrong in five is too loose a guess (OSCAR)
 
 
 def test_a_misread_word_is_not_split_into_pieces_that_match_other_queries():
@@ -115,6 +117,43 @@ def test_a_word_over_gravel_is_boxed_and_read_in_the_band_views():
     bgr = _bgr(_over("gravel", ["bernard", "defines", "russian"]))
     ocr = OCR()
     assert "russian" in _tokens(" ".join(ln.text for ln in faint_lines(ocr, bgr, faint_views(bgr))))
+
+
+def test_stroke_views_keep_straight_strokes_and_take_out_blobs():
+    """Dark blobs as wide as the strokes (ink 120 on white, turned at random) beside a 14 px bar and a 14 px stem:
+    the stroke view keeps the bar and the stem whole and leaves nothing of the blobs."""
+    import cv2
+
+    from omnidex.encoders.ocr_faint import stroke_views
+
+    grey = np.full((200, 400), 255, np.uint8)
+    rng = np.random.default_rng(0)
+    for x in range(212, 390, 26):
+        for y in range(16, 190, 28):  # 15 x 19 px blobs, apart from one another, placed at random
+            cv2.ellipse(grey, (x + int(rng.integers(-3, 4)), y + int(rng.integers(-2, 3))), (7, 9),
+                        float(rng.uniform(0, 180)), 0, 360, 120, -1)
+    grey[40:54, 20:160] = 120  # a bar
+    grey[60:180, 80:94] = 120  # a stem
+    view = np.repeat(grey[:, :, None], 3, axis=2)
+    kept = stroke_views([view], 21)[0][:, :, 0]
+    assert (kept[40:54, 30:150] == 120).all() and (kept[70:170, 80:94] == 120).all()
+    assert kept[:, 200:].min() > 250  # the blobs are gone
+
+
+def test_a_word_over_a_crowd_is_read_in_the_stroke_views():
+    """JEREMY in dark ink at 35 % over a drawing of a crowd (mahotas' department store): the band
+    views leave dark figures as wide as the strokes everywhere and the detector boxes nothing of
+    the word; the stroke views keep the letters' stems and bars and it is read."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    import omnidex.encoders.ocr_faint as fm
+    from omnidex.encoders.ocr import OCR, _bgr, faint_views
+
+    bgr = _bgr(_over("DepartmentStore", ["coleman", "auckland", "jeremy"]))
+    ocr = OCR()
+    views = fm.band_views(bgr, fm.BAND)
+    band_only = [ln.text for q, v in zip(ocr.detect(views, fm.BAND_SIDE, loose=True), views) for ln in ocr.recognise(v, q)]
+    assert "jeremy" not in _tokens(" ".join(band_only))
+    assert "jeremy" in _tokens(" ".join(ln.text for ln in fm.faint_lines(ocr, bgr, faint_views(bgr))))
 
 
 def test_a_word_over_the_pagodas_carvings_is_found_by_the_faint_path():

@@ -24,6 +24,13 @@ figures; an opening does the same for light ink. What the two discs keep is stru
 stroke's width and a letter's, which is what a detector looks for. The faint path reads the band
 views (11 px disc, at 640 px) instead of the headroom views: on the dev pictures (bench/ocr
 README) they found more words at less CPU.
+
+Over a crowd (a drawing of hundreds of small figures) the band view shows the words plainly to a
+person, but the detector, seeing dark blobs of the strokes' width everywhere, boxes nothing. The
+**stroke views** (:func:`stroke_views`) keep of a band view only what contains a straight run of
+ink at least :data:`STROKE` px long in one of four directions (a grey-level opening with a line,
+the largest of the four): letters' stems, bars and diagonals stay, round blobs go. The detector
+sees them at full size (``det_max_side``), where it boxes words it missed in the band views.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ GAIN = 400.0  # ratio -> grey levels (an opacity of 0.35 draws strokes at ~115 o
 MEDIAN = 7  # px: median filter over the views, against clutter finer than the strokes (0: none)
 BAND = (11,)  # px: discs narrower than the strokes, one pair of band views each (empty: none)
 BAND_SIDE = 640  # px the detector sees the band views at
+STROKE = 21  # px: least straight run of ink a stroke view keeps (0: no stroke views)
 
 
 def headroom_views(bgr: np.ndarray, kernel: int = KERNEL, median: int = MEDIAN) -> list[np.ndarray]:
@@ -103,10 +111,36 @@ def band_views(bgr: np.ndarray, small: tuple = BAND, kernel: int = KERNEL) -> li
     return out
 
 
+def stroke_views(views: list[np.ndarray], length: int = STROKE) -> list[np.ndarray]:
+    """Each view (dark strokes on white, as :func:`band_views` gives) with only the ink that holds
+    a straight run ``length`` px long, across, down or along a diagonal: the largest of four
+    grey-level openings of the ink with a line of that length.
+
+    Args:
+        views: H x W x 3 uint8 pictures, grey in three channels.
+        length: px; blobs shorter than this in every direction are taken out.
+    Returns:
+        One H x W x 3 uint8 picture per view.
+    """
+    import cv2
+
+    lines = (np.ones((length, 1), np.uint8), np.ones((1, length), np.uint8),
+             np.eye(length, dtype=np.uint8), np.ascontiguousarray(np.fliplr(np.eye(length, dtype=np.uint8))))
+    out = []
+    for view in views:
+        ink = 255 - view[:, :, 0]
+        kept = np.zeros_like(ink)
+        for line in lines:
+            np.maximum(kept, cv2.morphologyEx(ink, cv2.MORPH_OPEN, line), out=kept)
+        out.append(np.ascontiguousarray(np.repeat((255 - kept)[:, :, None], 3, axis=2)))
+    return out
+
+
 def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
     """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
-    gate's size) and :func:`band_views` (at :data:`BAND_SIDE`), each with the looser thresholds;
-    every box is recognised both in the view it was found in and in the picture as given.
+    gate's size), :func:`band_views` (at :data:`BAND_SIDE`) and their :func:`stroke_views` (at the
+    reader's ``det_max_side``), each with the looser thresholds; every box is recognised both in
+    the view it was found in and in the picture as given.
 
     Args:
         ocr: the :class:`~omnidex.encoders.ocr.OCR` reader.
@@ -116,8 +150,9 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
     out = []
-    for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side),
-                        (band_views(bgr, BAND) if BAND else [], BAND_SIDE)):
+    bands = band_views(bgr, BAND) if BAND else []
+    for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side), (bands, BAND_SIDE),
+                        (stroke_views(bands, STROKE) if STROKE else [], ocr.det_max_side)):
         if not views:
             continue
         for view, quads in zip(views, ocr.detect(views, side, loose=True)):

@@ -117,7 +117,7 @@ def repairs(token: str, limit: int = 3) -> list[str]:
     two missing at either end ("UKON" -> "yukon", "EUTSCHE" -> "deutsche"; faint first and last
     letters are what the detector trims), or one letter missing, extra or wrong inside a token of
     six letters or more ("DEFNED" -> "defined"), or up to three capitals read as look-alikes
-    ("VISGQNSIN" -> "wisconsin").
+    ("VISGQNSIN" -> "wisconsin"; one in a token of five letters: "LOGIG" -> "logic").
 
     Args:
         token: letters as read.
@@ -140,6 +140,8 @@ def repairs(token: str, limit: int = 3) -> list[str]:
                 cands.add(low[:i] + low[i + 1:])
                 cands |= {low[:i] + c + low[i + 1:] for c in _LETTERS}
         cands |= _lookalike_variants(low)
+    elif len(low) == 5:  # one capital read as its look-alike ("LOGIG" -> logic, "TWIGE" -> twice)
+        cands |= _lookalike_variants(low, most=1)
     found = [(counts.get(w, 0.0), w) for w in cands if len(w) >= 5]
     return [w for n, w in sorted(found, reverse=True) if n >= REPAIR_MIN_COUNT][:limit]
 
