@@ -75,6 +75,20 @@ def test_gate_drops_plain_photos_after_one_small_detection_and_keeps_text(ocr):
         assert ocr.det_max_side not in ocr.calls  # large text: the gate's boxes were enough
 
 
+def test_has_text_is_the_gates_decision_so_a_picture_without_it_reads_nothing(ocr):
+    """has_text is what the reading decides at the gate: over photographs with and without words
+    (gravel and grass among them, where the map marks texture), a picture it calls textless
+    reads nothing, and every picture with a sign has text."""
+    for name in ("china", "chelsea", "gravel", "grass", "coffee", "rocket"):
+        photo = _photo(name)
+        for img, words in ((photo, False), (_with_sign(photo, "HARBOUR", 44), True)):
+            said = ocr.has_text(img)
+            if words:
+                assert said
+            if not said:
+                assert ocr.read_text(img) == ""
+
+
 def test_small_text_is_read_from_the_full_resolution_picture(ocr):
     """14 px words (7 px at the gate's size): marked by the gate, too small to box there; the
     region it marked is cut out and detected at full size (never the whole picture), and the words

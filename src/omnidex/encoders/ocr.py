@@ -370,8 +370,12 @@ class OCR:
                 if i not in found or found[i] else "" for i, b in enumerate(bgrs)]
 
     def has_text(self, image) -> bool:
-        """Whether the detector, seeing the picture at ``gate_side`` px, finds any text box."""
-        return bool(len(self.detect([_bgr(image)], self.gate_side or self.det_max_side)[0]))
+        """The gate's decision (:meth:`gate`): whether the detector, seeing the picture at
+        ``gate_side`` px, marks any region as text. A picture larger than the gate that it does
+        not mark is one :meth:`read` drops after that one detection. (It asked for a box before: a
+        line the gate marked but could not box, over a busy ground, was "no text" here and yet
+        read by :meth:`read`.)"""
+        return bool(self.gate([_bgr(image)])[0])
 
     def read_text_or_faint(self, image, gate: bool = True) -> str:
         """:meth:`read_text`, and where the text looks faint (or what was read is no word:
