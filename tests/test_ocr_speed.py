@@ -89,6 +89,29 @@ def test_has_text_is_the_gates_decision_so_a_picture_without_it_reads_nothing(oc
                 assert ocr.read_text(img) == ""
 
 
+def test_another_detector_can_be_given_as_an_onnx_file(tmp_path, monkeypatch):
+    """OCR(det=path) loads that detector (here a copy of RapidOCR's under another name) and reads
+    with it; a path that names no file is refused with the path in the message."""
+    import shutil
+
+    from omnidex.encoders.ocr import OCR
+
+    default = OCR(threads=1)
+    default._load()
+    shipped = default._engine.text_det.infer.session._model_path
+    copy = tmp_path / "my-det.onnx"
+    shutil.copy(shipped, copy)
+    monkeypatch.setenv("OMNIDEX_OCR_DET", str(copy))
+    other = OCR(threads=1)
+    other._load()
+    assert other._engine.text_det.infer.session._model_path == str(copy)
+    assert other.identity.startswith("rapidocr:det:my-det.onnx@") and default.identity.startswith("rapidocr:ppocrv4@")
+    signed = _with_sign(_photo("coffee"), "HARBOUR", 44)
+    assert "harbour" in _tokens(other.read_text(signed))
+    with pytest.raises(FileNotFoundError, match="nowhere.onnx"):
+        OCR(det=str(tmp_path / "nowhere.onnx"))
+
+
 def test_small_text_is_read_from_the_full_resolution_picture(ocr):
     """14 px words (7 px at the gate's size): marked by the gate, too small to box there; the
     region it marked is cut out and detected at full size (never the whole picture), and the words

@@ -23,6 +23,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +37,26 @@ class OcrLine:
     text: str  # recognised text
     score: float  # recognition confidence (0..1)
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the input image
+
+
+def det_model(spec: str | None = None) -> tuple[Path | None, str]:
+    """The text detector to use: (ONNX path, or None for RapidOCR's own PP-OCRv4 detector; a tag
+    for the reader's identity).
+
+    Args:
+        spec: ``"ppocr"`` (RapidOCR's, the default) or the path of a DBNet ONNX file that takes
+            and gives what PP-OCR's does (a 1x3xHxW picture scaled to [-1, 1], BGR; a 1x1xHxW
+            text probability map), e.g. a later PP-OCR detector; None reads ``$OMNIDEX_OCR_DET``.
+    Raises:
+        FileNotFoundError: the path names no file.
+    """
+    spec = spec or os.environ.get("OMNIDEX_OCR_DET") or "ppocr"
+    if spec == "ppocr":
+        return None, "ppocrv4"
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"OCR detector {spec!r}: no such ONNX file (give 'ppocr' or a path)")
+    return path, f"det:{path.name}"
 
 
 def _version() -> str:
@@ -118,10 +139,12 @@ class OCR:
         recheck_side: where the gate boxed large text but marked more that it could not box, the
             whole picture is detected again at this size (large text over a busy ground is found
             there, and not in a cut-out region).
+        det: the text detector (:func:`det_model`): ``"ppocr"`` (default) or an ONNX file's path.
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 0, det_max_side: int = 960,
-                 gate_side: int = 512, gate_px: int = 16, pad: float = 0.25, recheck_side: int = 640):
+                 gate_side: int = 512, gate_px: int = 16, pad: float = 0.25, recheck_side: int = 640,
+                 det: str | None = None):
         self.min_score = min_score
         self.det_max_side = det_max_side
         self.gate_side = gate_side
@@ -129,7 +152,8 @@ class OCR:
         self.recheck_side = recheck_side
         self.pad = pad
         self.threads = threads or min(2, os.cpu_count() or 1)
-        self.identity = f"rapidocr:ppocrv4@{_version()}"
+        self.det_path, det_tag = det_model(det)
+        self.identity = f"rapidocr:{det_tag}@{_version()}"
         self._engine = None
         self._lock = threading.Lock()
 
@@ -141,8 +165,8 @@ class OCR:
                 self._engine = rapid.RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1,
                                               det_limit_type="max", det_limit_side_len=self.det_max_side)
                 self._engine.text_rec.rec_batch_num = 16
-                if self.threads > 1:
-                    _rebuild_sessions(self._engine, self.threads)
+                if self.threads > 1 or self.det_path is not None:
+                    _rebuild_sessions(self._engine, self.threads, self.det_path)
         return self._engine
 
     def _det_tensor(self, bgr: np.ndarray, side: int) -> np.ndarray:
@@ -449,7 +473,7 @@ def _regions(mask: np.ndarray, shape: tuple[int, int]) -> tuple:
     return tuple(tuple(b) for b in boxes)
 
 
-def _rebuild_sessions(engine, threads: int) -> None:
+def _rebuild_sessions(engine, threads: int, det_path: Path | None = None) -> None:
     """Rebuild RapidOCR's detection and recognition sessions with omnidex's session options
     (:func:`.fastpath.session_options`: idle intra-op threads sleep instead of spinning).
 
@@ -457,7 +481,7 @@ def _rebuild_sessions(engine, threads: int) -> None:
     other processes) a second thread spinning on a 2-core machine cost about 2x the CPU and 2.3x
     the wall time of one thread for the same pictures; with spinning off, two threads cost what one
     does and use the second core when it is free. A session whose model path ONNX Runtime does not
-    report is left as it was.
+    report is left as it was. ``det_path``: the detector's ONNX file to load instead of RapidOCR's.
     """
     import onnxruntime as ort
 
@@ -466,6 +490,8 @@ def _rebuild_sessions(engine, threads: int) -> None:
     for holder, attr in ((engine.text_det, "infer"), (engine.text_rec, "session")):
         wrapper = getattr(holder, attr, None)
         path = getattr(getattr(wrapper, "session", None), "_model_path", None)
+        if holder is engine.text_det and det_path is not None:
+            path = str(det_path)
         if not path:
             continue
         opts = session_options(ort, threads, log_level=4)
