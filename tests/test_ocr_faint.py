@@ -179,3 +179,39 @@ def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_targe
     assert "| photo_35 | 0.750 | 0.750 | 0.750 | 0.750 | 24 | FAIL |" in held
     assert "| photo_20 | 0.500 | 0.500 | 0.500 | 0.500 | 24 | no target |" in held
     assert "seed 23" in held2 and "| photo_35 | 0.958 | nan | 0.958 | nan | 24 | PASS |" in held2
+
+
+def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, monkeypatch):
+    """VERSE at 35 % over the coins photograph: the faint path finds it only in the stroke views.
+    An index read without them (as before stop 24) gains the word on the next incremental run,
+    says so once, keeps the first reading and its vector, and reads nothing again after that."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    import omnidex.encoders.ocr_faint as fm
+    from omnidex import Index, IndexConfig
+    from omnidex.encoders.wordsplit import original_text
+
+    media = tmp_path / "media"
+    media.mkdir()
+    _over("coins", ["departure", "verse", "choices"]).save(media / "coins.png")
+    cfg = IndexConfig(clip_model=None, speech=False, sound=False, series=False)
+    monkeypatch.setattr(fm, "STROKE", 0)  # the reader before the stroke views
+    idx = Index(tmp_path / "db", cfg)
+    idx.add([media])
+
+    def stored():
+        rows = Index(tmp_path / "db", cfg).store.table("text").search().where("source = 'ocr'").limit(None).to_list()
+        assert len(rows) == 1
+        return rows[0]
+
+    before = stored()
+    assert "verse" not in _tokens(before["text"])
+    (tmp_path / "db" / "upgrades.json").write_text('["neardup-regions-v1", "ocr-split-words-v1"]')  # an older index
+    monkeypatch.setattr(fm, "STROKE", 21)
+    report = Index(tmp_path / "db", cfg).add([media])
+    assert all(o.status == "unchanged" for o in report.outcomes)
+    assert any("read again gained words" in n for n in report.notices), report.notices
+    after = stored()
+    assert "verse" in _tokens(after["text"])
+    assert original_text(after["text"]) == original_text(before["text"])
+    assert np.allclose(after["vector"], before["vector"])
+    assert not any("read again" in n for n in Index(tmp_path / "db", cfg).add([media]).notices)  # said once

@@ -75,7 +75,7 @@ class Ingestor:
             self.store.recover()
             from .upgrade import upgrade
 
-            self._notices += upgrade(self.store, self.models)  # an older index gains new descriptors, once
+            self._notices += upgrade(self.store, self.models, self.progress)  # an older index gains new descriptors, once
             engine = self.engine or make_engine(self.cfg, self.models)
             if engine.name == "local":  # remote workers' encoders are checked before their first write
                 self._check_spaces()

@@ -6,6 +6,11 @@ Two additions since the first near-duplicate release:
   then finds the screenshot that shows it). Only still images are read again, from disk.
 * the split-word stream after OCR text (``PARKINGPERMIT ‖ parking permit``), computed from the
   stored text itself; the text vectors stay those of the recognised text.
+* the faint path's stroke views (words at low opacity over a crowd or other clutter as wide as
+  their strokes) and five-letter look-alike repairs: still images with stored OCR text are read
+  again, and the hidden word stream is replaced where the reading gained words. The first reading,
+  which people see and the text vectors encode, is kept; a picture whose first reading came out
+  differently (another OCR version) is left as it was.
 
 What was done is recorded in ``upgrades.json`` beside the database, so it happens and is
 announced once.
@@ -17,7 +22,7 @@ from pathlib import Path
 
 from ..store import sql_str
 
-MARKS = ("neardup-regions-v1", "ocr-split-words-v1")
+MARKS = ("neardup-regions-v1", "ocr-split-words-v1", "ocr-stroke-views-v1")
 
 
 def _marks_file(store) -> Path:
@@ -31,12 +36,13 @@ def _done(store) -> set[str]:
         return set()
 
 
-def upgrade(store, models) -> list[str]:
+def upgrade(store, models, progress=None) -> list[str]:
     """Apply the upgrades this index has not had yet.
 
     Args:
         store: the open store (the writer lock held).
-        models: encoders (the ``phash`` one is used for region rows).
+        models: encoders (the ``phash`` one is used for region rows, the OCR reader to read again).
+        progress: ``(done, total, path)`` callable for the pictures read again, or None.
     Returns:
         One notice per upgrade that changed something (empty when none did).
     """
@@ -53,6 +59,11 @@ def upgrade(store, models) -> list[str]:
         n = _split_ocr_words(store)
         if n:
             notes.append(f"index upgraded: {n} OCR text(s) gained split words (glued words are now found)")
+    if "ocr-stroke-views-v1" not in done:
+        n = _reread_faint(store, models, progress)
+        if n:
+            notes.append(f"index upgraded: {n} picture(s) read again gained words from the faint-text reading "
+                         f"(words at low opacity over busy photographs are now found)")
     if notes:
         store.optimize()
     _marks_file(store).write_text(json.dumps(sorted(done | set(MARKS))))
@@ -111,5 +122,34 @@ def _split_ocr_words(store) -> int:
         if SEPARATOR.strip() not in text and (new := with_split_words(text)) != text:
             changed.append((r["id"], new))
     for row_id, text in changed:  # few rows change (only texts with glued words): one update each
+        tbl.update(where=f"id = {sql_str(row_id)}", values={"text": text})
+    return len(changed)
+
+
+def _reread_faint(store, models, progress=None) -> int:
+    """Read again the indexed still images that have OCR text; store the new hidden word stream
+    where the first reading is unchanged and the words differ. Returns how many texts changed."""
+    from ..encoders.wordsplit import original_text, with_split_words
+    from ..errors import MediaError
+
+    tbl = store.table("text")
+    if tbl is None:
+        return 0
+    rows = tbl.search().where("source = 'ocr' AND kind = 'image'").select(["id", "path", "text"]).limit(None).to_list()
+    ocr = models.ocr() if rows else None
+    if ocr is None:
+        return 0
+    changed = []
+    for i, r in enumerate(rows):
+        if progress:
+            progress(i, len(rows), f"reading again: {r['path']}")
+        old = r["text"] or ""
+        try:
+            new = with_split_words(ocr.read_text_or_faint(_load(r["path"])).strip())
+        except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
+            continue
+        if new != old and original_text(new).strip() == original_text(old).strip():
+            changed.append((r["id"], new))
+    for row_id, text in changed:
         tbl.update(where=f"id = {sql_str(row_id)}", values={"text": text})
     return len(changed)
