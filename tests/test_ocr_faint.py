@@ -207,6 +207,9 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
     assert "verse" not in _tokens(before["text"])
     (tmp_path / "db" / "upgrades.json").write_text('["neardup-regions-v1", "ocr-split-words-v1"]')  # an older index
     monkeypatch.setattr(fm, "STROKE", 21)
+    no_ocr = IndexConfig(clip_model=None, ocr=False, speech=False, sound=False, series=False)
+    Index(tmp_path / "db", no_ocr).add([media])  # a run that reads no text leaves the upgrade for later
+    assert "ocr-stroke-views-v1" not in (tmp_path / "db" / "upgrades.json").read_text()
     report = Index(tmp_path / "db", cfg).add([media])
     assert all(o.status == "unchanged" for o in report.outcomes)
     assert any("read again gained words" in n for n in report.notices), report.notices

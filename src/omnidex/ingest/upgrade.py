@@ -1,6 +1,6 @@
 """Bring an index built by an older omnidex up to what this one stores, once, without re-decoding media.
 
-Two additions since the first near-duplicate release:
+Three additions since the first near-duplicate release:
 
 * ``region`` rows in the ``phash`` space for the pictures inside indexed screenshots (a photo
   then finds the screenshot that shows it). Only still images are read again, from disk.
@@ -59,14 +59,17 @@ def upgrade(store, models, progress=None) -> list[str]:
         n = _split_ocr_words(store)
         if n:
             notes.append(f"index upgraded: {n} OCR text(s) gained split words (glued words are now found)")
+    marks = set(MARKS)
     if "ocr-stroke-views-v1" not in done:
         n = _reread_faint(store, models, progress)
-        if n:
+        if n is None:  # OCR is off in this run: read them again on a run that reads text
+            marks.discard("ocr-stroke-views-v1")
+        elif n:
             notes.append(f"index upgraded: {n} picture(s) read again gained words from the faint-text reading "
                          f"(words at low opacity over busy photographs are now found)")
     if notes:
         store.optimize()
-    _marks_file(store).write_text(json.dumps(sorted(done | set(MARKS))))
+    _marks_file(store).write_text(json.dumps(sorted(done | marks)))
     return notes
 
 
@@ -126,9 +129,10 @@ def _split_ocr_words(store) -> int:
     return len(changed)
 
 
-def _reread_faint(store, models, progress=None) -> int:
+def _reread_faint(store, models, progress=None) -> int | None:
     """Read again the indexed still images that have OCR text; store the new hidden word stream
-    where the first reading is unchanged and the words differ. Returns how many texts changed."""
+    where the first reading is unchanged and the words differ. Returns how many texts changed
+    (None when there are such images but this run has no OCR reader)."""
     from ..encoders.wordsplit import original_text, with_split_words
     from ..errors import MediaError
 
@@ -136,9 +140,11 @@ def _reread_faint(store, models, progress=None) -> int:
     if tbl is None:
         return 0
     rows = tbl.search().where("source = 'ocr' AND kind = 'image'").select(["id", "path", "text"]).limit(None).to_list()
-    ocr = models.ocr() if rows else None
-    if ocr is None:
+    if not rows:
         return 0
+    ocr = models.ocr()
+    if ocr is None:
+        return None
     changed = []
     for i, r in enumerate(rows):
         if progress:
