@@ -52,7 +52,7 @@ def compare(det: str, items: list[dict], plain: list[dict]) -> dict:
     from PIL import Image
 
     import omnidex.encoders.ocr as m
-    from omnidex.encoders.wordsplit import garbled, with_split_words
+    from omnidex.encoders.wordsplit import with_split_words
 
     ocr = m.OCR(det=det)
     ocr._load()
@@ -69,8 +69,7 @@ def compare(det: str, items: list[dict], plain: list[dict]) -> dict:
         cpu.append(time.process_time() - c0)
         read += bool(text.strip())
         passed += ocr.has_text(img)
-        first, is_faint = ocr._read_bgr(m._bgr(img), True)
-        faint += bool(is_faint or garbled(m.text_of(first)))
+        faint += ocr.first_reading(m._bgr(img))[1]
     res = {k: f"{sum(v)}/{len(v)}" for k, v in sorted(found.items())}
     res.update(plain=len(plain), plain_gate_passed=passed, plain_read_something=read, plain_faint_path=faint,
                plain_cpu_ms_median=round(1000 * float(np.median(cpu)), 1), plain_cpu_ms_mean=round(1000 * float(np.mean(cpu)), 1))

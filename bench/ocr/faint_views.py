@@ -84,17 +84,13 @@ def run(out: Path) -> dict:
     from PIL import Image
 
     import omnidex.encoders.ocr as m
-    from omnidex.encoders.wordsplit import garbled
 
     ocr = m.OCR()
     ocr._load()
     items = pictures(out)
     res: dict = {"pictures": len(items), "sets": {}}
     bgrs = [m._bgr(Image.open(it["path"]).convert("RGB")) for it in items]
-    trig = []
-    for bgr in bgrs:
-        first, faint = ocr._read_bgr(bgr, True)
-        trig.append(bool(faint or garbled(m.text_of(first))))
+    trig = [ocr.first_reading(bgr)[1] for bgr in bgrs]
     res["trigger"] = {f"{s}_{c}": sum(t for t, it in zip(trig, items) if it["set"] == s and it["condition"] == c)
                       for s in ("dev", "busy", "held7") for c in ("photo_35", "photo_20")}
     for name, groups in _sets(ocr).items():

@@ -401,11 +401,21 @@ class OCR:
         read by :meth:`read`.)"""
         return bool(self.gate([_bgr(image)])[0])
 
+    def first_reading(self, bgr: np.ndarray, gate: bool = True) -> tuple[list[OcrLine], bool]:
+        """The first reading of a BGR picture, and whether :meth:`read_text_or_faint` follows it
+        with the faint path: a line read looks faint, or what was read is no word
+        (:func:`wordsplit.garbled`: letters of a faint word lost over a busy ground)."""
+        from .wordsplit import garbled
+
+        first, faint = self._read_bgr(bgr, gate)
+        return first, bool(faint or garbled(text_of(first)))
+
     def read_text_or_faint(self, image, gate: bool = True) -> str:
         """:meth:`read_text`, and where the text looks faint (or what was read is no word:
-        :func:`wordsplit.garbled`), readings of four contrast-normalised forms of the picture
-        (:func:`faint_views` and :func:`.ocr_faint.band_views`, detected with looser
-        thresholds, each box recognised in the view and in the picture as given) after
+        :func:`wordsplit.garbled`; :meth:`first_reading`), readings of contrast-normalised forms
+        of the picture (:func:`.ocr_faint.faint_lines`: :func:`faint_views`, the band views and
+        their stroke views, detected with looser thresholds, each box recognised in the view and
+        in the picture as given) after
         :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, and common
         words the faint tokens may have been before letters were lost (:func:`wordsplit.repairs`).
         The first reading stays what people see; the rest is for full-text search.
@@ -417,12 +427,12 @@ class OCR:
             The text in reading order, perhaps followed by the other readings ("" when none is read).
         """
         from .ocr_faint import faint_lines
-        from .wordsplit import SEPARATOR, garbled, repairs
+        from .wordsplit import SEPARATOR, repairs
 
         bgr = _bgr(image)
-        first, faint = self._read_bgr(bgr, gate)
+        first, look_again = self.first_reading(bgr, gate)
         text = text_of(first)
-        if not (faint or garbled(text)):  # garbled: letters of a faint word lost over a busy ground
+        if not look_again:
             return text
         others = [faint_lines(self, bgr, faint_views(bgr))]
         seen = {w.lower() for w in text.split()}
