@@ -6,9 +6,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if "OMNIDEX_CACHE" not in os.environ:  # ONNX exports and other caches of a test run never land in the user's cache
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["OMNIDEX_CACHE"] = tempfile.mkdtemp(prefix="omnidex-test-cache-")
+    # removed when the run ends (each run left ~400 MB of ONNX exports in /tmp, and /tmp filled up);
+    # processes the tests start inherit the variable and do not import this file, so only this one removes it
+    atexit.register(shutil.rmtree, os.environ["OMNIDEX_CACHE"], True)
 
 
 import pytest  # noqa: E402
