@@ -157,6 +157,7 @@ def test_tools_are_listed_with_input_and_output_schemas(corpus):
     hit = tools["search_moments"].output_schema["$defs"]["HitOut"]
     assert {"id", "name", "start", "end", "score", "evidence", "path"} <= set(hit["required"])
     assert "information only" in hit["properties"]["path"]["description"]
+    assert "also_read" in hit["required"] and "another reading" in hit["properties"]["also_read"]["description"]
 
 
 @pytest.mark.slow
@@ -451,6 +452,22 @@ def test_search_says_when_nothing_is_a_confident_match(corpus):
     top = sure.structured_content["hits"][0]
     assert top["name"] == "talk.mp4" and top["confident"] is True
     assert "no confident match" not in " ".join(c.text for c in sure.content if c.type == "text")
+
+
+def test_the_text_answer_names_words_matched_in_another_reading():
+    """Agents that read text only see why a picture matched when the word was read only in a
+    faint view (the structured hit carries ``also_read``; the search that sets it is in
+    tests/test_ocr_faint.py)."""
+    from omnidex.serve.mcp_server import _hit_out, _hits_line
+
+    hit = {"id": "f1", "name": "quokka.jpg", "kind": "image", "start": 0.0, "end": 0.0, "unit": "none",
+           "moment": "", "score": 0.99, "modality": "image", "source": "ocr", "signals": {"fts": 0.85},
+           "evidence": "RODN", "matched_words": [], "also_read": ["ROTTNEST"], "confident": True, "path": "/x/quokka.jpg"}
+    out = _hit_out(hit, None)
+    assert out["also_read"] == ["ROTTNEST"] and out["evidence"] == "RODN"
+    line = _hits_line({"hits": [out]})
+    assert "RODN (also read: ROTTNEST)" in line
+    assert "also read" not in _hits_line({"hits": [_hit_out({**hit, "also_read": []}, None)]})
 
 
 # ----- hardening (issue 18) ---------------------------------------------------------------------------

@@ -79,6 +79,10 @@ def test_a_word_at_35_percent_opacity_over_a_photo_is_found_by_one_word_search(t
     idx.add([folder])
     hits = idx.search("stability", top_k=1)
     assert hits and hits[0].path.endswith("faint.png")
+    # the hit shows the text as first read, and says which word it matched in another reading
+    assert "stability" not in hits[0].evidence.lower()
+    assert [w.lower() for w in hits[0].also_read] == ["stability"]
+    assert hits[0].to_dict()["also_read"] == list(hits[0].also_read)
 
 
 def _over(photo: str, words: list[str]):

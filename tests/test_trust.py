@@ -73,6 +73,18 @@ def test_cli_says_no_confident_match_and_dims_weak_hits(capsys):
     assert "no confident match" not in out and out.index("a.txt") < out.index("notes.txt")
 
 
+def test_cli_names_words_matched_in_another_reading_beside_the_text_as_read(capsys, monkeypatch):
+    from omnidex.render import print_hits
+
+    monkeypatch.setenv("COLUMNS", "240")  # one line per cell
+
+    faint = [Hit("/lib/quokka.jpg", 0, 0, "none", 0.99, "image", signals={"fts": 0.85}, evidence="RODN",
+                 also_read=("ROTTNEST",), confident=True)]
+    print_hits(faint, "rottnest")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "RODN (also read: ROTTNEST)" in out
+
+
 def test_a_rare_exact_word_outweighs_common_ones_in_full_text_evidence():
     from omnidex.search.calibrate import fts_probability, term_weight
 

@@ -390,6 +390,34 @@ def test_document_hit_shows_the_matched_lines(server, page_factory):
     assert page.locator("#stage video, #stage audio").count() == 0
 
 
+def test_words_matched_in_another_reading_are_named_beside_the_text_as_read(server, page_factory):
+    """A picture found by a word read only in a faint view (``RODN`` read, ``rottnest`` matched in
+    the hidden stream) says so on its card and in the player. The real search answer is passed
+    through with ``also_read`` set on the poster's hit (the page's drawing of the field is under
+    test; tests/test_ocr_faint.py has the search that sets it)."""
+    page = page_factory(server + "/")
+
+    def with_also_read(route):
+        body = route.fetch().json()
+        for hit in body["hits"]:
+            if hit["name"] == "poster.png":
+                hit["also_read"] = ["rottnest"]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route(lambda url: _is_search(url, "beach party"), with_also_read)
+    hits = _search(page, "beach party")
+    i = next(i for i, h in enumerate(hits) if h["name"] == "poster.png")
+    card = page.locator("#results .card").nth(i)
+    assert card.locator(".snippet").inner_text().startswith("BEACH PARTY")
+    assert card.locator(".also").inner_text() == "also read: rottnest"
+    assert card.locator(".also mark").inner_text() == "rottnest"
+    others = [j for j, h in enumerate(hits) if h["name"] != "poster.png"]
+    assert all(page.locator("#results .card").nth(j).locator(".also").count() == 0 for j in others)
+    card.click()
+    page.wait_for_selector("#player:not([hidden]) #evidence .also")
+    assert "also read: rottnest" in page.locator("#evidence").inner_text()
+
+
 def test_filters_narrow_the_results(server, page_factory):
     page = page_factory(server + "/")
     hits = _search(page, "winter tyres")

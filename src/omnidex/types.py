@@ -21,6 +21,10 @@ class Hit:
     signals: dict[str, float] = field(default_factory=dict)
     evidence: str = ""
     matched_words: tuple[str, ...] = ()
+    # query words matched only in another reading of the on-screen words (a glued token split, a
+    # faint word read in a contrast-normalised view, a repaired look-alike): not in ``evidence``,
+    # which shows the text as first read
+    also_read: tuple[str, ...] = ()
     frame_time: float | None = None  # time of the best matching frame (video)
     source: str = ""  # what the moment's boundaries come from: speech, ocr, frame, chunk, image, clip
     shot: tuple[float, float] | None = None  # the shot(s) the moment lies in (video)
@@ -33,6 +37,7 @@ class Hit:
         """JSON-ready dict."""
         d = asdict(self)
         d["matched_words"] = list(self.matched_words)
+        d["also_read"] = list(self.also_read)
         d["moment"] = format_span(self.start, self.end, self.unit)
         return d
 

@@ -342,14 +342,18 @@ def mark_confident(hits: list[Hit], cfg: SearchConfig, default: float = FUSED_CO
 
 def _as_shown(hit: Hit) -> Hit:
     """A hit as people see it: on-screen words as read, without the split-word stream that the
-    full-text index and the reranker use (``PARKINGPERMIT`` shown, ``parking permit`` matched)."""
+    full-text index and the reranker use (``PARKINGPERMIT`` shown, ``parking permit`` matched).
+    Query words that matched only in that stream (a faint word read in another view: ``RODN``
+    shown, ``rottnest`` matched) are named in ``Hit.also_read``, so a hit never shows words that
+    do not say why it was found."""
     from ..encoders.wordsplit import original_text
 
     shown = original_text(hit.evidence)
     if shown == hit.evidence:
         return hit
     low = shown.lower()
-    return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low))
+    return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low),
+                   also_read=tuple(w for w in hit.matched_words if w.lower() not in low))
 
 
 def _mark_generated(hits: list[Hit], store) -> list[Hit]:

@@ -56,6 +56,10 @@ class HitOut(_Open):
     signals: dict[str, float]
     evidence: str
     matched_words: list[str]
+    also_read: list[str] = Field(default_factory=list,
+                                 description="query words found only in another reading of the on-screen words "
+                                 "(a glued token split, a faint word read in a contrast-normalised view), "
+                                 "not in the evidence as first read")
     frame_time: float | None
     confident: bool = Field(description="the score clears the calibrated confidence threshold; false: a weak hit")
     reliability: dict[str, float] = Field(default_factory=dict,

@@ -1,7 +1,7 @@
 // The player panel: the media opened at the moment, a timeline with the moment and the shots,
 // the transcript that follows playback, OCR text of images, and documents with the matched lines.
 
-import { $, api, fmtMoment, fmtTime, h, highlight, token, withToken, wordSet } from "./util.js";
+import { $, alsoRead, api, fmtMoment, fmtTime, h, highlight, token, withToken, wordSet } from "./util.js";
 import { kindOf } from "./results.js";
 import { drawGop, loadGop } from "./gop.js";
 
@@ -45,7 +45,9 @@ export class Player {
     const kind = kindOf(hit);
     $("player-title").textContent = hit.name || hit.path;
     $("player-path").textContent = hit.path;
-    $("evidence").replaceChildren(hit.evidence && kind !== "text" ? highlight(hit.evidence, hit.matched_words) : "");
+    const also = kind !== "text" ? alsoRead(hit) : null;
+    $("evidence").replaceChildren(hit.evidence && kind !== "text" ? highlight(hit.evidence, hit.matched_words) : "",
+      ...(also ? [" ", also] : []));
     for (const id of ["transcript-box", "doc-box", "ocr-box", "tl-shots", "gop-box"]) $(id).hidden = true;
     $("gop").replaceChildren();
     $("transcript").replaceChildren();

@@ -1,7 +1,7 @@
 // The result grid (cards with thumbnails, badges, moment, score), its keyboard navigation,
 // and the similarity heat map (hits x signals).
 
-import { $, fmtMoment, fmtTime, h, highlight, withToken } from "./util.js";
+import { $, alsoRead, fmtMoment, fmtTime, h, highlight, withToken } from "./util.js";
 
 const KIND_LABEL = { video: "video", image: "image", audio: "audio", text: "document" };
 const SOURCE_LABEL = { speech: "speech", ocr: "on-screen text", frame: "picture", clip: "clip match" };
@@ -60,6 +60,7 @@ function card(hit, i, onOpen) {
       hit.generated ? h("span.badge.gen", { title: `generated: ${hit.generated.prompt || ""} (${hit.generated.model || hit.generated.generator || ""}, seed ${hit.generated.seed ?? "?"})` }, "generated") : null),
     h("span.name", {}, hit.name || hit.path),
     hit.evidence ? h("span.snippet", {}, highlight(hit.evidence, hit.matched_words)) : null,
+    alsoRead(hit),
     h("span.meta", {},
       moment ? h("span.moment", {}, moment) : null,
       h("span.score", { title: "fused score" }, h("span.bar", { "aria-hidden": "true" },

@@ -123,6 +123,15 @@ export function highlight(text, words) {
   return frag;
 }
 
+/** The query words a hit matched only in another reading of its on-screen words (a glued token
+ * split, a faint word read in a contrast-normalised view): not in the evidence as first read. */
+export function alsoRead(hit) {
+  const words = hit.also_read || [];
+  if (!words.length) return null;
+  return h("span.also", { title: "matched in another reading of the words on screen (split, or read in a faint view)" },
+    "also read: ", ...words.flatMap((w, i) => (i ? [", ", h("mark", {}, w)] : [h("mark", {}, w)])));
+}
+
 /** Calls ``fn`` once ``ms`` after the last call. */
 export function debounce(fn, ms) {
   let timer = 0;
