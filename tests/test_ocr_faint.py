@@ -186,8 +186,9 @@ def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_targe
 
 
 def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, monkeypatch):
-    """VERSE at 35 % over the coins photograph: the faint path finds it only in the stroke views.
-    An index read without them (as before stop 24) gains the word on the next incremental run,
+    """VERSE at 35 % over the coins photograph: the faint path finds it in the stroke views, and the
+    lexicon rescoring finds it in a band view's ``ERSEO``. An index read without both (as before
+    stop 24; or with the stroke views only, as before stop 25) gains the word on the next incremental run,
     says so once, keeps the first reading and its vector, and reads nothing again after that."""
     pytest.importorskip("rapidocr_onnxruntime")
     import omnidex.encoders.ocr_faint as fm
@@ -198,7 +199,11 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
     media.mkdir()
     _over("coins", ["departure", "verse", "choices"]).save(media / "coins.png")
     cfg = IndexConfig(clip_model=None, speech=False, sound=False, series=False)
-    monkeypatch.setattr(fm, "STROKE", 0)  # the reader before the stroke views
+    import omnidex.encoders.ocr_lexicon as lexicon
+
+    monkeypatch.setattr(fm, "STROKE", 0)  # the reader before the stroke views and the lexicon rescoring
+    rescored = lexicon.rescored
+    monkeypatch.setattr(lexicon, "rescored", lambda *a, **k: [])
     idx = Index(tmp_path / "db", cfg)
     idx.add([media])
 
@@ -209,11 +214,13 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
 
     before = stored()
     assert "verse" not in _tokens(before["text"])
-    (tmp_path / "db" / "upgrades.json").write_text('["neardup-regions-v1", "ocr-split-words-v1"]')  # an older index
+    # an older index (v1 of the re-read: an index read with the stroke views but not the lexicon reads again too)
+    (tmp_path / "db" / "upgrades.json").write_text('["neardup-regions-v1", "ocr-split-words-v1", "ocr-stroke-views-v1"]')
     monkeypatch.setattr(fm, "STROKE", 21)
+    monkeypatch.setattr(lexicon, "rescored", rescored)
     no_ocr = IndexConfig(clip_model=None, ocr=False, speech=False, sound=False, series=False)
     Index(tmp_path / "db", no_ocr).add([media])  # a run that reads no text leaves the upgrade for later
-    assert "ocr-stroke-views-v1" not in (tmp_path / "db" / "upgrades.json").read_text()
+    assert "ocr-faint-reread-v2" not in (tmp_path / "db" / "upgrades.json").read_text()
     report = Index(tmp_path / "db", cfg).add([media])
     assert all(o.status == "unchanged" for o in report.outcomes)
     assert any("read again gained words" in n for n in report.notices), report.notices

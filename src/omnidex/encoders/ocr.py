@@ -15,7 +15,10 @@ offline), driven step by step so that the work fits the picture.
   contrast-normalised forms (CLAHE on the darkest channel, and on the inverted saturation: a
   light overlay pales a photograph's colours). Those readings go to the hidden word stream
   (:mod:`.wordsplit`), so a one-word search finds what any of them read, while people see the
-  text as first read.
+  text as first read. Tokens of those readings that are no word are weighed against common words
+  near them by the recogniser's own per-frame probabilities (:mod:`.ocr_lexicon`: ``VENDOPIS``
+  -> vendors); the best one, when the picture supports it nearly as well as the reading, joins
+  the hidden stream too.
 """
 from __future__ import annotations
 
@@ -281,27 +284,68 @@ class OCR:
             crop = np.rot90(crop)
         return np.ascontiguousarray(crop)
 
-    def recognise(self, bgr: np.ndarray, quads: np.ndarray) -> list[OcrLine]:
+    def recognise(self, bgr: np.ndarray, quads: np.ndarray, probs: list | None = None) -> list[OcrLine]:
         """Recognise the text in each box of a BGR picture, in one batch.
 
+        Args:
+            probs: when a list, each box's per-frame log-probabilities over the columns of
+                :meth:`prob_columns` are appended to it, in the boxes' order (None where nothing
+                could be cut out): what :mod:`.ocr_lexicon` weighs candidate words against.
         Returns:
             One line per box, in the boxes' order (score 0 where nothing could be cut out),
             boxes as axis-aligned bounds.
         """
         if len(quads) == 0:
             return []
-        engine = self._load()
         crops = [self._crop(bgr, q) for q in quads]
         keep = [i for i, c in enumerate(crops) if c.size]
         texts = [("", 0.0)] * len(quads)
+        kept_probs: list = [None] * len(quads)
         if keep:
-            with self._lock:  # no angle classifier: it turned padded upright crops upside down ("ANNHOC")
-                read, _ = engine.text_rec([crops[i] for i in keep])
-            for i, r in zip(keep, read):
-                texts[i] = r
+            read, frames = self._rec([crops[i] for i in keep], probs is not None)
+            for j, i in enumerate(keep):
+                texts[i] = read[j]
+                kept_probs[i] = frames[j]
+        if probs is not None:
+            probs.extend(kept_probs)
         return [OcrLine(str(t[0]), float(t[1]),
                         (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())))
                 for t, q in zip(texts, quads)]
+
+    def prob_columns(self) -> dict[str, int]:
+        """Character -> column of the log-probabilities :meth:`recognise` hands out (the blank in
+        column 0): letters, digits, the space and common punctuation of the recogniser's alphabet."""
+        if getattr(self, "_columns", None) is None:
+            alphabet = self._load().text_rec.postprocess_op.character
+            at = {c: i for i, c in enumerate(alphabet)}
+            wanted = [c for c in PROB_CHARS if c in at]
+            self._columns = ({c: j + 1 for j, c in enumerate(wanted)}, np.array([0] + [at[c] for c in wanted]))
+        return self._columns[0]
+
+    def _rec(self, crops: list[np.ndarray], with_probs: bool) -> tuple[list, list]:
+        """RapidOCR's recognition of crops, step by step as its TextRecognizer takes them (sorted by
+        width, batched, each batch padded to its widest), so that the readings are RapidOCR's;
+        and, when ``with_probs``, each crop's log-probabilities over :meth:`prob_columns`."""
+        engine = self._load()
+        rec = engine.text_rec
+        if with_probs:
+            self.prob_columns()
+        cols = self._columns[1] if with_probs else None
+        order = np.argsort([c.shape[1] / float(c.shape[0]) for c in crops])
+        read: list = [("", 0.0)] * len(crops)
+        frames: list = [None] * len(crops)
+        _, img_h, img_w = rec.rec_image_shape[:3]
+        for b in range(0, len(crops), rec.rec_batch_num):
+            part = order[b:b + rec.rec_batch_num]
+            widest = max([img_w / img_h] + [crops[i].shape[1] / crops[i].shape[0] for i in part])
+            batch = np.concatenate([rec.resize_norm_img(crops[i], widest)[None] for i in part]).astype(np.float32)
+            with self._lock:  # no angle classifier: it turned padded upright crops upside down ("ANNHOC")
+                preds = rec.session(batch)[0]
+            for i, r, p in zip(part, rec.postprocess_op(preds), preds):
+                read[i] = r
+                if cols is not None:
+                    frames[i] = np.log(np.maximum(p[:, cols], 1e-12)).astype(np.float32)
+        return read, frames
 
     # -- reading ----------------------------------------------------------------------------
     def _gated(self, bgr: np.ndarray) -> bool:
@@ -427,6 +471,7 @@ class OCR:
             The text in reading order, perhaps followed by the other readings ("" when none is read).
         """
         from .ocr_faint import faint_lines
+        from .ocr_lexicon import rescored
         from .wordsplit import SEPARATOR, repairs
 
         bgr = _bgr(image)
@@ -434,7 +479,8 @@ class OCR:
         text = text_of(first)
         if not look_again:
             return text
-        others = [faint_lines(self, bgr, faint_views(bgr))]
+        weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
+        others = [faint_lines(self, bgr, faint_views(bgr), weighed)]
         seen = {w.lower() for w in text.split()}
         extra = []
         for w in [w for lines in [first, *others] for ln in lines for w in ln.text.split()]:
@@ -443,6 +489,10 @@ class OCR:
                 if x.lower() not in seen:
                     seen.add(x.lower())
                     extra.append(x)
+        for x in rescored(weighed, self.prob_columns()):  # the words the recogniser itself supports
+            if x not in seen:
+                seen.add(x)
+                extra.append(x)
         return f"{text}{SEPARATOR}{' '.join(extra)}" if text and extra else text
 
 
@@ -509,6 +559,8 @@ def _rebuild_sessions(engine, threads: int, det_path: Path | None = None) -> Non
         wrapper.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+# characters whose probabilities the recogniser hands to the lexicon rescoring (ocr_lexicon)
+PROB_CHARS = " " + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + ".,:;'\"!?&-/()#%$@+*="
 FAINT_CONTRAST = 80.0  # grey levels between a box's ink and its ground below which text is faint
 LOOSE = (0.2, 0.35, 2.0)  # faint views: DB threshold, box threshold, unclip ratio (RapidOCR: 0.3, 0.5, 1.6)
 

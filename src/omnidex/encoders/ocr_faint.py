@@ -136,7 +136,7 @@ def stroke_views(views: list[np.ndarray], length: int = STROKE) -> list[np.ndarr
     return out
 
 
-def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
+def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: list | None = None) -> list:
     """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
     gate's size), :func:`band_views` (at :data:`BAND_SIDE`) and their :func:`stroke_views` (at the
     reader's ``det_max_side``), each with the looser thresholds; every box is recognised both in
@@ -146,6 +146,8 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
         ocr: the :class:`~omnidex.encoders.ocr.OCR` reader.
         bgr: the picture, H x W x 3 uint8.
         clahe_views: :func:`~omnidex.encoders.ocr.faint_views` of it.
+        weighed: when a list, (text, per-frame log-probabilities) of every line read is appended
+            to it (:meth:`~omnidex.encoders.ocr.OCR.recognise`; for :mod:`.ocr_lexicon`).
     Returns:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
@@ -159,5 +161,12 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray]) -> list:
             if len(quads) == 0:
                 continue
             for source in (view, bgr):
-                out += [ln for ln in ocr.recognise(source, quads) if ln.score >= ocr.min_score and ln.text.strip()]
+                probs: list | None = [] if weighed is not None else None
+                lines = ocr.recognise(source, quads, probs)
+                for i, ln in enumerate(lines):
+                    if ln.score >= ocr.min_score and ln.text.strip():
+                        out.append(ln)
+                    # the lexicon weighs unsure readings too: a faint word is read with low confidence
+                    if probs is not None and probs[i] is not None and ln.text.strip():
+                        weighed.append((ln.text, probs[i]))
     return out

@@ -36,6 +36,11 @@ def _segmenter():
     return ws
 
 
+def word_counts() -> dict[str, float]:
+    """English word -> count (wordsegment's unigram table, loaded once)."""
+    return _segmenter().UNIGRAMS
+
+
 def split_token(token: str) -> list[str]:
     """The words inside one glued token, or [] when it is a word of its own (or no split is sure).
 
@@ -243,4 +248,4 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["SEPARATOR", "garbled", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words"]
+__all__ = ["REPAIR_MIN_COUNT", "SEPARATOR", "garbled", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words", "word_counts"]

@@ -7,8 +7,9 @@ Three additions since the first near-duplicate release:
 * the split-word stream after OCR text (``PARKINGPERMIT ‖ parking permit``), computed from the
   stored text itself; the text vectors stay those of the recognised text.
 * the faint path's stroke views (words at low opacity over a crowd or other clutter as wide as
-  their strokes) and five-letter look-alike repairs: still images with stored OCR text are read
-  again, and the hidden word stream is replaced where the reading gained words. The first reading,
+  their strokes), five-letter look-alike repairs (``ocr-stroke-views-v1``) and the lexicon
+  rescoring of faint readings (:mod:`..encoders.ocr_lexicon`; ``ocr-faint-reread-v2``, which an
+  index that had v1 gets too): still images with stored OCR text are read again, and the hidden word stream is replaced where the reading gained words. The first reading,
   which people see and the text vectors encode, is kept; a picture whose first reading came out
   differently (another OCR version) is left as it was.
 
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from ..store import sql_str
 
-MARKS = ("neardup-regions-v1", "ocr-split-words-v1", "ocr-stroke-views-v1")
+FAINT_REREAD = "ocr-faint-reread-v2"  # the faint path as it reads now (v1: the stroke views)
+MARKS = ("neardup-regions-v1", "ocr-split-words-v1", FAINT_REREAD)
 
 
 def _marks_file(store) -> Path:
@@ -60,10 +62,10 @@ def upgrade(store, models, progress=None) -> list[str]:
         if n:
             notes.append(f"index upgraded: {n} OCR text(s) gained split words (glued words are now found)")
     marks = set(MARKS)
-    if "ocr-stroke-views-v1" not in done:
+    if FAINT_REREAD not in done:
         n = _reread_faint(store, models, progress)
         if n is None:  # OCR is off in this run: read them again on a run that reads text
-            marks.discard("ocr-stroke-views-v1")
+            marks.discard(FAINT_REREAD)
         elif n:
             notes.append(f"index upgraded: {n} picture(s) read again gained words from the faint-text reading "
                          f"(words at low opacity over busy photographs are now found)")
