@@ -96,6 +96,7 @@ bench-video_speed: $(STAMP)
 .PHONY: bench-ocr
 bench-ocr: $(STAMP)
 	$(BIN)/python -m bench.ocr.run --out bench/results/ocr
+	$(BIN)/python -m bench.ocr.guesses --out bench/results/ocr_guesses
 
 bench-inside: $(STAMP)
 	$(BIN)/python -m bench.inside.run --out bench/results/inside

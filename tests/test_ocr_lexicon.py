@@ -55,3 +55,46 @@ def test_the_recogniser_supports_words_the_string_repairs_miss(monkeypatch):
     assert not {"vendors", "incurred"} & set(re.findall(r"[a-z]+", original_text(text).lower()))  # shown as read
     monkeypatch.setattr(ocr_lexicon, "rescored", lambda *a, **k: [])
     assert not {"vendors", "incurred"} & set(re.findall(r"[a-z]+", ocr.read_text_or_faint(img).lower()))
+
+
+def test_a_word_found_only_as_a_guess_is_a_weak_hit_that_names_it(tmp_path):
+    """Indexed, the china picture is found by "vendors" (a guess: ``~vendors`` in the hidden
+    stream), below the confidence threshold, the guess named in ``also_read``; a picture that
+    shows the word plainly is found first, and confidently."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from bench.neardup.ocr import render
+    from omnidex import Index, IndexConfig
+    from omnidex.search.calibrate import GUESS_WEIGHT
+    from omnidex.testing.edits import sample_photos
+    from omnidex.testing.mediagen import text_image
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    render("photo_20", ["occurred", "incurred", "vendors"], Image.open(sample_photos()["china"]).convert("RGB"), None).save(folder / "faint.png")
+    idx = Index(tmp_path / "db", IndexConfig(clip_model=None, speech=False, sound=False, series=False))
+    idx.add([folder])
+    rows = idx.store.table("text").search().where("source = 'ocr'").limit(None).to_list()
+    assert "~vendors" in rows[0]["text"].split()
+    hits = idx.search("vendors", top_k=3)
+    assert hits and hits[0].path.endswith("faint.png")
+    assert "vendors" in hits[0].also_read and not hits[0].confident
+    assert hits[0].signals["fts"] <= 0.85 * GUESS_WEIGHT + 1e-6
+    text_image("VENDORS", folder / "sign.png", bg=(250, 250, 250), fg=(10, 10, 10))
+    idx.add([folder])
+    hits = idx.search("vendors", top_k=3)
+    assert [h.path.rsplit("/", 1)[-1] for h in hits[:2]] == ["sign.png", "faint.png"]
+    assert hits[0].confident and not hits[1].confident
+
+
+def test_guessed_words_are_told_apart_and_weighed_less_in_full_text_evidence():
+    from omnidex.encoders.wordsplit import SEPARATOR, read_and_guessed, without_guesses
+    from omnidex.search.calibrate import FTS_CEILING, GUESS_WEIGHT, fts_probability
+
+    text = f"OCCARRED{SEPARATOR}VENDOPIS OCCURRED ~vendors ~incurred"
+    assert read_and_guessed(text) == (f"OCCARRED{SEPARATOR}VENDOPIS OCCURRED", "vendors incurred")
+    assert without_guesses("about ~50 people") == "about ~50 people"  # a ~ outside the hidden stream is text
+    assert without_guesses(f"A{SEPARATOR}~b") == "A"
+    assert fts_probability("occurred", text) == pytest.approx(FTS_CEILING)  # read in another view
+    assert fts_probability("vendors", text) == pytest.approx(FTS_CEILING * GUESS_WEIGHT)
+    assert fts_probability("vendors", f"VENDORS{SEPARATOR}~vendors") == pytest.approx(FTS_CEILING)  # read too

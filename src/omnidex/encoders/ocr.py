@@ -460,9 +460,11 @@ class OCR:
         of the picture (:func:`.ocr_faint.faint_lines`: :func:`faint_views`, the band views and
         their stroke views, detected with looser thresholds, each box recognised in the view and
         in the picture as given) after
-        :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, and common
-        words the faint tokens may have been before letters were lost (:func:`wordsplit.repairs`).
-        The first reading stays what people see; the rest is for full-text search.
+        :data:`wordsplit.SEPARATOR`: words they read that the first reading lacks, then, marked
+        with :data:`wordsplit.GUESS`, common words the faint tokens may have been before letters
+        were lost (:func:`wordsplit.repairs`) and the words the recogniser's own probabilities
+        support (:func:`.ocr_lexicon.rescored`). The first reading stays what people see; the rest
+        is for full-text search, which weighs the guesses less.
 
         Args:
             image: PIL image.
@@ -472,7 +474,7 @@ class OCR:
         """
         from .ocr_faint import faint_lines
         from .ocr_lexicon import rescored
-        from .wordsplit import SEPARATOR, repairs
+        from .wordsplit import GUESS, SEPARATOR, repairs
 
         bgr = _bgr(image)
         first, look_again = self.first_reading(bgr, gate)
@@ -482,17 +484,18 @@ class OCR:
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
         others = [faint_lines(self, bgr, faint_views(bgr), weighed)]
         seen = {w.lower() for w in text.split()}
+        read = [w for lines in [first, *others] for ln in lines for w in ln.text.split()]
         extra = []
-        for w in [w for lines in [first, *others] for ln in lines for w in ln.text.split()]:
-            # other readings, and common words the faint tokens may have been (letters lost)
-            for x in ([w] if w.lower() not in seen else []) + repairs(w):
-                if x.lower() not in seen:
-                    seen.add(x.lower())
-                    extra.append(x)
-        for x in rescored(weighed, self.prob_columns()):  # the words the recogniser itself supports
-            if x not in seen:
-                seen.add(x)
-                extra.append(x)
+        for w in read:  # other readings
+            if w.lower() not in seen:
+                seen.add(w.lower())
+                extra.append(w)
+        # guesses, marked as such: common words the faint tokens may have been (letters lost), and
+        # the words the recogniser itself supports best (full-text search weighs them less)
+        for x in [x for w in read for x in repairs(w)] + rescored(weighed, self.prob_columns()):
+            if x.lower() not in seen:
+                seen.add(x.lower())
+                extra.append(GUESS + x)
         return f"{text}{SEPARATOR}{' '.join(extra)}" if text and extra else text
 
 

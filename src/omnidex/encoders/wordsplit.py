@@ -7,7 +7,8 @@ token stream after the recognised text (which stays as it was read), behind ``SE
 full-text search sees both and the original is never lost. Word boundaries come from
 ``wordsegment`` (unigram/bigram frequencies of English). The stream also holds words read with
 digits for look-alike letters ("F00TWEAR" -> "footwear"), and whatever :mod:`.ocr` put there
-itself (other readings of faint text).
+itself: other readings of faint text, and words guessed from faint tokens, each marked with
+``GUESS`` (``~vendors``), which full-text search counts for less than a word read.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import threading
 from .._require import require
 
 SEPARATOR = " \u2016 "  # between the recognised text and the split words (not a word character)
+# before a word of the stream that was guessed, not read: a repair of a faint token, or the word
+# the recogniser's probabilities support best (full-text search weighs it by GUESS_WEIGHT)
+GUESS = "~"
 MIN_LEN = 6  # shorter tokens are left alone
 _TOKEN = re.compile(r"[A-Za-z]+")
 _MIXED = re.compile(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*")
@@ -248,4 +252,24 @@ def original_text(text: str) -> str:
     return text.split(SEPARATOR, 1)[0]
 
 
-__all__ = ["REPAIR_MIN_COUNT", "SEPARATOR", "garbled", "joined_pairs", "lookalike_words", "original_text", "repairs", "split_stream", "split_token", "with_split_words", "word_counts"]
+_GUESSED = re.compile(r"(?<![\w'])" + re.escape(GUESS) + r"([\w']+)")
+
+
+def read_and_guessed(text: str) -> tuple[str, str]:
+    """(``text`` without the words of its hidden stream that were guessed, those words space
+    separated). Only the hidden stream (after ``SEPARATOR``) holds guesses: a ``~`` elsewhere (a
+    document's "~50 people") is left alone."""
+    shown, mark, stream = text.partition(SEPARATOR)
+    if not mark or GUESS not in stream:
+        return text, ""
+    read = " ".join(_GUESSED.sub(" ", stream).split())
+    return (f"{shown}{mark}{read}" if read else shown), " ".join(_GUESSED.findall(stream))
+
+
+def without_guesses(text: str) -> str:
+    """``text`` without the guessed words of its hidden stream (what is embedded and reranked:
+    a guess is right about one time in three; full-text search weighs it instead)."""
+    return read_and_guessed(text)[0]
+
+
+__all__ = ["GUESS", "REPAIR_MIN_COUNT", "SEPARATOR", "garbled", "joined_pairs", "lookalike_words", "original_text", "read_and_guessed", "repairs", "split_stream", "split_token", "with_split_words", "without_guesses", "word_counts"]

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from . import timing
+from ..encoders.wordsplit import without_guesses
 from ..types import Extracted
 from .extract import words_json
 from ..spaces import Models
@@ -29,7 +30,9 @@ def embed_pieces(ext: Extracted, base: dict, models: Models) -> dict[str, list[d
     images = [p for p in ext.pieces if p.source in IMAGE_SOURCES]
     if texts and (enc := models.encoder("text")) is not None:
         with timing.stage("text", len(texts)):
-            out["text"] = piece_rows(texts, enc.encode_text([p.text for p in texts]), base)
+            # OCR's guessed words stay out of the vector (full-text search weighs them instead)
+            out["text"] = piece_rows(texts, enc.encode_text([without_guesses(p.text) if p.source == "ocr" else p.text
+                                                             for p in texts]), base)
     if images and (enc := models.encoder("visual")) is not None:
         out["visual"] = piece_rows(images, _visual_vectors(enc, images), base)
     if images and (enc := models.encoder("phash")) is not None:

@@ -126,8 +126,11 @@ class Searcher:
             files = self.store.file_texts(sorted({h.path for h in hits}))
             hits = (apply_reranker(self.reranker, text, hits, files) if self.reranker is not None
                     else with_file_context(hits, text, files))
-        shown = _mark_generated([_as_shown(h) for h in hits[: cfg.top_k]], self.store)
-        return mark_confident(shown, cfg, self._threshold(bool(text)))
+        hits = hits[: cfg.top_k]
+        guessed = [_found_by_guesses(h) for h in hits]
+        shown = mark_confident(_mark_generated([_as_shown(h) for h in hits], self.store), cfg, self._threshold(bool(text)))
+        # a guess from a faint token is right about one time in three: a hit it alone found is weak
+        return [replace(h, confident=False) if g and h.confident else h for h, g in zip(shown, guessed)]
 
     def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         """Candidates of a text query from every space that reads text: sentences, pictures (gated),
@@ -354,6 +357,19 @@ def _as_shown(hit: Hit) -> Hit:
     low = shown.lower()
     return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low),
                    also_read=tuple(w for w in hit.matched_words if w.lower() not in low))
+
+
+def _found_by_guesses(hit: Hit) -> bool:
+    """Whether only words OCR guessed from faint tokens (``~vendors``: ``calibrate.GUESS_WEIGHT``)
+    tie a hit to the query: the query words it matched are all among them and no signal but the
+    text ones found it."""
+    from ..encoders.wordsplit import read_and_guessed
+
+    text, guessed = read_and_guessed(hit.evidence)
+    if not guessed or not hit.matched_words or set(hit.signals) - {"fts", "text"}:
+        return False
+    low, guesses = text.lower(), set(guessed.lower().split())
+    return all(w.lower() in guesses and w.lower() not in low for w in hit.matched_words)
 
 
 def _mark_generated(hits: list[Hit], store) -> list[Hit]:
