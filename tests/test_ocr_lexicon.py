@@ -88,13 +88,15 @@ def test_a_word_found_only_as_a_guess_is_a_weak_hit_that_names_it(tmp_path):
 
 
 def test_guessed_words_are_told_apart_and_weighed_less_in_full_text_evidence():
-    from omnidex.encoders.wordsplit import SEPARATOR, read_and_guessed, without_guesses
+    from omnidex.encoders.wordsplit import SEPARATOR, read_and_guessed, with_split_words, without_guesses
     from omnidex.search.calibrate import FTS_CEILING, GUESS_WEIGHT, fts_probability
 
     text = f"OCCARRED{SEPARATOR}VENDOPIS OCCURRED ~vendors ~incurred"
     assert read_and_guessed(text) == (f"OCCARRED{SEPARATOR}VENDOPIS OCCURRED", "vendors incurred")
     assert without_guesses("about ~50 people") == "about ~50 people"  # a ~ outside the hidden stream is text
     assert without_guesses(f"A{SEPARATOR}~b") == "A"
+    # glued-word splitting reads the words read, not the guesses (a split guess would pass as read)
+    assert with_split_words(f"OCCARRED{SEPARATOR}~worldsex") == f"OCCARRED{SEPARATOR}~worldsex"
     assert fts_probability("occurred", text) == pytest.approx(FTS_CEILING)  # read in another view
     assert fts_probability("vendors", text) == pytest.approx(FTS_CEILING * GUESS_WEIGHT)
     assert fts_probability("vendors", f"VENDORS{SEPARATOR}~vendors") == pytest.approx(FTS_CEILING)  # read too

@@ -238,7 +238,8 @@ def with_split_words(text: str) -> str:
     if mark:  # a stream is there already (other readings from OCR): extend it
         original, stream = original.strip(), stream.strip()
     try:
-        extra = split_stream(original + "\n" + stream if stream else original)
+        # (words split from guesses would be guesses marked as read: guesses are left out)
+        extra = split_stream(original + "\n" + _GUESSED.sub(" ", stream) if stream else original)
     except Exception:  # noqa: BLE001 - a missing or broken segmenter must not stop an ingest
         return text
     have = set(stream.split())
