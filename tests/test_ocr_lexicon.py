@@ -96,7 +96,7 @@ def test_guessed_words_are_told_apart_and_weighed_less_in_full_text_evidence():
     assert without_guesses("about ~50 people") == "about ~50 people"  # a ~ outside the hidden stream is text
     assert without_guesses(f"A{SEPARATOR}~b") == "A"
     # glued-word splitting reads the words read, not the guesses (a split guess would pass as read)
-    assert with_split_words(f"OCCARRED{SEPARATOR}~worldsex") == f"OCCARRED{SEPARATOR}~worldsex"
+    assert with_split_words(f"OCCARRED{SEPARATOR}~parkingpermit") == f"OCCARRED{SEPARATOR}~parkingpermit"
     assert fts_probability("occurred", text) == pytest.approx(FTS_CEILING)  # read in another view
     assert fts_probability("vendors", text) == pytest.approx(FTS_CEILING * GUESS_WEIGHT)
     assert fts_probability("vendors", f"VENDORS{SEPARATOR}~vendors") == pytest.approx(FTS_CEILING)  # read too
