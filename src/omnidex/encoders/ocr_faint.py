@@ -166,7 +166,6 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
                 for i, ln in enumerate(lines):
                     if ln.score >= ocr.min_score and ln.text.strip():
                         out.append(ln)
-                    # the lexicon weighs unsure readings too: a faint word is read with low confidence
-                    if probs is not None and probs[i] is not None and ln.text.strip():
-                        weighed.append((ln.text, probs[i]))
+                        if probs is not None and probs[i] is not None:
+                            weighed.append((ln.text, probs[i]))
     return out
