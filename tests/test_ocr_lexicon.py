@@ -85,6 +85,8 @@ def test_a_word_found_only_as_a_guess_is_a_weak_hit_that_names_it(tmp_path):
     hits = idx.search("vendors", top_k=3)
     assert [h.path.rsplit("/", 1)[-1] for h in hits[:2]] == ["sign.png", "faint.png"]
     assert hits[0].confident and not hits[1].confident
+    # the guess's score is held under the threshold: every confident hit scores above every weak one
+    assert min(h.score for h in hits if h.confident) > max(h.score for h in hits if not h.confident)
 
 
 def test_guessed_words_are_told_apart_and_weighed_less_in_full_text_evidence():

@@ -128,9 +128,13 @@ class Searcher:
                     else with_file_context(hits, text, files))
         hits = hits[: cfg.top_k]
         guessed = [_found_by_guesses(h) for h in hits]
-        shown = mark_confident(_mark_generated([_as_shown(h) for h in hits], self.store), cfg, self._threshold(bool(text)))
-        # a guess from a faint token is right about one time in three: a hit it alone found is weak
-        return [replace(h, confident=False) if g and h.confident else h for h, g in zip(shown, guessed)]
+        at = cfg.confident_at if cfg.confident_at is not None else self._threshold(bool(text))
+        shown = mark_confident(_mark_generated([_as_shown(h) for h in hits], self.store), cfg, at)
+        # a guess from a faint token is right about one time in three: a hit it alone found is weak,
+        # its score held just under the threshold (confident hits stay first, as people expect)
+        held = [replace(h, score=round(min(h.score, at - 1e-4), 4), confident=False) if g and h.confident else h
+                for h, g in zip(shown, guessed)]
+        return sorted(held, key=lambda h: -h.score) if held != shown else shown
 
     def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         """Candidates of a text query from every space that reads text: sentences, pictures (gated),
