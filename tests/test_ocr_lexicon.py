@@ -35,6 +35,20 @@ def test_near_words_are_common_words_within_two_edits():
     assert near_words("harbour") == []  # a common word already
 
 
+def test_rescoring_weighs_at_most_max_tokens_per_picture(monkeypatch):
+    """A dense page read in the faint path: the first MAX_TOKENS tokens are weighed, no more."""
+    from omnidex.encoders import ocr_lexicon
+
+    asked = []
+    monkeypatch.setattr(ocr_lexicon, "near_words", lambda tok: asked.append(tok) or [])
+    monkeypatch.setattr(ocr_lexicon, "MAX_TOKENS", 5)
+    columns = {c: i + 1 for i, c in enumerate(" ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+    logp = np.log(np.full((30, len(columns) + 1), 1 / (len(columns) + 1)))
+    lines = [(" ".join(f"ZQX{a}{b}" for b in "ABC"), logp) for a in "ABCDEFGH"]
+    assert ocr_lexicon.rescored(lines, columns) == []
+    assert len(asked) == 3  # the first line; the next would cross the cap
+
+
 def test_the_recogniser_supports_words_the_string_repairs_miss(monkeypatch):
     """Words at 20 % opacity over sklearn's china photograph: PP-OCR reads VENDOPIS and INCURHYD.
     Two letters off, no string repair reaches them; the CTC likelihood of VENDORS and INCURRED

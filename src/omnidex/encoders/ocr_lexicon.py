@@ -30,6 +30,7 @@ from .._require import require
 MAX_EDITS = 2  # letters inserted, deleted or swapped between the token and a candidate
 MIN_WORD = 5  # candidates are at least this long (a 4-letter word is within two edits of too many fragments)
 FLOOR = -2.0  # least log-likelihood of the line with the best candidate, relative to the line as read
+MAX_TOKENS = 200  # tokens weighed per picture at most (a dense page read in the faint path: the first ones)
 _TOKEN = re.compile(r"[A-Za-z]{4,}")
 _lock = threading.Lock()
 _vocab: list[str] | None = None
@@ -103,10 +104,14 @@ def rescored(readings: list[tuple[str, np.ndarray]], columns: dict[str, int]) ->
         Lower-case words: per token the best candidate when it clears :data:`FLOOR`, best first, each once.
     """
     best: dict[tuple[str, str], float] = {}
+    weighed: set[str] = set()
     for text, logp in readings:
         tokens = list(dict.fromkeys(_TOKEN.findall(text)))
         if not tokens or any(ch not in columns for ch in text):
             continue
+        weighed.update(t.lower() for t in tokens)
+        if len(weighed) > MAX_TOKENS:
+            break
         base = None
         for tok in tokens:
             for cand in near_words(tok):
@@ -124,4 +129,4 @@ def rescored(readings: list[tuple[str, np.ndarray]], columns: dict[str, int]) ->
     return list(dict.fromkeys(cand for _, cand in kept))
 
 
-__all__ = ["FLOOR", "MAX_EDITS", "ctc_log_likelihood", "near_words", "rescored"]
+__all__ = ["FLOOR", "MAX_EDITS", "MAX_TOKENS", "ctc_log_likelihood", "near_words", "rescored"]
