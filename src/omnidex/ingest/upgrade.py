@@ -7,11 +7,12 @@ Three additions since the first near-duplicate release:
 * the split-word stream after OCR text (``PARKINGPERMIT ‖ parking permit``), computed from the
   stored text itself; the text vectors stay those of the recognised text.
 * the faint path's stroke views (words at low opacity over a crowd or other clutter as wide as
-  their strokes), five-letter look-alike repairs (``ocr-stroke-views-v1``) and the lexicon
-  rescoring of faint readings (:mod:`..encoders.ocr_lexicon`; ``ocr-faint-reread-v2``, which an
-  index that had v1 gets too): still images with stored OCR text are read again, and the hidden word stream is replaced where the reading gained words. The first reading,
-  which people see and the text vectors encode, is kept; a picture whose first reading came out
-  differently (another OCR version) is left as it was.
+  their strokes), five-letter look-alike repairs (``ocr-stroke-views-v1``), the lexicon rescoring
+  of faint readings and guesses marked as guesses (:mod:`..encoders.ocr_lexicon`;
+  ``ocr-faint-reread-v2``, which an index that had v1 gets too): still images with stored OCR
+  text are read again, and the hidden word stream is replaced where the reading gained words. The
+  first reading, which people see and the text vectors encode, is kept; a picture whose first
+  reading came out differently (another OCR version) is left as it was.
 
 What was done is recorded in ``upgrades.json`` beside the database, so it happens and is
 announced once.

@@ -366,11 +366,11 @@ def _as_shown(hit: Hit) -> Hit:
 def _found_by_guesses(hit: Hit) -> bool:
     """Whether only words OCR guessed from faint tokens (``~vendors``: ``calibrate.GUESS_WEIGHT``)
     tie a hit to the query: the query words it matched are all among them and no signal but the
-    text ones found it."""
+    text ones (full text, sentence vectors, the file's other words) found it."""
     from ..encoders.wordsplit import read_and_guessed
 
     text, guessed = read_and_guessed(hit.evidence)
-    if not guessed or not hit.matched_words or set(hit.signals) - {"fts", "text"}:
+    if not guessed or not hit.matched_words or set(hit.signals) - {"fts", "text", "context"}:
         return False
     low, guesses = text.lower(), set(guessed.lower().split())
     return all(w.lower() in guesses and w.lower() not in low for w in hit.matched_words)
