@@ -223,7 +223,8 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
     assert "ocr-faint-reread-v2" not in (tmp_path / "db" / "upgrades.json").read_text()
     report = Index(tmp_path / "db", cfg).add([media])
     assert all(o.status == "unchanged" for o in report.outcomes)
-    assert any("read again gained words" in n for n in report.notices), report.notices
+    assert any("1 picture(s) read again with the faint-text reading, 1 of them gained words" in n
+               for n in report.notices), report.notices
     after = stored()
     assert "verse" in _tokens(after["text"])
     assert original_text(after["text"]) == original_text(before["text"])

@@ -67,9 +67,10 @@ def upgrade(store, models, progress=None) -> list[str]:
         n = _reread_faint(store, models, progress)
         if n is None:  # OCR is off in this run: read them again on a run that reads text
             marks.discard(FAINT_REREAD)
-        elif n:
-            notes.append(f"index upgraded: {n} picture(s) read again gained words from the faint-text reading "
-                         f"(words at low opacity over busy photographs are now found)")
+        elif n[0]:
+            notes.append(f"index upgraded: {n[0]} picture(s) read again with the faint-text reading, {n[1]} of them "
+                         f"gained words (words at low opacity over busy photographs are now found; words "
+                         f"guessed from faint letters now count as guesses)")
     if notes:
         store.optimize()
     _marks_file(store).write_text(json.dumps(sorted(done | marks)))
@@ -132,19 +133,20 @@ def _split_ocr_words(store) -> int:
     return len(changed)
 
 
-def _reread_faint(store, models, progress=None) -> int | None:
+def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
     """Read again the indexed still images that have OCR text; store the new hidden word stream
-    where the first reading is unchanged and the words differ. Returns how many texts changed
-    (None when there are such images but this run has no OCR reader)."""
+    where the first reading is unchanged and the words differ. Returns (texts changed, of those
+    the ones that gained words; guesses count without their mark), or None when there are such
+    images but this run has no OCR reader."""
     from ..encoders.wordsplit import original_text, with_split_words
     from ..errors import MediaError
 
     tbl = store.table("text")
     if tbl is None:
-        return 0
+        return 0, 0
     rows = tbl.search().where("source = 'ocr' AND kind = 'image'").select(["id", "path", "text"]).limit(None).to_list()
     if not rows:
-        return 0
+        return 0, 0
     ocr = models.ocr()
     if ocr is None:
         return None
@@ -158,7 +160,13 @@ def _reread_faint(store, models, progress=None) -> int | None:
         except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
             continue
         if new != old and original_text(new).strip() == original_text(old).strip():
-            changed.append((r["id"], new))
-    for row_id, text in changed:
+            changed.append((r["id"], new, bool(_words(new) - _words(old))))
+    for row_id, text, _ in changed:
         tbl.update(where=f"id = {sql_str(row_id)}", values={"text": text})
-    return len(changed)
+    return len(changed), sum(g for _, _, g in changed)
+
+
+def _words(text: str) -> set[str]:
+    from ..encoders.wordsplit import GUESS
+
+    return {w.lstrip(GUESS).lower() for w in text.split()}
