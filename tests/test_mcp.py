@@ -158,6 +158,7 @@ def test_tools_are_listed_with_input_and_output_schemas(corpus):
     assert {"id", "name", "start", "end", "score", "evidence", "path"} <= set(hit["required"])
     assert "information only" in hit["properties"]["path"]["description"]
     assert "also_read" in hit["required"] and "another reading" in hit["properties"]["also_read"]["description"]
+    assert "guessed" in hit["required"] and "guessed from faint letters" in hit["properties"]["guessed"]["description"]
 
 
 @pytest.mark.slow
@@ -462,12 +463,14 @@ def test_the_text_answer_names_words_matched_in_another_reading():
 
     hit = {"id": "f1", "name": "quokka.jpg", "kind": "image", "start": 0.0, "end": 0.0, "unit": "none",
            "moment": "", "score": 0.99, "modality": "image", "source": "ocr", "signals": {"fts": 0.85},
-           "evidence": "RODN", "matched_words": [], "also_read": ["ROTTNEST"], "confident": True, "path": "/x/quokka.jpg"}
+           "evidence": "RODN", "matched_words": [], "also_read": ["ROTTNEST"], "guessed": ["rodney"], "confident": True,
+           "path": "/x/quokka.jpg"}
     out = _hit_out(hit, None)
     assert out["also_read"] == ["ROTTNEST"] and out["evidence"] == "RODN"
     line = _hits_line({"hits": [out]})
-    assert "RODN (also read: ROTTNEST)" in line
-    assert "also read" not in _hits_line({"hits": [_hit_out({**hit, "also_read": []}, None)]})
+    assert "RODN (also read: ROTTNEST) (guessed: rodney)" in line and out["guessed"] == ["rodney"]
+    plain = _hits_line({"hits": [_hit_out({**hit, "also_read": [], "guessed": []}, None)]})
+    assert "also read" not in plain and "guessed" not in plain
 
 
 # ----- hardening (issue 18) ---------------------------------------------------------------------------

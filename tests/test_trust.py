@@ -79,10 +79,10 @@ def test_cli_names_words_matched_in_another_reading_beside_the_text_as_read(caps
     monkeypatch.setenv("COLUMNS", "240")  # one line per cell
 
     faint = [Hit("/lib/quokka.jpg", 0, 0, "none", 0.99, "image", signals={"fts": 0.85}, evidence="RODN",
-                 also_read=("ROTTNEST",), confident=True)]
+                 also_read=("ROTTNEST",), guessed=("rodney",), confident=True)]
     print_hits(faint, "rottnest")
     out = " ".join(capsys.readouterr().out.split())
-    assert "RODN (also read: ROTTNEST)" in out
+    assert "RODN (also read: ROTTNEST) (guessed: rodney)" in out
 
 
 def test_a_rare_exact_word_outweighs_common_ones_in_full_text_evidence():

@@ -392,8 +392,9 @@ def test_document_hit_shows_the_matched_lines(server, page_factory):
 
 def test_words_matched_in_another_reading_are_named_beside_the_text_as_read(server, page_factory):
     """A picture found by a word read only in a faint view (``RODN`` read, ``rottnest`` matched in
-    the hidden stream) says so on its card and in the player. The real search answer is passed
-    through with ``also_read`` set on the poster's hit (the page's drawing of the field is under
+    the hidden stream), or only by a word guessed from faint letters, says so on its card and in
+    the player. The real search answer is passed through with ``also_read`` and ``guessed`` set on
+    the poster's hit (the page's drawing of the field is under
     test; tests/test_ocr_faint.py has the search that sets it)."""
     page = page_factory(server + "/")
 
@@ -401,7 +402,7 @@ def test_words_matched_in_another_reading_are_named_beside_the_text_as_read(serv
         body = route.fetch().json()
         for hit in body["hits"]:
             if hit["name"] == "poster.png":
-                hit["also_read"] = ["rottnest"]
+                hit["also_read"], hit["guessed"] = ["rottnest"], ["vendors"]
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     page.route(lambda url: _is_search(url, "beach party"), with_also_read)
@@ -409,8 +410,9 @@ def test_words_matched_in_another_reading_are_named_beside_the_text_as_read(serv
     i = next(i for i, h in enumerate(hits) if h["name"] == "poster.png")
     card = page.locator("#results .card").nth(i)
     assert card.locator(".snippet").inner_text().startswith("BEACH PARTY")
-    assert card.locator(".also").inner_text() == "also read: rottnest"
-    assert card.locator(".also mark").inner_text() == "rottnest"
+    assert card.locator(".also").inner_text() == "also read: rottnest; guessed: vendors"
+    assert card.locator(".also mark").all_inner_texts() == ["rottnest", "vendors"]
+    assert card.locator(".also .guessed").inner_text() == "guessed: vendors"
     others = [j for j, h in enumerate(hits) if h["name"] != "poster.png"]
     assert all(page.locator("#results .card").nth(j).locator(".also").count() == 0 for j in others)
     card.click()

@@ -123,6 +123,8 @@ def _snippet(h: Hit, width: int = 90) -> str:
         text = text.replace(w, f"[bold yellow]{w}[/]")
     if h.also_read:  # matched in another reading of the words on screen (split, or read in a faint view)
         text += " [italic](also read: " + ", ".join(f"[bold yellow]{escape(w)}[/]" for w in h.also_read) + ")[/]"
+    if h.guessed:  # matched only among words guessed from faint letters
+        text += " [italic](guessed: " + ", ".join(f"[yellow]{escape(w)}[/]" for w in h.guessed) + ")[/]"
     return text
 
 

@@ -25,6 +25,9 @@ class Hit:
     # faint word read in a contrast-normalised view, a repaired look-alike): not in ``evidence``,
     # which shows the text as first read
     also_read: tuple[str, ...] = ()
+    # query words matched only among words guessed from faint letters (a repair of a faint token, or
+    # the dictionary word the recogniser's probabilities support): not read anywhere
+    guessed: tuple[str, ...] = ()
     frame_time: float | None = None  # time of the best matching frame (video)
     source: str = ""  # what the moment's boundaries come from: speech, ocr, frame, chunk, image, clip
     shot: tuple[float, float] | None = None  # the shot(s) the moment lies in (video)
@@ -38,6 +41,7 @@ class Hit:
         d = asdict(self)
         d["matched_words"] = list(self.matched_words)
         d["also_read"] = list(self.also_read)
+        d["guessed"] = list(self.guessed)
         d["moment"] = format_span(self.start, self.end, self.unit)
         return d
 

@@ -126,14 +126,12 @@ class Searcher:
             files = self.store.file_texts(sorted({h.path for h in hits}))
             hits = (apply_reranker(self.reranker, text, hits, files) if self.reranker is not None
                     else with_file_context(hits, text, files))
-        hits = hits[: cfg.top_k]
-        guessed = [_found_by_guesses(h) for h in hits]
         at = cfg.confident_at if cfg.confident_at is not None else self._threshold(bool(text))
-        shown = mark_confident(_mark_generated([_as_shown(h) for h in hits], self.store), cfg, at)
+        shown = mark_confident(_mark_generated([_as_shown(h) for h in hits[: cfg.top_k]], self.store), cfg, at)
         # a guess from a faint token is right about one time in three: a hit it alone found is weak,
         # its score held just under the threshold (confident hits stay first, as people expect)
-        held = [replace(h, score=round(min(h.score, at - 1e-4), 4), confident=False) if g and h.confident else h
-                for h, g in zip(shown, guessed)]
+        held = [replace(h, score=round(min(h.score, at - 1e-4), 4), confident=False)
+                if h.confident and _found_by_guesses(h) else h for h in shown]
         return sorted(held, key=lambda h: -h.score) if held != shown else shown
 
     def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
@@ -350,30 +348,29 @@ def mark_confident(hits: list[Hit], cfg: SearchConfig, default: float = FUSED_CO
 def _as_shown(hit: Hit) -> Hit:
     """A hit as people see it: on-screen words as read, without the split-word stream that the
     full-text index and the reranker use (``PARKINGPERMIT`` shown, ``parking permit`` matched).
-    Query words that matched only in that stream (a faint word read in another view: ``RODN``
-    shown, ``rottnest`` matched) are named in ``Hit.also_read``, so a hit never shows words that
-    do not say why it was found."""
-    from ..encoders.wordsplit import original_text
+    Query words that matched only in that stream are named: read in another view (``RODN`` shown,
+    ``rottnest`` matched) in ``Hit.also_read``, guessed from faint letters (``~vendors``) in
+    ``Hit.guessed``, so a hit never shows words that do not say why it was found."""
+    from ..encoders.wordsplit import original_text, read_and_guessed
 
     shown = original_text(hit.evidence)
     if shown == hit.evidence:
         return hit
     low = shown.lower()
+    read, guessed = read_and_guessed(hit.evidence)
+    read, guesses = read.lower(), set(guessed.lower().split())
+    elsewhere = [w for w in hit.matched_words if w.lower() not in low]
+    guess_only = tuple(w for w in elsewhere if w.lower() in guesses and w.lower() not in read)
     return replace(hit, evidence=shown, matched_words=tuple(w for w in hit.matched_words if w.lower() in low),
-                   also_read=tuple(w for w in hit.matched_words if w.lower() not in low))
+                   also_read=tuple(w for w in elsewhere if w not in guess_only), guessed=guess_only)
 
 
 def _found_by_guesses(hit: Hit) -> bool:
-    """Whether only words OCR guessed from faint tokens (``~vendors``: ``calibrate.GUESS_WEIGHT``)
-    tie a hit to the query: the query words it matched are all among them and no signal but the
-    text ones (full text, sentence vectors, the file's other words) found it."""
-    from ..encoders.wordsplit import read_and_guessed
-
-    text, guessed = read_and_guessed(hit.evidence)
-    if not guessed or not hit.matched_words or set(hit.signals) - {"fts", "text", "context"}:
-        return False
-    low, guesses = text.lower(), set(guessed.lower().split())
-    return all(w.lower() in guesses and w.lower() not in low for w in hit.matched_words)
+    """Whether only words OCR guessed from faint tokens tie a hit (as shown: :func:`_as_shown`) to
+    the query: it matched nothing read (``Hit.guessed`` only) and no signal but the text ones (full
+    text, sentence vectors, the file's other words) found it."""
+    return bool(hit.guessed) and not hit.matched_words and not hit.also_read \
+        and not set(hit.signals) - {"fts", "text", "context"}
 
 
 def _mark_generated(hits: list[Hit], store) -> list[Hit]:

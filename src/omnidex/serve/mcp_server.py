@@ -106,6 +106,9 @@ class HitOut(TypedDict):
     also_read: list[str]
     """query words found only in another reading of the on-screen words (a glued token split, a
     faint word read in a contrast-normalised view), not in the evidence as first read"""
+    guessed: list[str]
+    """query words found only among words guessed from faint letters, not read anywhere (a hit only
+    guesses found is never confident)"""
     frame_time: float | None
     """time of the best matching frame (video), else null"""
     confident: bool
@@ -578,12 +581,13 @@ def _caption(hit: dict) -> str:
 def _hit_out(hit: dict, image: int | None) -> dict:
     """A library HIT dict in the MCP shape: no URLs, the picture's index added."""
     keys = ("id", "name", "kind", "start", "end", "unit", "moment", "score", "modality", "source", "signals",
-            "evidence", "matched_words", "also_read", "frame_time", "path")
+            "evidence", "matched_words", "also_read", "guessed", "frame_time", "path")
     out = {k: hit.get(k) for k in keys}
     out["shot"] = list(hit["shot"]) if hit.get("shot") else None
     out["signals"] = {k: float(v) for k, v in (hit.get("signals") or {}).items()}
     out["matched_words"] = list(hit.get("matched_words") or [])
     out["also_read"] = list(hit.get("also_read") or [])
+    out["guessed"] = list(hit.get("guessed") or [])
     out["evidence"] = hit.get("evidence") or ""
     out["image"] = image
     out["confident"] = bool(hit.get("confident", False))
@@ -657,6 +661,7 @@ def _hits_line(structured: dict) -> str:
     lines = [f"{i}. {h['name']} {h['moment']} score {h['score']:.2f}{'' if h.get('confident') else ' (weak)'} "
              f"id {h['id']}: {h['evidence'][:160]}"
              + (f" (also read: {', '.join(h['also_read'])})" if h.get("also_read") else "")
+             + (f" (guessed: {', '.join(h['guessed'])})" if h.get("guessed") else "")
              for i, h in enumerate(hits, 1)]
     if not any(h.get("confident") for h in hits):
         lines.insert(0, "no confident match: nothing found clears the confidence threshold; the weak hits below "

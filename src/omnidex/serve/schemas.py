@@ -60,6 +60,10 @@ class HitOut(_Open):
                                  description="query words found only in another reading of the on-screen words "
                                  "(a glued token split, a faint word read in a contrast-normalised view), "
                                  "not in the evidence as first read")
+    guessed: list[str] = Field(default_factory=list,
+                               description="query words found only among words guessed from faint letters (a "
+                               "repair, or the dictionary word the recogniser supports), not read anywhere; "
+                               "a hit only guesses found is never confident")
     frame_time: float | None
     confident: bool = Field(description="the score clears the calibrated confidence threshold; false: a weak hit")
     reliability: dict[str, float] = Field(default_factory=dict,

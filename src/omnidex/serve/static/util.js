@@ -124,12 +124,18 @@ export function highlight(text, words) {
 }
 
 /** The query words a hit matched only in another reading of its on-screen words (a glued token
- * split, a faint word read in a contrast-normalised view): not in the evidence as first read. */
+ * split, a faint word read in a contrast-normalised view), and those matched only among words
+ * guessed from faint letters: neither is in the evidence as first read. */
 export function alsoRead(hit) {
-  const words = hit.also_read || [];
-  if (!words.length) return null;
-  return h("span.also", { title: "matched in another reading of the words on screen (split, or read in a faint view)" },
-    "also read: ", ...words.flatMap((w, i) => (i ? [", ", h("mark", {}, w)] : [h("mark", {}, w)])));
+  const read = hit.also_read || [], guessed = hit.guessed || [];
+  if (!read.length && !guessed.length) return null;
+  const marks = (words) => words.flatMap((w, i) => (i ? [", ", h("mark", {}, w)] : [h("mark", {}, w)]));
+  return h("span.also", {},
+    read.length ? h("span", { title: "matched in another reading of the words on screen (split, or read in a faint view)" },
+      "also read: ", ...marks(read)) : null,
+    read.length && guessed.length ? "; " : null,
+    guessed.length ? h("span.guessed", { title: "matched only a word guessed from faint letters, not read: a weak match" },
+      "guessed: ", ...marks(guessed)) : null);
 }
 
 /** Calls ``fn`` once ``ms`` after the last call. */
