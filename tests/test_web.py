@@ -206,6 +206,7 @@ def test_empty_state_and_index_stats(server, page_factory):
     assert page.locator("#results").is_hidden()
     page.wait_for_function("document.querySelector('#stats').textContent.includes('5 files')")
     assert "text" in page.locator("#stats").inner_text()
+    assert "null" not in page.locator("#stats").inner_text()  # the version, and no loading note: nothing else
     _shot(page, "empty")
 
 
@@ -413,6 +414,7 @@ def test_words_matched_in_another_reading_are_named_beside_the_text_as_read(serv
     assert card.locator(".also").inner_text() == "also read: rottnest; guessed: vendors"
     assert card.locator(".also mark").all_inner_texts() == ["rottnest", "vendors"]
     assert card.locator(".also .guessed").inner_text() == "guessed: vendors"
+    _shot(page, "also-read")
     others = [j for j, h in enumerate(hits) if h["name"] != "poster.png"]
     assert all(page.locator("#results .card").nth(j).locator(".also").count() == 0 for j in others)
     card.click()

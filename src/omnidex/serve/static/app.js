@@ -269,7 +269,7 @@ async function loadHealth() {
     el.replaceChildren(h("span.dot", { "aria-hidden": "true" }),
       h("strong", {}, `${hl.files ?? 0} ${hl.files === 1 ? "file" : "files"}`), " indexed",
       ...spaces.map(([name, s]) => h("span.space", { title: `${s.encoder} (${s.dim}-d)` }, `${name} ${s.rows}`)),
-      hl.version ? h("span.space", {}, `v${hl.version}`) : null, loadingNote(hl));
+      ...[hl.version ? h("span.space", {}, `v${hl.version}`) : null, loadingNote(hl)].filter(Boolean));  // (a null would print "null")
     el.title = hl.db ? `index: ${hl.db}` : "";
     if (hl.ready === false) setTimeout(loadHealth, 1000);  // models still loading: ask again
   } catch (err) {
