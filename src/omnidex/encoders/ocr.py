@@ -158,6 +158,7 @@ class OCR:
         self.det_path, det_tag = det_model(det)
         self.identity = f"rapidocr:{det_tag}@{_version()}"
         self._engine = None
+        self._columns = None  # _prob_index
         self._lock = threading.Lock()
 
     # -- the models -------------------------------------------------------------------------
@@ -315,12 +316,16 @@ class OCR:
     def prob_columns(self) -> dict[str, int]:
         """Character -> column of the log-probabilities :meth:`recognise` hands out (the blank in
         column 0): letters, digits, the space and common punctuation of the recogniser's alphabet."""
-        if getattr(self, "_columns", None) is None:
+        return self._prob_index()[0]
+
+    def _prob_index(self) -> tuple[dict[str, int], np.ndarray]:
+        """(:meth:`prob_columns`, the recogniser's output columns they are taken from), made once."""
+        if self._columns is None:
             alphabet = self._load().text_rec.postprocess_op.character
             at = {c: i for i, c in enumerate(alphabet)}
             wanted = [c for c in PROB_CHARS if c in at]
             self._columns = ({c: j + 1 for j, c in enumerate(wanted)}, np.array([0] + [at[c] for c in wanted]))
-        return self._columns[0]
+        return self._columns
 
     def _rec(self, crops: list[np.ndarray], with_probs: bool) -> tuple[list, list]:
         """RapidOCR's recognition of crops, step by step as its TextRecognizer takes them (sorted by
@@ -328,9 +333,7 @@ class OCR:
         and, when ``with_probs``, each crop's log-probabilities over :meth:`prob_columns`."""
         engine = self._load()
         rec = engine.text_rec
-        if with_probs:
-            self.prob_columns()
-        cols = self._columns[1] if with_probs else None
+        cols = self._prob_index()[1] if with_probs else None
         order = np.argsort([c.shape[1] / float(c.shape[0]) for c in crops])
         read: list = [("", 0.0)] * len(crops)
         frames: list = [None] * len(crops)
@@ -484,7 +487,8 @@ class OCR:
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
         others = [faint_lines(self, bgr, faint_views(bgr), weighed)]
         seen = {w.lower() for w in text.split()}
-        read = [w for lines in [first, *others] for ln in lines for w in ln.text.split()]
+        # each word once (a faint word is read alike in many views), in the order first read
+        read = list(dict.fromkeys(w for lines in [first, *others] for ln in lines for w in ln.text.split()))
         extra = []
         for w in read:  # other readings
             if w.lower() not in seen:

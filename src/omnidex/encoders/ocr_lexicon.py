@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 
 import numpy as np
 
@@ -32,8 +31,6 @@ MIN_WORD = 5  # candidates are at least this long (a 4-letter word is within two
 FLOOR = -2.0  # least log-likelihood of the line with the best candidate, relative to the line as read
 MAX_TOKENS = 200  # tokens weighed per picture at most (a dense page read in the faint path: the first ones)
 _TOKEN = re.compile(r"[A-Za-z]{4,}")
-_lock = threading.Lock()
-_vocab: list[str] | None = None
 
 
 def ctc_log_likelihood(logp: np.ndarray, labels: list[int], blank: int = 0) -> float:
@@ -65,16 +62,12 @@ def ctc_log_likelihood(logp: np.ndarray, labels: list[int], blank: int = 0) -> f
     return float(np.logaddexp(alpha[-1], alpha[-2]) if s > 1 else alpha[-1])
 
 
+@functools.cache
 def _vocabulary() -> list[str]:
     """Common words of :data:`MIN_WORD` letters or more (built once)."""
-    global _vocab
     from .wordsplit import REPAIR_MIN_COUNT, word_counts
 
-    counts = word_counts()
-    with _lock:
-        if _vocab is None:
-            _vocab = sorted(w for w, n in counts.items() if n >= REPAIR_MIN_COUNT and len(w) >= MIN_WORD and w.isalpha())
-    return _vocab
+    return sorted(w for w, n in word_counts().items() if n >= REPAIR_MIN_COUNT and len(w) >= MIN_WORD and w.isalpha())
 
 
 def near_words(token: str, edits: int = MAX_EDITS) -> list[str]:

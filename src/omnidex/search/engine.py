@@ -126,7 +126,7 @@ class Searcher:
             files = self.store.file_texts(sorted({h.path for h in hits}))
             hits = (apply_reranker(self.reranker, text, hits, files) if self.reranker is not None
                     else with_file_context(hits, text, files))
-        at = cfg.confident_at if cfg.confident_at is not None else self._threshold(bool(text))
+        at = confident_at(cfg, self._threshold(bool(text)))
         shown = mark_confident(_mark_generated([_as_shown(h) for h in hits[: cfg.top_k]], self.store), cfg, at)
         # a guess from a faint token is right about one time in three: a hit it alone found is weak,
         # its score held just under the threshold (confident hits stay first, as people expect)
@@ -338,10 +338,15 @@ EXAMPLE_CONFIDENT_AT = 0.5  # queries by example only (a picture, a sound): not 
 RERANKED_CONFIDENT_AT = 0.7  # a reranker whose config names no confident_at (the bundled one names 0.7)
 
 
+def confident_at(cfg: SearchConfig, default: float = FUSED_CONFIDENT_AT) -> float:
+    """The score a confident hit needs: ``cfg.confident_at`` when set, else ``default`` (the
+    calibrated threshold of whatever scored the hits)."""
+    return cfg.confident_at if cfg.confident_at is not None else default
+
+
 def mark_confident(hits: list[Hit], cfg: SearchConfig, default: float = FUSED_CONFIDENT_AT) -> list[Hit]:
-    """Flag the hits whose score clears the threshold: ``cfg.confident_at`` when set, else ``default``
-    (the calibrated threshold of whatever scored the hits)."""
-    at = cfg.confident_at if cfg.confident_at is not None else default
+    """Flag the hits whose score clears the threshold (:func:`confident_at`)."""
+    at = confident_at(cfg, default)
     return [replace(h, confident=bool(h.score >= at)) for h in hits]
 
 
