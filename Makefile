@@ -97,6 +97,7 @@ bench-video_speed: $(STAMP)
 bench-ocr: $(STAMP)
 	$(BIN)/python -m bench.ocr.run --out bench/results/ocr
 	$(BIN)/python -m bench.ocr.guesses --out bench/results/ocr_guesses
+	$(BIN)/python -m bench.ocr.spots --out bench/results/ocr_spots
 
 bench-inside: $(STAMP)
 	$(BIN)/python -m bench.inside.run --out bench/results/inside

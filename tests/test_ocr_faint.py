@@ -188,8 +188,9 @@ def test_bench_words_table_reports_the_held_out_split_and_photo_20_without_targe
 def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, monkeypatch):
     """VERSE at 35 % over the coins photograph: the faint path finds it in the stroke views, and the
     lexicon rescoring finds it in a band view's ``ERSEO``. An index read without both (as before
-    stop 24; or with the stroke views only, as before stop 25) gains the word on the next incremental run,
-    says so once, keeps the first reading and its vector, and reads nothing again after that."""
+    stop 24; or with the stroke views only, as before stop 25) and without spotting frames (before
+    stop 26) gains the word and the frames on the next incremental run, says so once, keeps the
+    first reading and its vector, and reads nothing again after that."""
     pytest.importorskip("rapidocr_onnxruntime")
     import omnidex.encoders.ocr_faint as fm
     from omnidex import Index, IndexConfig
@@ -201,9 +202,12 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
     cfg = IndexConfig(clip_model=None, speech=False, sound=False, series=False)
     import omnidex.encoders.ocr_lexicon as lexicon
 
-    monkeypatch.setattr(fm, "STROKE", 0)  # the reader before the stroke views and the lexicon rescoring
-    rescored = lexicon.rescored
+    import omnidex.encoders.ocr_spot as spot
+
+    monkeypatch.setattr(fm, "STROKE", 0)  # the reader before the stroke views, the lexicon rescoring and spotting
+    rescored, pack = lexicon.rescored, spot.pack
     monkeypatch.setattr(lexicon, "rescored", lambda *a, **k: [])
+    monkeypatch.setattr(spot, "pack", lambda boxes: "")
     idx = Index(tmp_path / "db", cfg)
     idx.add([media])
 
@@ -218,15 +222,17 @@ def test_an_index_read_before_the_stroke_views_gains_their_words_once(tmp_path, 
     (tmp_path / "db" / "upgrades.json").write_text('["neardup-regions-v1", "ocr-split-words-v1", "ocr-stroke-views-v1"]')
     monkeypatch.setattr(fm, "STROKE", 21)
     monkeypatch.setattr(lexicon, "rescored", rescored)
+    monkeypatch.setattr(spot, "pack", pack)
     no_ocr = IndexConfig(clip_model=None, ocr=False, speech=False, sound=False, series=False)
     Index(tmp_path / "db", no_ocr).add([media])  # a run that reads no text leaves the upgrade for later
-    assert "ocr-faint-reread-v2" not in (tmp_path / "db" / "upgrades.json").read_text()
+    assert "ocr-faint-reread-v3" not in (tmp_path / "db" / "upgrades.json").read_text()
     report = Index(tmp_path / "db", cfg).add([media])
     assert all(o.status == "unchanged" for o in report.outcomes)
     assert any("1 picture(s) read again with the faint-text reading, 1 of them gained words" in n
                for n in report.notices), report.notices
     after = stored()
     assert "verse" in _tokens(after["text"])
+    assert not spot.is_packed(before["words"]) and spot.is_packed(after["words"])  # boxes to spot words in
     assert original_text(after["text"]) == original_text(before["text"])
     assert np.allclose(after["vector"], before["vector"])
     assert not any("read again" in n for n in Index(tmp_path / "db", cfg).add([media]).notices)  # said once

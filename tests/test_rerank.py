@@ -207,3 +207,22 @@ def test_steps_back_when_pictures_carry_the_query(tmp_path):
     spoken = Hit(path="/c/talk.mp4", start=1, end=3, unit="s", score=0.9, modality="video",
                  signals={"text": 0.9}, evidence="a yellow heart", source="speech")
     assert rr.rescore("a yellow heart", [spoken], {}) != [0.9]
+
+
+def test_a_word_spotted_in_a_faint_picture_does_not_take_the_query_from_the_model(tmp_path):
+    """A hit whose strongest signal is the spot signal (a guess, held under the confidence
+    threshold by the engine) leaves the query to the model; an unseen strong signal does not."""
+    import json
+
+    d = _tiny_model_dir(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "signals_seen": ["fts", "text"]}))
+    rr = LearnedReranker(d)
+    spotted = Hit(path="/c/faint.png", start=0, end=0, unit="none", score=0.56, modality="image",
+                  signals={"spot": 0.55, "text": 0.02}, evidence="ASHVON \u2016 ~fashion", source="ocr")
+    read = Hit(path="/c/poster.png", start=0, end=0, unit="none", score=0.3, modality="image",
+               signals={"text": 0.3}, evidence="autumn fashion week", source="ocr")
+    assert rr.rescore("fashion", [spotted, read], {}) != [0.56, 0.3]
+    clip = Hit(path="/c/dress.png", start=0, end=0, unit="none", score=0.56, modality="image",
+               signals={"clip": 0.55, "text": 0.02}, source="image")
+    assert rr.rescore("fashion", [clip, read], {}) == [0.56, 0.3]

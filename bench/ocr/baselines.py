@@ -46,7 +46,7 @@ class PlainRapidOCR:
     def read_text(self, image, gate: bool = False) -> str:
         return "\n".join(" ".join(ln.text for ln in row) for row in rows_of(self.read(image)))
 
-    def read_text_or_faint(self, image, gate: bool = False) -> str:
+    def read_text_or_faint(self, image, gate: bool = False, spots: list | None = None) -> str:
         return self.read_text(image)
 
 
@@ -59,5 +59,5 @@ class Before(PlainRapidOCR):
     def __init__(self, min_score: float = 0.5, threads: int = 2):
         super().__init__(min_score, threads, det_limit_type="max", det_limit_side_len=960)
 
-    def read_text_or_faint(self, image, gate: bool = False) -> str:
+    def read_text_or_faint(self, image, gate: bool = False, spots: list | None = None) -> str:
         return self.read_text(image) or self.read_text(equalised(image))

@@ -115,6 +115,7 @@ class Piece:
     values: object = None  # numeric samples (np.ndarray) of a "series" window piece
     audio: object = None  # mono float32 samples (np.ndarray) of a "sound" window piece
     vector: object = None  # visual-space vector already computed (frames embedded while decoding)
+    spots: str = ""  # an OCR piece's packed spotting frames (encoders.ocr_spot.pack), stored as its words
 
 
 @dataclass

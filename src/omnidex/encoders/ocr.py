@@ -457,7 +457,7 @@ class OCR:
         first, faint = self._read_bgr(bgr, gate)
         return first, bool(faint or garbled(text_of(first)))
 
-    def read_text_or_faint(self, image, gate: bool = True) -> str:
+    def read_text_or_faint(self, image, gate: bool = True, spots: list | None = None) -> str:
         """:meth:`read_text`, and where the text looks faint (or what was read is no word:
         :func:`wordsplit.garbled`; :meth:`first_reading`), readings of contrast-normalised forms
         of the picture (:func:`.ocr_faint.faint_lines`: :func:`faint_views`, the band views and
@@ -472,10 +472,14 @@ class OCR:
         Args:
             image: PIL image.
             gate: as in :meth:`read`.
+            spots: when a list and the faint path runs, the folded per-frame log-probabilities
+                of every box it recognised (:func:`.ocr_spot.fold`) are appended to it: what search
+                spots a query word in (:mod:`.ocr_spot`).
         Returns:
             The text in reading order, perhaps followed by the other readings ("" when none is read).
         """
         from .ocr_faint import faint_lines
+        from .ocr_spot import fold
         from .ocr_lexicon import rescored
         from .wordsplit import GUESS, SEPARATOR, repairs
 
@@ -485,7 +489,11 @@ class OCR:
         if not look_again:
             return text
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
-        others = [faint_lines(self, bgr, faint_views(bgr), weighed)]
+        frames: list | None = [] if spots is not None else None
+        others = [faint_lines(self, bgr, faint_views(bgr), weighed, frames)]
+        if spots is not None:
+            columns = self.prob_columns()
+            spots.extend(fold(f, columns) for f in frames)
         seen = {w.lower() for w in text.split()}
         # each word once (a faint word is read alike in many views), in the order first read
         read = list(dict.fromkeys(w for lines in [first, *others] for ln in lines for w in ln.text.split()))

@@ -136,7 +136,8 @@ def stroke_views(views: list[np.ndarray], length: int = STROKE) -> list[np.ndarr
     return out
 
 
-def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: list | None = None) -> list:
+def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: list | None = None,
+                frames: list | None = None) -> list:
     """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
     gate's size), :func:`band_views` (at :data:`BAND_SIDE`) and their :func:`stroke_views` (at the
     reader's ``det_max_side``), each with the looser thresholds; every box is recognised both in
@@ -148,6 +149,8 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
         clahe_views: :func:`~omnidex.encoders.ocr.faint_views` of it.
         weighed: when a list, (text, per-frame log-probabilities) of every line read is appended
             to it (:meth:`~omnidex.encoders.ocr.OCR.recognise`; for :mod:`.ocr_lexicon`).
+        frames: when a list, the per-frame log-probabilities of every box recognised, whatever
+            it read and however sure (for :mod:`.ocr_spot`), are appended to it.
     Returns:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
@@ -161,11 +164,13 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
             if len(quads) == 0:
                 continue
             for source in (view, bgr):
-                probs: list | None = [] if weighed is not None else None
+                probs: list | None = [] if weighed is not None or frames is not None else None
                 lines = ocr.recognise(source, quads, probs)
+                if frames is not None:
+                    frames.extend(p for p in probs if p is not None)
                 for i, ln in enumerate(lines):
                     if ln.score >= ocr.min_score and ln.text.strip():
                         out.append(ln)
-                        if probs is not None and probs[i] is not None:
+                        if weighed is not None and probs[i] is not None:
                             weighed.append((ln.text, probs[i]))
     return out

@@ -99,6 +99,6 @@ def piece_rows(pieces, vectors: np.ndarray, base: dict) -> list[dict]:
         rows.append({**base, "id": f"{base['sha256'][:16]}:{p.source}:{i}", "source": p.source,
                      "start": float(p.start), "end": float(p.end), "unit": p.unit,
                      "at": float(p.start if p.at is None else p.at),
-                     "text": p.text, "words": words_json(p.words),
+                     "text": p.text, "words": p.spots or words_json(p.words),
                      "vector": np.asarray(v, dtype=np.float32)})
     return rows

@@ -40,9 +40,12 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     if ocr is not None:
         from ..encoders.wordsplit import with_split_words
 
-        text = ocr.read_text_or_faint(img).strip()  # a second pass, equalised, when nothing is read
+        from ..encoders.ocr_spot import pack
+
+        spots: list = []  # the faint path's boxes, kept for query words to be spotted in
+        text = ocr.read_text_or_faint(img, spots=spots).strip()
         if text:
-            pieces.append(Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text)))
+            pieces.append(Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text), spots=pack(spots)))
     from ..gen.provenance import read_provenance
 
     prov = read_provenance(path)  # a picture omnidex generate (or synth --generator) made: keep where from

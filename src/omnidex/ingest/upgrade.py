@@ -9,8 +9,10 @@ Three additions since the first near-duplicate release:
 * the faint path's stroke views (words at low opacity over a crowd or other clutter as wide as
   their strokes), five-letter look-alike repairs (``ocr-stroke-views-v1``), the lexicon rescoring
   of faint readings and guesses marked as guesses (:mod:`..encoders.ocr_lexicon`;
-  ``ocr-faint-reread-v2``, which an index that had v1 gets too): still images with stored OCR
-  text are read again, and the hidden word stream is replaced where the reading gained words. The
+  ``ocr-faint-reread-v2``, which an index that had v1 gets too), and the faint boxes' frames that
+  query words are spotted in (:mod:`..encoders.ocr_spot`; ``ocr-faint-reread-v3``): still images
+  with stored OCR text are read again, and the hidden word stream and the frames are replaced
+  where the reading gained words or frames. The
   first reading, which people see and the text vectors encode, is kept; a picture whose first
   reading came out differently (another OCR version) is left as it was.
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from ..store import sql_str
 
-FAINT_REREAD = "ocr-faint-reread-v2"  # the faint path as it reads now (v1: the stroke views)
+FAINT_REREAD = "ocr-faint-reread-v3"  # the faint path as it reads now (v1: the stroke views; v2: guesses)
 MARKS = ("neardup-regions-v1", "ocr-split-words-v1", FAINT_REREAD)
 
 
@@ -69,8 +71,8 @@ def upgrade(store, models, progress=None) -> list[str]:
             marks.discard(FAINT_REREAD)
         elif n[0]:
             notes.append(f"index upgraded: {n[0]} picture(s) read again with the faint-text reading, {n[1]} of them "
-                         f"gained words (words at low opacity over busy photographs are now found; words "
-                         f"guessed from faint letters now count as guesses)")
+                         f"gained words or boxes to spot words in (words at low opacity over busy photographs "
+                         f"are now found; words guessed or spotted in faint letters count as guesses)")
     if notes:
         store.optimize()
     _marks_file(store).write_text(json.dumps(sorted(done | marks)))
@@ -134,17 +136,19 @@ def _split_ocr_words(store) -> int:
 
 
 def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
-    """Read again the indexed still images that have OCR text; store the new hidden word stream
-    where the first reading is unchanged and the words differ. Returns (texts changed, of those
-    the ones that gained words; guesses count without their mark), or None when there are such
-    images but this run has no OCR reader."""
+    """Read again the indexed still images that have OCR text; where the first reading is
+    unchanged, store the new hidden word stream and the faint boxes' spotting frames
+    (:mod:`~omnidex.encoders.ocr_spot`) where they differ. Returns (pictures changed, of those the
+    ones that gained words, guesses counted without their mark, or boxes to spot words in), or None
+    when there are such images but this run has no OCR reader."""
+    from ..encoders.ocr_spot import is_packed, pack
     from ..encoders.wordsplit import original_text, with_split_words
     from ..errors import MediaError
 
     tbl = store.table("text")
     if tbl is None:
         return 0, 0
-    rows = tbl.search().where("source = 'ocr' AND kind = 'image'").select(["id", "path", "text"]).limit(None).to_list()
+    rows = tbl.search().where("source = 'ocr' AND kind = 'image'").select(["id", "path", "text", "words"]).limit(None).to_list()
     if not rows:
         return 0, 0
     ocr = models.ocr()
@@ -155,14 +159,19 @@ def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
         if progress:
             progress(i, len(rows), f"reading again: {r['path']}")
         old = r["text"] or ""
+        spots: list = []
         try:
-            new = with_split_words(ocr.read_text_or_faint(_load(r["path"])).strip())
+            new = with_split_words(ocr.read_text_or_faint(_load(r["path"]), spots=spots).strip())
         except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
             continue
-        if new != old and original_text(new).strip() == original_text(old).strip():
-            changed.append((r["id"], new, bool(_words(new) - _words(old))))
-    for row_id, text, _ in changed:
-        tbl.update(where=f"id = {sql_str(row_id)}", values={"text": text})
+        packed = pack(spots)
+        if original_text(new).strip() != original_text(old).strip():
+            continue  # read otherwise now (another reader): the next full re-index decides
+        if new != old or packed != (r["words"] if is_packed(r["words"]) else ""):
+            gained = bool(_words(new) - _words(old)) or (bool(packed) and not is_packed(r["words"]))
+            changed.append((r["id"], {"text": new, "words": packed}, gained))
+    for row_id, values, _ in changed:
+        tbl.update(where=f"id = {sql_str(row_id)}", values=values)
     return len(changed), sum(g for _, _, g in changed)
 
 

@@ -136,8 +136,9 @@ class Searcher:
 
     def text_signals(self, text: str, typed: str | None, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         """Candidates of a text query from every space that reads text: sentences, pictures (gated),
-        full text, described sounds (only for ``typed`` words, not a recording's transcript), shots of a
-        video-text model and series windows (gated to shape talk)."""
+        full text, query words spotted in faint pictures (:mod:`.spot`), described sounds (only for
+        ``typed`` words, not a recording's transcript), shots of a video-text model and series
+        windows (gated to shape talk)."""
         cands = self.vector_candidates("text", "text", lambda e: text_vector(e, text), where, cfg)
         cands += self.vector_candidates("clip", "visual", lambda e: text_vector(e, text), where, cfg, gated=True)
         cands += self.fts_candidates(text, where, cfg)
@@ -147,8 +148,10 @@ class Searcher:
         if "text" in getattr(self.encoder("video"), "modalities", ()):
             cands += self.vector_candidates("video", "video", lambda e: text_vector(e, text), where, cfg)
         from .series import text_candidates
+        from .spot import spot_candidates, with_spotted
 
-        return cands + text_candidates(self.store, text, cfg, where)
+        cands += text_candidates(self.store, text, cfg, where)
+        return with_spotted(cands, spot_candidates(self.store, text, where))
 
     def image_signals(self, img, where: str | None, cfg: SearchConfig) -> list[Candidate]:
         """Candidates of a picture query: the visual space, plus near-duplicates verified by keypoints
@@ -373,9 +376,12 @@ def _as_shown(hit: Hit) -> Hit:
 def _found_by_guesses(hit: Hit) -> bool:
     """Whether only words OCR guessed from faint tokens tie a hit (as shown: :func:`_as_shown`) to
     the query: it matched nothing read (``Hit.guessed`` only) and no signal but the text ones (full
-    text, sentence vectors, the file's other words) found it."""
-    return bool(hit.guessed) and not hit.matched_words and not hit.also_read \
-        and not set(hit.signals) - {"fts", "text", "context"}
+    text, sentence vectors, the file's other words, words spotted in faint boxes:
+    :mod:`.spot`) found it."""
+    weak = {"fts", "text", "context", "spot"}
+    if "spot" in hit.signals and "fts" not in hit.signals and not set(hit.signals) - weak:
+        return True  # full text found none of the query's words there: only spotted ones tie it
+    return bool(hit.guessed) and not hit.matched_words and not hit.also_read and not set(hit.signals) - weak
 
 
 def _mark_generated(hits: list[Hit], store) -> list[Hit]:

@@ -28,6 +28,7 @@ CONTEXT_TOKENS = 56  # word pieces of the file's other words (around query match
 QUERY_TOKENS = 24
 CONTEXT_WINDOW = 3  # pieces kept either side of a context piece that the query also has
 CLAMP = 5.0  # standardised features are clamped to +-CLAMP
+WEAK_SIGNALS = frozenset({"spot"})  # signals whose hits alone are never confident (search.spot)
 STEP_BACK_TOP = 10  # a query whose best fused moments lean on signals the model never saw keeps fusion
 
 
@@ -329,10 +330,13 @@ class LearnedReranker:
         A moment whose strongest signal never occurred in training (pictures matched by the
         visual model: the generated libraries never exercise it) is outside what the model
         knows; the query is then left to fusion, as an encoder out of its domain steps back.
+        Signals that only ever make weak hits (:data:`WEAK_SIGNALS`: words spotted in faint
+        pictures; the engine holds such hits under the confidence threshold) do not take the
+        query from the model.
         """
         for h in sorted(hits, key=lambda h: -h["score"])[:STEP_BACK_TOP]:
             sig = h.get("signals") or {}
-            if sig and max(sig, key=sig.get) not in self.seen:
+            if sig and max(sig, key=sig.get) not in self.seen | WEAK_SIGNALS:
                 return False
         return True
 
