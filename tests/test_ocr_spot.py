@@ -172,3 +172,62 @@ def test_shows_word_rises_with_the_absolute_score_and_spots_never_take_the_query
 
     assert shows_word(-1.5) < 0.1 < shows_word(-1.0) < shows_word(-0.5) < shows_word(0.0) < 1.0
     assert "spot" in WEAK_SIGNALS
+
+
+def test_the_faint_mode_is_chosen_by_name_or_environment(monkeypatch):
+    pytest.importorskip("rapidocr_onnxruntime")
+    from omnidex.encoders.ocr import OCR
+
+    assert OCR().faint == "auto"
+    monkeypatch.setenv("OMNIDEX_OCR_FAINT", "all")
+    assert OCR().faint == "all" and OCR(faint="auto").faint == "auto"
+    with pytest.raises(ValueError, match="'sometimes'"):
+        OCR(faint="sometimes")
+
+
+def test_with_the_faint_path_on_every_picture_words_over_a_crowd_are_found(tmp_path):
+    """Words at 35 % over mahotas' department-store crowd: the first reading finds nothing, so
+    the shipped mode never reads the picture again and indexes no text; with ``ocr_faint="all"``
+    the faint views read the words there, which become the picture's text."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from omnidex import Index, IndexConfig
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    words = ["coleman", "hobbies", "jeremy"]
+    _crowd(words).save(folder / "crowd.png")
+    found = {}
+    for mode in ("auto", "all"):
+        idx = Index(tmp_path / f"db_{mode}", IndexConfig(clip_model=None, speech=False, sound=False, series=False,
+                                                         ocr_faint=mode))
+        idx.add([folder])
+        tbl = idx.store.table("text")
+        rows = tbl.search().where("source = 'ocr'").limit(None).to_list() if tbl is not None else []
+        found[mode] = [w for w in words if (h := idx.search(w, top_k=1)) and h[0].path.endswith("crowd.png")]
+        if mode == "auto":
+            assert rows == []
+    assert found["auto"] == [] and len(found["all"]) >= 2, found
+
+
+def _crowd(words):
+    from bench.neardup.ocr import render
+    from omnidex.testing.edits import sample_photos
+    from PIL import Image
+
+    img = Image.open(sample_photos()["DepartmentStore"]).convert("RGB")
+    img.thumbnail((1024, 1024))
+    return render("photo_35", words, img, None)
+
+
+def test_the_index_command_takes_the_faint_mode(monkeypatch):
+    from omnidex.cli import build_parser
+    from omnidex.cli.index import _config
+
+    parse = build_parser().parse_args
+    monkeypatch.delenv("OMNIDEX_OCR_FAINT", raising=False)
+    assert _config(parse(["index", "x"])).ocr_faint == "auto"
+    assert _config(parse(["index", "x", "--ocr-faint", "all"])).ocr_faint == "all"
+    monkeypatch.setenv("OMNIDEX_OCR_FAINT", "all")
+    assert _config(parse(["index", "x"])).ocr_faint == "all"
+    with pytest.raises(SystemExit):
+        parse(["index", "x", "--ocr-faint", "sometimes"])

@@ -142,7 +142,7 @@ def evaluate(idx, items: list[dict]) -> dict:
     return {c: {k: round(sum(v) / len(v), 4) for k, v in d.items()} | {"n": len(d["rank1"])} for c, d in per.items()}
 
 
-def run_ocr(work: Path, quick: bool, photos: list, log=print, seed: int = 0) -> dict:
+def run_ocr(work: Path, quick: bool, photos: list, log=print, seed: int = 0, ocr_faint: str = "auto") -> dict:
     """Build, index (OCR on, no CLIP) and evaluate.
 
     Args:
@@ -152,6 +152,7 @@ def run_ocr(work: Path, quick: bool, photos: list, log=print, seed: int = 0) -> 
         log: progress lines.
         seed: the words and the rest drawn (0: the set looked at while tuning; bench/ocr's words
             part keeps 7, over the held-out photographs, for figures on a set never tuned on).
+        ocr_faint: the OCR reader's faint-text mode (``IndexConfig.ocr_faint``).
     Returns:
         JSON-ready results per condition.
     """
@@ -159,7 +160,8 @@ def run_ocr(work: Path, quick: bool, photos: list, log=print, seed: int = 0) -> 
 
     items = build(work / "ocr", 3 if quick else 8, photos, seed)
     shutil.rmtree(work / "db_ocr", ignore_errors=True)
-    idx = Index(work / "db_ocr", IndexConfig(clip_model=None, speech=False, sound=False, series=False))
+    idx = Index(work / "db_ocr", IndexConfig(clip_model=None, speech=False, sound=False, series=False,
+                                             ocr_faint=ocr_faint))
     idx.add([work / "ocr"])
     log(f"ocr: {len(items)} pictures indexed")
     return evaluate(idx, items)

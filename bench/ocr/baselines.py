@@ -56,7 +56,8 @@ class Before(PlainRapidOCR):
 
     identity = "omnidex:before-gate"
 
-    def __init__(self, min_score: float = 0.5, threads: int = 2):
+    def __init__(self, min_score: float = 0.5, threads: int = 2, faint: str | None = None):
+        # ``faint``: taken as the shipped reader takes it (Models.ocr passes it); this reader had no faint path
         super().__init__(min_score, threads, det_limit_type="max", det_limit_side_len=960)
 
     def read_text_or_faint(self, image, gate: bool = False, spots: list | None = None) -> str:

@@ -21,6 +21,7 @@ class IndexConfig:
     sound_window_s: float = 3.0  # length of one embedded sound window (seconds; windows overlap by half)
     video_model: str | None = None  # X-CLIP / VideoMAE dir or hub id: one vector per shot in the "video" space
     ocr: bool = True  # read text in images and video frames
+    ocr_faint: str = "auto"  # pictures read again for faint text: "auto" (first reading faint) | "all" (slower)
     phash: bool = True  # near-duplicate descriptor for images and frames (no weights needed)
     shots: bool = True  # detect shots and pick frames per shot by content (else a fixed-rate grid)
     frame_fps: float = 0.5  # video frames sampled per second (on average, with shot detection)

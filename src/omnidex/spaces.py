@@ -216,7 +216,7 @@ class Models:
             # two ONNX Runtime threads that sleep when idle (ocr._rebuild_sessions): OCR runs beside
             # other work (video: decoding and Whisper; images: CLIP); spinning threads had tripled
             # the CPU per frame on 2 busy cores (bench/video_hour README, "speech and OCR")
-            return OCR()
+            return OCR(faint=self.cfg.ocr_faint)
 
         return self._get("ocr", make, "text in images was NOT read. ")
 

@@ -21,6 +21,10 @@ def add_parser(sub) -> None:
     ix.add_argument("--no-speech", action="store_true", help="do not transcribe sound")
     ix.add_argument("--no-shots", action="store_true", help="sample video frames on a fixed grid, no shot detection")
     ix.add_argument("--no-ocr", action="store_true", help="do not read text in images/frames")
+    ix.add_argument("--ocr-faint", choices=("auto", "all"), default=None,
+                    help="read pictures again for faint text: where the first reading looks faint (auto, "
+                         "default; $OMNIDEX_OCR_FAINT), or every picture (all: ~1.5 CPU-s more a picture; "
+                         "finds faint words over photos that read nothing at first)")
     ix.add_argument("--prune", action="store_true", help="remove rows of deleted files")
     ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
     ix.add_argument("--video-model", dest="video_model", default=None,
@@ -70,6 +74,7 @@ def _config(args):
     return IndexConfig(clip_model=None if args.clip.lower() == "none" else args.clip,
                        whisper_model=args.whisper, frame_fps=args.fps, speech=not args.no_speech,
                        shots=not args.no_shots, ocr=not args.no_ocr, follow_symlinks=args.follow_symlinks,
+                       ocr_faint=args.ocr_faint or os.environ.get("OMNIDEX_OCR_FAINT") or "auto",
                        video_model=args.video_model, sound=clap != "none",
                        clap_model=None if clap in ("", "none") else args.clap,
                        engine="ray" if args.ray_address else args.engine, ray_address=args.ray_address,

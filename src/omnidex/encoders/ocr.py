@@ -143,11 +143,20 @@ class OCR:
             whole picture is detected again at this size (large text over a busy ground is found
             there, and not in a cut-out region).
         det: the text detector (:func:`det_model`): ``"ppocr"`` (default) or an ONNX file's path.
+        faint: when :meth:`read_text_or_faint` reads a picture again for faint text (:data:`FAINT_MODES`):
+            ``"auto"`` where the first reading looks faint or garbled, ``"all"`` on every picture
+            (about 1.5 CPU-s more each; finds faint words over photographs that read nothing at
+            first); None reads ``$OMNIDEX_OCR_FAINT``, else ``"auto"``.
+    Raises:
+        ValueError: ``faint`` names no mode.
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 0, det_max_side: int = 960,
                  gate_side: int = 512, gate_px: int = 16, pad: float = 0.25, recheck_side: int = 640,
-                 det: str | None = None):
+                 det: str | None = None, faint: str | None = None):
+        self.faint = faint or os.environ.get("OMNIDEX_OCR_FAINT") or "auto"
+        if self.faint not in FAINT_MODES:
+            raise ValueError(f"OCR faint-text mode {self.faint!r}: choose one of {', '.join(FAINT_MODES)}")
         self.min_score = min_score
         self.det_max_side = det_max_side
         self.gate_side = gate_side
@@ -486,7 +495,7 @@ class OCR:
         bgr = _bgr(image)
         first, look_again = self.first_reading(bgr, gate)
         text = text_of(first)
-        if not look_again:
+        if not (look_again or self.faint == "all"):
             return text
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
         frames: list | None = [] if spots is not None else None
@@ -504,6 +513,8 @@ class OCR:
                 extra.append(w)
         # guesses, marked as such: common words the faint tokens may have been (letters lost), and
         # the words the recogniser itself supports best (full-text search weighs them less)
+        if not text:  # nothing read at first ("all" mode): what the faint views read is the text
+            text, extra = " ".join(extra), []
         for x in [x for w in read for x in repairs(w)] + rescored(weighed, self.prob_columns()):
             if x.lower() not in seen:
                 seen.add(x.lower())
@@ -576,6 +587,7 @@ def _rebuild_sessions(engine, threads: int, det_path: Path | None = None) -> Non
 
 # characters whose probabilities the recogniser hands to the lexicon rescoring (ocr_lexicon)
 PROB_CHARS = " " + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + ".,:;'\"!?&-/()#%$@+*="
+FAINT_MODES = ("auto", "all")  # OCR(faint=...): the faint path where the first reading looks faint, or always
 FAINT_CONTRAST = 80.0  # grey levels between a box's ink and its ground below which text is faint
 LOOSE = (0.2, 0.35, 2.0)  # faint views: DB threshold, box threshold, unclip ratio (RapidOCR: 0.3, 0.5, 1.6)
 
