@@ -74,6 +74,8 @@ def test_packed_frames_round_trip_at_an_eighth_of_a_nat():
     for a, b in zip(back, boxes):
         assert np.abs(a - np.maximum(b[:len(a)], -255 / 8)).max() <= 1 / 16 + 1e-6
     assert pack([]) == "" and unpack("") == [] and unpack('[[0.1,0.4,"hello"]]') == []
+    # a damaged value holds no boxes (a search never fails over one row)
+    assert unpack(packed[:-9]) == [] and unpack(packed.replace('"t":[13,7]', '"t":[13,9]')) == []
 
 
 def test_the_index_of_many_pictures_scores_as_the_boxes_do_and_skips_boxes_without_the_letters():
@@ -92,7 +94,7 @@ def test_the_index_of_many_pictures_scores_as_the_boxes_do_and_skips_boxes_witho
     pictures[2].append(reading("xtidex"))
     pictures[0].append(reading("qwzzqw"))  # none of the letters of "tide": not scored
     packed = [pack(p) for p in pictures]
-    index = SpotIndex(["", *packed, '[[0.1,0.4,"hello"]]'])  # rows without frames hold no boxes
+    index = SpotIndex(["", *packed, '[[0.1,0.4,"hello"]]', packed[0][:-9]])  # rows without (whole) frames: no boxes
     assert len(index) == 14
     owner, rel, ab = index.scores("tide")
     assert 3 in owner.tolist()  # the picture that reads it (row 3: after the empty one)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +146,8 @@ class OCR:
         det: the text detector (:func:`det_model`): ``"ppocr"`` (default) or an ONNX file's path.
         faint: when :meth:`read_text_or_faint` reads a picture again for faint text (:data:`FAINT_MODES`):
             ``"auto"`` where the first reading looks faint or garbled, ``"all"`` on every picture
-            (about 1.5 CPU-s more each; finds faint words over photographs that read nothing at
-            first); None reads ``$OMNIDEX_OCR_FAINT``, else ``"auto"``.
+            (about 1.3 CPU-s more each, bench/ocr README; finds faint words over photographs that
+            read nothing at first); None reads ``$OMNIDEX_OCR_FAINT``, else ``"auto"``.
     Raises:
         ValueError: ``faint`` names no mode.
     """
@@ -513,8 +514,9 @@ class OCR:
                 extra.append(w)
         # guesses, marked as such: common words the faint tokens may have been (letters lost), and
         # the words the recogniser itself supports best (full-text search weighs them less)
-        if not text:  # nothing read at first ("all" mode): what the faint views read is the text
-            text, extra = " ".join(extra), []
+        if not text:  # nothing read at first ("all" mode): what the faint views read is the text,
+            # but not lone glyphs (texture read as "O", "®", "中": most of what they read in plain photos)
+            text, extra = " ".join(w for w in extra if len(re.sub(r"\W", "", w)) >= 3), []
         for x in [x for w in read for x in repairs(w)] + rescored(weighed, self.prob_columns()):
             if x.lower() not in seen:
                 seen.add(x.lower())

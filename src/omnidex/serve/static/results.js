@@ -8,6 +8,7 @@ const SOURCE_LABEL = { speech: "speech", ocr: "on-screen text", frame: "picture"
 const SIGNAL_LABEL = {
   text: ["meaning", "MiniLM similarity of the words (speech, on-screen text, documents)"],
   fts: ["keywords", "full-text keyword match (BM25)"],
+  spot: ["spotted", "a query word spotted in the letters of faint text (a guess, never confident alone)"],
   clip: ["visual", "picture similarity (CLIP / the bundled visual model)"],
   phash: ["near-dup", "perceptual near-duplicate descriptor"],
   align: ["alignment", "frame alignment of a video clip"],
