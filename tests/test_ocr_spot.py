@@ -233,3 +233,17 @@ def test_the_index_command_takes_the_faint_mode(monkeypatch):
     assert _config(parse(["index", "x"])).ocr_faint == "all"
     with pytest.raises(SystemExit):
         parse(["index", "x", "--ocr-faint", "sometimes"])
+
+
+def test_lines_are_read_across_the_picture_at_the_rows_where_boxes_were_found():
+    """Boxes at overlapping rows are one line; each line is cut across the view's full width,
+    widened by a quarter of its height; a sliver of a row is no line."""
+    from omnidex.encoders.ocr_faint import line_strips
+
+    view = np.arange(200 * 300 * 3, dtype=np.uint32).reshape(200, 300, 3).astype(np.uint8)
+    rows = [(40.0, 80.0), (45.0, 85.0), (120.0, 140.0), (150.0, 152.0)]
+    strips = line_strips([view, view], rows)
+    assert len(strips) == 4  # two lines per view
+    assert strips[0].shape == (65, 300, 3) and np.array_equal(strips[0], view[30:95])
+    assert strips[1].shape == (30, 300, 3) and np.array_equal(strips[1], view[115:145])
+    assert line_strips([view], []) == []

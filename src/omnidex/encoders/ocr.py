@@ -323,6 +323,12 @@ class OCR:
                         (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())))
                 for t, q in zip(texts, quads)]
 
+    def strip_frames(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-frame log-probabilities over :meth:`prob_columns` of pictures handed to the recogniser
+        as they are (no detection, no cut-out): what it reads across strips of a view."""
+        crops = [c for c in crops if c.size]
+        return self._rec(crops, True)[1] if crops else []
+
     def prob_columns(self) -> dict[str, int]:
         """Character -> column of the log-probabilities :meth:`recognise` hands out (the blank in
         column 0): letters, digits, the space and common punctuation of the recogniser's alphabet."""

@@ -43,6 +43,11 @@ MEDIAN = 7  # px: median filter over the views, against clutter finer than the s
 BAND = (11,)  # px: discs narrower than the strokes, one pair of band views each (empty: none)
 BAND_SIDE = 640  # px the detector sees the band views at
 STROKE = 21  # px: least straight run of ink a stroke view keeps (0: no stroke views)
+# word spotting (ocr_spot) also keeps the frames of the band views read across their full width at
+# the rows where the faint views found boxes (line_strips): over clutter the detector often boxes
+# a fragment of a faint word, the recogniser handed the whole line reads the rest (False: boxes only)
+STRIPS = True
+MAX_STRIPS = 24  # rows read across per view at most
 
 
 def headroom_views(bgr: np.ndarray, kernel: int = KERNEL, median: int = MEDIAN) -> list[np.ndarray]:
@@ -155,6 +160,7 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
     out = []
+    rows = []  # (top, bottom) of every box found in the faint views: lines to read across
     bands = band_views(bgr, BAND) if BAND else []
     for views, side in ((clahe_views, ocr.gate_side or ocr.det_max_side), (bands, BAND_SIDE),
                         (stroke_views(bands, STROKE) if STROKE else [], ocr.det_max_side)):
@@ -163,6 +169,7 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
         for view, quads in zip(views, ocr.detect(views, side, loose=True)):
             if len(quads) == 0:
                 continue
+            rows += [(float(q[:, 1].min()), float(q[:, 1].max())) for q in quads]
             for source in (view, bgr):
                 probs: list | None = [] if weighed is not None or frames is not None else None
                 lines = ocr.recognise(source, quads, probs)
@@ -173,4 +180,29 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
                         out.append(ln)
                         if weighed is not None and probs[i] is not None:
                             weighed.append((ln.text, probs[i]))
+    if frames is not None and bands and STRIPS:
+        frames.extend(ocr.strip_frames(line_strips(bands, rows)))
+    return out
+
+
+def line_strips(views: list[np.ndarray], rows: list[tuple[float, float]], pad: float = 0.25) -> list[np.ndarray]:
+    """Each view cut across its full width at the rows of the boxes found (``rows``: top, bottom),
+    widened by ``pad`` x the row's height up and down, rows that overlap by more than half merged:
+    a box that caught part of a faint word (``HOBBIK``), read across the picture, holds the rest."""
+    merged: list[list[float]] = []
+    for top, bottom in sorted(rows):
+        h = bottom - top
+        if h < 4:
+            continue
+        top, bottom = top - pad * h, bottom + pad * h
+        if merged and min(bottom, merged[-1][1]) - max(top, merged[-1][0]) > 0.5 * min(bottom - top, merged[-1][1] - merged[-1][0]):
+            merged[-1] = [min(top, merged[-1][0]), max(bottom, merged[-1][1])]
+        else:
+            merged.append([top, bottom])
+    out = []
+    for view in views:
+        for top, bottom in merged[:MAX_STRIPS]:
+            y0, y1 = max(0, int(top)), min(view.shape[0], int(np.ceil(bottom)))
+            if y1 - y0 >= 8:
+                out.append(np.ascontiguousarray(view[y0:y1]))
     return out

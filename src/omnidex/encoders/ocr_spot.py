@@ -15,27 +15,32 @@ or above (the forward pass sums over alignments); a word it does not, far below.
 A box of clutter, where no reading is likely, lets any word come near its best reading, so a word
 must also be likely in absolute terms (:data:`ABSOLUTE_PER_LETTER`). On the development pictures
 (``python -m bench.ocr.spots``, faint path forced) spots of words the readings did not name were
-right 16 times in 18 where the absolute score per letter was at least -0.5, 6 in 10 between -1 and
--0.5, 3 in 10 between -1.5 and -1, and never below (0 in 68). A spotted word is weak evidence:
-search treats it as a guess (``Hit.guessed``), never as a word read.
+right 24 times in 26 where the absolute score per letter was at least -0.5, 7 in 12 between -1 and
+-0.5, 2 in 11 between -1.25 and -1, and 3 in 518 below (left out). A spotted word is weak
+evidence: search treats it as a guess (``Hit.guessed``), never as a word read.
+
+Besides the boxes, the faint path keeps the frames of its band views read across their full width
+at the rows where it found boxes (:func:`.ocr_faint.line_strips`): a box that caught a fragment of
+a faint word over clutter, read across the line, often holds the whole word.
 """
 from __future__ import annotations
 
 import base64
 import json
+import zlib
 
 import numpy as np
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 COLUMNS = len(LETTERS) + 2  # blank, a-z, anything else
 FLOOR_PER_LETTER = -0.5  # nats per letter of the word: least spot score (relative to the best reading) kept
-ABSOLUTE_PER_LETTER = -1.5  # nats per letter: least absolute spot score (a box of clutter takes any word)
+ABSOLUTE_PER_LETTER = -1.25  # nats per letter: least absolute spot score (a box of clutter takes any word)
 MIN_LETTERS = 4  # shorter query words are spotted in too many boxes of clutter
 # a box is scored only when the likeliest frames of the word's letters average at least this
 # (log-probability per letter): on the development pictures the box-word pairs that cleared both
-# floors averaged -1.96 at worst (834 pairs), and the bound leaves 32 % of the boxes to score
-PREFILTER_PER_LETTER = -3.0
-MAX_BOXES = 96  # boxes stored per picture at most (a dense page: the first ones)
+# floors averaged -1.74 at worst (1013 pairs; bench/ocr/spots.py checks it)
+PREFILTER_PER_LETTER = -2.5
+MAX_BOXES = 320  # boxes and strips stored per picture at most (a dense page: the first ones)
 STEP = 8.0  # quantisation: byte = round(-log p * STEP), so 1/8 nat, down to -31.9 nats
 _TAG = "spot"
 _NEG = -1e30
@@ -66,12 +71,14 @@ def trim(frames: np.ndarray) -> np.ndarray:
 
 def pack(boxes: list[np.ndarray]) -> str:
     """Folded frames of a picture's boxes -> a compact string for the index (the OCR row's
-    ``words`` column): ``{"spot": 1, "t": [frames per box], "q": base64 bytes}`` ("" for none)."""
+    ``words`` column): ``{"spot": 1, "t": [frames per box], "z": base64 of the zlib-compressed
+    bytes}`` ("" for none)."""
     boxes = [trim(b) for b in boxes[:MAX_BOXES] if len(b)]
     if not boxes:
         return ""
     q = np.clip(np.rint(-np.concatenate(boxes) * STEP), 0, 255).astype(np.uint8)
-    return json.dumps({_TAG: 1, "t": [len(b) for b in boxes], "q": base64.b64encode(q.tobytes()).decode()},
+    z = zlib.compress(q.tobytes(), 6)  # mostly sure blanks and near-zero letters: about 3x smaller
+    return json.dumps({_TAG: 1, "t": [len(b) for b in boxes], "z": base64.b64encode(z).decode()},
                       separators=(",", ":"))
 
 
@@ -96,9 +103,9 @@ def _decode(words: str | None) -> tuple[np.ndarray, list[int]]:
         return np.zeros((0, COLUMNS), np.uint8), []
     try:
         d = json.loads(words)
-        q = np.frombuffer(base64.b64decode(d["q"], validate=True), np.uint8).reshape(-1, COLUMNS)
+        q = np.frombuffer(zlib.decompress(base64.b64decode(d["z"], validate=True)), np.uint8).reshape(-1, COLUMNS)
         lengths = [int(t) for t in d["t"]]
-    except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
+    except (ValueError, KeyError, TypeError, zlib.error):  # binascii.Error is a ValueError
         return np.zeros((0, COLUMNS), np.uint8), []
     if sum(lengths) != len(q) or min(lengths, default=1) < 1:
         return np.zeros((0, COLUMNS), np.uint8), []

@@ -19,7 +19,7 @@ from ..store import SEGMENT_FIELDS
 from .calibrate import fts_probability, stems
 from .moments import Candidate
 
-SLOPE, BIAS = 3.6, 3.0  # shows_word's fit on the development pictures (bench/ocr/spots.py)
+SLOPE, BIAS = 4.3, 3.4  # shows_word's fit on the development pictures (bench/ocr/spots.py)
 MAX_WORDS = 8  # query words spotted at most (the rarest first: the ones a picture is found by)
 _CACHE: dict = {}  # (table uri, version, where) -> (rows, SpotIndex): a server answers many queries
 _LOCK = threading.Lock()
@@ -70,7 +70,8 @@ def spot_candidates(store, text: str, where: str | None) -> list[Candidate]:
 def shows_word(absolute: float) -> float:
     """How often a picture in which a word is spotted (and not read) shows it, by the best
     absolute spot score per letter: a logistic fit (:data:`SLOPE`, :data:`BIAS`) on the
-    development pictures (bench/ocr README: 0.95 at 0, 0.58 at -0.75, 0.36 at -1, 0.08 at -1.5)."""
+    development pictures (bench/ocr README: 0.97 at 0, 0.77 at -0.5, 0.54 at -0.75, 0.29 at -1,
+    0.12 at -1.25, the floor)."""
     return 1.0 / (1.0 + math.exp(-(SLOPE * absolute + BIAS)))
 
 
