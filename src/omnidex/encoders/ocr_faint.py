@@ -155,7 +155,8 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
         weighed: when a list, (text, per-frame log-probabilities) of every line read is appended
             to it (:meth:`~omnidex.encoders.ocr.OCR.recognise`; for :mod:`.ocr_lexicon`).
         frames: when a list, the per-frame log-probabilities of every box recognised, whatever
-            it read and however sure (for :mod:`.ocr_spot`), are appended to it.
+            it read and however sure, then of the band views read across at the boxes' rows
+            (:func:`line_strips`, when :data:`STRIPS`), are appended to it (for :mod:`.ocr_spot`).
     Returns:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """

@@ -16,7 +16,7 @@ import threading
 
 from ..encoders.ocr_spot import ABSOLUTE_PER_LETTER, FLOOR_PER_LETTER, SpotIndex, is_packed, spottable
 from ..store import SEGMENT_FIELDS
-from .calibrate import fts_probability, stems
+from .calibrate import fts_probability, stems, term_weight
 from .moments import Candidate
 
 SLOPE, BIAS = 4.3, 3.4  # shows_word's fit on the development pictures (bench/ocr/spots.py)
@@ -38,7 +38,8 @@ def spot_candidates(store, text: str, where: str | None) -> list[Candidate]:
     """
     from ..encoders.wordsplit import GUESS, SEPARATOR
 
-    words = [w for w in dict.fromkeys(re.findall(r"[a-z]+", text.lower())) if spottable(w)][:MAX_WORDS]
+    words = [w for w in dict.fromkeys(re.findall(r"[a-z]+", text.lower())) if spottable(w)]
+    words = sorted(words, key=lambda w: -term_weight(w))[:MAX_WORDS]
     if not words:
         return []
     rows, index = _rows(store, where)
