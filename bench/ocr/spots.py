@@ -104,7 +104,7 @@ def run(out: Path, log=print) -> dict:
     worst, kept, passing = 0.0, 0, 0
     for w in words:
         rel, ab = S.spot_scores(flat, w)
-        ok = (rel / len(w) >= S.FLOOR_PER_LETTER) & (ab / len(w) >= S.ABSOLUTE_PER_LETTER)
+        ok = S.clears(rel, ab, w)
         bound = least[:, [S.LETTERS.index(c) + 1 for c in w]].sum(1) / len(w)
         passing += int(ok.sum())
         worst = min([worst] + list(bound[ok]))

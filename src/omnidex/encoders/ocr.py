@@ -518,11 +518,11 @@ class OCR:
             if w.lower() not in seen:
                 seen.add(w.lower())
                 extra.append(w)
-        # guesses, marked as such: common words the faint tokens may have been (letters lost), and
-        # the words the recogniser itself supports best (full-text search weighs them less)
         if not text:  # nothing read at first ("all" mode): what the faint views read is the text,
             # but not lone glyphs (texture read as "O", "®", "中": most of what they read in plain photos)
             text, extra = " ".join(w for w in extra if len(re.sub(r"\W", "", w)) >= 3), []
+        # guesses, marked as such: common words the faint tokens may have been (letters lost), and
+        # the words the recogniser itself supports best (full-text search weighs them less)
         for x in [x for w in read for x in repairs(w)] + rescored(weighed, self.prob_columns()):
             if x.lower() not in seen:
                 seen.add(x.lower())

@@ -249,16 +249,22 @@ def _forward(em: np.ndarray, ext: np.ndarray, filler: np.ndarray, live: np.ndarr
         return np.where(total > 0, np.log(np.maximum(total, 1e-300)) + scale, _NEG)
 
 
+def clears(relative: np.ndarray, absolute: np.ndarray, word: str) -> np.ndarray:
+    """Which boxes' spot scores of ``word`` (:func:`spot_scores`) clear both floors per letter,
+    :data:`FLOOR_PER_LETTER` and :data:`ABSOLUTE_PER_LETTER`: where the word counts as spotted."""
+    return (relative / len(word) >= FLOOR_PER_LETTER) & (absolute / len(word) >= ABSOLUTE_PER_LETTER)
+
+
 def spotted(boxes: list[np.ndarray], word: str) -> float | None:
-    """The best relative spot score per letter of ``word`` over a picture's boxes whose scores
-    clear :data:`FLOOR_PER_LETTER` and :data:`ABSOLUTE_PER_LETTER`; else None."""
+    """The best relative spot score per letter of ``word`` over a picture's boxes that
+    :func:`clears`; else None."""
     if not boxes or not spottable(word):
         return None
     rel, ab = spot_scores(boxes, word)
-    ok = (rel / len(word) >= FLOOR_PER_LETTER) & (ab / len(word) >= ABSOLUTE_PER_LETTER)
+    ok = clears(rel, ab, word)
     return float(rel[ok].max()) / len(word) if ok.any() else None
 
 
 __all__ = ["ABSOLUTE_PER_LETTER", "COLUMNS", "FLOOR_PER_LETTER", "MAX_BOXES", "MIN_LETTERS", "PREFILTER_PER_LETTER",
-           "SpotIndex", "fold", "is_packed", "pack",
+           "SpotIndex", "clears", "fold", "is_packed", "pack",
            "spot_scores", "spottable", "spotted", "trim", "unpack"]

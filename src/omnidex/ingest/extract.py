@@ -38,9 +38,8 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     pieces = [Piece("image", 0.0, 0.0, "none", image=img)]
     ocr = models.ocr()
     if ocr is not None:
-        from ..encoders.wordsplit import with_split_words
-
         from ..encoders.ocr_spot import pack
+        from ..encoders.wordsplit import with_split_words
 
         spots: list = []  # the faint path's boxes, kept for query words to be spotted in
         text = ocr.read_text_or_faint(img, spots=spots).strip()

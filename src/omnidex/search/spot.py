@@ -14,7 +14,7 @@ import math
 import re
 import threading
 
-from ..encoders.ocr_spot import ABSOLUTE_PER_LETTER, FLOOR_PER_LETTER, SpotIndex, is_packed, spottable
+from ..encoders.ocr_spot import SpotIndex, clears, is_packed, spottable
 from ..store import SEGMENT_FIELDS
 from .calibrate import fts_probability, stems, term_weight
 from .moments import Candidate
@@ -48,10 +48,10 @@ def spot_candidates(store, text: str, where: str | None) -> list[Candidate]:
     best: dict[int, dict[str, float]] = {}  # row -> spotted word -> its best absolute score per letter
     for w in words:
         owner, relative, absolute = index.scores(w)
-        for i, r, a in zip(owner, relative / len(w), absolute / len(w)):
-            if r >= FLOOR_PER_LETTER and a >= ABSOLUTE_PER_LETTER:
-                found = best.setdefault(int(i), {})
-                found[w] = max(found.get(w, -math.inf), float(a))
+        ok = clears(relative, absolute, w)
+        for i, a in zip(owner[ok], absolute[ok] / len(w)):
+            found = best.setdefault(int(i), {})
+            found[w] = max(found.get(w, -math.inf), float(a))
     out = []
     for i, found in best.items():
         row = rows[i]

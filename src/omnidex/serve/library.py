@@ -788,7 +788,7 @@ def _rows_of(store, space: str, path: str) -> list[dict]:
 
 
 def _window(r: dict) -> dict:
-    words = json.loads(r["words"]) if r.get("words") and r.get("source") == "speech" else []
+    words = json.loads(r["words"]) if r.get("words") else []
     return {"start": r["start"], "end": r["end"], "text": r["text"],
             "words": [{"w": w[2], "s": w[0], "e": w[1]} for w in words]}
 
