@@ -41,7 +41,8 @@ def _spots(ocr, img) -> tuple[list, set[str]]:
     bgr = _bgr(img)
     first, _ = ocr.first_reading(bgr)
     frames: list = []
-    lines = faint_lines(ocr, bgr, faint_views(bgr), None, frames)
+    marked = ocr.trigger.regions(bgr) if ocr.trigger is not None else None  # as read_text_or_faint reads them
+    lines = faint_lines(ocr, bgr, faint_views(bgr), None, frames, marked)
     cols = ocr.prob_columns()
     read = set(re.findall(r"[a-z]+", (text_of(first) + " " + " ".join(ln.text for ln in lines)).lower()))
     return [fold(f, cols) for f in frames], read

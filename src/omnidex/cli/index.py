@@ -22,9 +22,10 @@ def add_parser(sub) -> None:
     ix.add_argument("--no-shots", action="store_true", help="sample video frames on a fixed grid, no shot detection")
     ix.add_argument("--no-ocr", action="store_true", help="do not read text in images/frames")
     ix.add_argument("--ocr-faint", choices=("auto", "all"), default=None,
-                    help="read pictures again for faint text: where the first reading looks faint (auto, "
-                         "default; $OMNIDEX_OCR_FAINT), or every picture (all: ~1.3 CPU-s more a picture, "
-                         "20x slower OCR; finds faint words over photos that read nothing at first)")
+                    help="read pictures again for faint text: where the first reading looks faint, or read "
+                         "nothing and the faint-text trigger marks faint words (auto, default; $OMNIDEX_OCR_FAINT; "
+                         "$OMNIDEX_OCR_TRIGGER=0 turns the trigger off), or every picture (all: ~1.3 CPU-s more "
+                         "a picture, 20x slower OCR)")
     ix.add_argument("--prune", action="store_true", help="remove rows of deleted files")
     ix.add_argument("--follow-symlinks", action="store_true", help="index the targets of symlinks")
     ix.add_argument("--video-model", dest="video_model", default=None,

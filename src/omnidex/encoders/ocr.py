@@ -148,13 +148,17 @@ class OCR:
             ``"auto"`` where the first reading looks faint or garbled, ``"all"`` on every picture
             (about 1.3 CPU-s more each, bench/ocr README; finds faint words over photographs that
             read nothing at first); None reads ``$OMNIDEX_OCR_FAINT``, else ``"auto"``.
+        trigger: in ``"auto"`` mode, also run the faint path where the first reading read nothing
+            and the trained faint-text trigger (:mod:`.ocr_trigger`, ~12 ms) marks faint word-like
+            strokes; False: the first reading alone decides; None reads ``$OMNIDEX_OCR_TRIGGER``
+            (``0`` turns it off), else on.
     Raises:
         ValueError: ``faint`` names no mode.
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 0, det_max_side: int = 960,
                  gate_side: int = 512, gate_px: int = 16, pad: float = 0.25, recheck_side: int = 640,
-                 det: str | None = None, faint: str | None = None):
+                 det: str | None = None, faint: str | None = None, trigger: bool | None = None):
         self.faint = faint or os.environ.get("OMNIDEX_OCR_FAINT") or "auto"
         if self.faint not in FAINT_MODES:
             raise ValueError(f"OCR faint-text mode {self.faint!r}: choose one of {', '.join(FAINT_MODES)}")
@@ -169,6 +173,9 @@ class OCR:
         self.identity = f"rapidocr:{det_tag}@{_version()}"
         self._engine = None
         self._columns = None  # _prob_index
+        if trigger is None:
+            trigger = os.environ.get("OMNIDEX_OCR_TRIGGER", "1").strip().lower() not in ("0", "off", "false", "no")
+        self._trigger = bool(trigger)  # True: the shipped trigger, loaded on first use (see .trigger)
         self._lock = threading.Lock()
 
     # -- the models -------------------------------------------------------------------------
@@ -467,11 +474,34 @@ class OCR:
     def first_reading(self, bgr: np.ndarray, gate: bool = True) -> tuple[list[OcrLine], bool]:
         """The first reading of a BGR picture, and whether :meth:`read_text_or_faint` follows it
         with the faint path: a line read looks faint, or what was read is no word
-        (:func:`wordsplit.garbled`: letters of a faint word lost over a busy ground)."""
+        (:func:`wordsplit.garbled`: letters of a faint word lost over a busy ground), or, in
+        ``"auto"`` mode, nothing was read and the faint-text trigger (:mod:`.ocr_trigger`) marks
+        faint word-like strokes."""
         from .wordsplit import garbled
 
         first, faint = self._read_bgr(bgr, gate)
-        return first, bool(faint or garbled(text_of(first)))
+        if faint or garbled(text_of(first)):
+            return first, True
+        # nothing read: the trained trigger (ocr_trigger, ~12 ms) looks for faint word-like strokes.
+        # (Where text was read, it also marks the edges of the signs around it: the faint path, ~1.4 s,
+        # ran for nothing on 2 of the 24 text pictures of bench/ocr's speed libraries.)
+        trigger = self.trigger if self.faint == "auto" and not first else None
+        return first, bool(trigger is not None and trigger.fires(bgr))
+
+    @property
+    def trigger(self):
+        """The faint-text trigger :meth:`first_reading` consults (:func:`.ocr_trigger.shipped`;
+        None: off, where ``trigger=False`` was given or its model file or ONNX Runtime is missing)."""
+        if self._trigger is True:
+            from .ocr_trigger import shipped
+
+            self._trigger = shipped()
+        return self._trigger or None
+
+    def triggered(self, image) -> bool:
+        """Whether the faint-text trigger (:attr:`trigger`) marks faint word-like strokes anywhere
+        in a PIL image (False when it is off): for pictures in which nothing was read."""
+        return self.trigger is not None and self.trigger.fires(_bgr(image))
 
     def read_text_or_faint(self, image, gate: bool = True, spots: list | None = None) -> str:
         """:meth:`read_text`, and where the text looks faint (or what was read is no word:
@@ -506,7 +536,9 @@ class OCR:
             return text
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
         frames: list | None = [] if spots is not None else None
-        others = [faint_lines(self, bgr, faint_views(bgr), weighed, frames)]
+        # the regions the trigger marks are read across for spotting (over clutter the detector may box nothing there)
+        marked = self.trigger.regions(bgr) if frames is not None and self.trigger is not None else None
+        others = [faint_lines(self, bgr, faint_views(bgr), weighed, frames, marked)]
         if spots is not None:
             columns = self.prob_columns()
             spots.extend(fold(f, columns) for f in frames)
@@ -518,7 +550,7 @@ class OCR:
             if w.lower() not in seen:
                 seen.add(w.lower())
                 extra.append(w)
-        if not text:  # nothing read at first ("all" mode): what the faint views read is the text,
+        if not text:  # nothing read at first ("all" mode, or the trigger): what the faint views read is the text,
             # but not lone glyphs (texture read as "O", "®", "中": most of what they read in plain photos)
             text, extra = " ".join(w for w in extra if len(re.sub(r"\W", "", w)) >= 3), []
         # guesses, marked as such: common words the faint tokens may have been (letters lost), and

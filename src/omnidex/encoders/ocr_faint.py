@@ -142,7 +142,7 @@ def stroke_views(views: list[np.ndarray], length: int = STROKE) -> list[np.ndarr
 
 
 def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: list | None = None,
-                frames: list | None = None) -> list:
+                frames: list | None = None, marked: list | None = None) -> list:
     """Lines read in the faint views of a picture: the contrast-equalised views (detected at the
     gate's size), :func:`band_views` (at :data:`BAND_SIDE`) and their :func:`stroke_views` (at the
     reader's ``det_max_side``), each with the looser thresholds; every box is recognised both in
@@ -156,7 +156,10 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
             to it (:meth:`~omnidex.encoders.ocr.OCR.recognise`; for :mod:`.ocr_lexicon`).
         frames: when a list, the per-frame log-probabilities of every box recognised, whatever
             it read and however sure, then of the band views read across at the boxes' rows
-            (:func:`line_strips`, when :data:`STRIPS`), are appended to it (for :mod:`.ocr_spot`).
+            (:func:`line_strips`, when :data:`STRIPS`), then of the band views' regions in
+            ``marked``, read as they are, are appended to it (for :mod:`.ocr_spot`).
+        marked: (top, bottom, left, right) regions of the picture where faint text may be whether
+            or not a box was found there (:meth:`.ocr_trigger.FaintTrigger.regions`).
     Returns:
         OcrLines with score >= the reader's ``min_score`` (in no particular order; boxes overlap).
     """
@@ -183,6 +186,8 @@ def faint_lines(ocr, bgr: np.ndarray, clahe_views: list[np.ndarray], weighed: li
                             weighed.append((ln.text, probs[i]))
     if frames is not None and bands and STRIPS:
         frames.extend(ocr.strip_frames(line_strips(bands, rows)))
+        if marked:
+            frames.extend(ocr.strip_frames([v[t:b, x0:x1] for v in bands for t, b, x0, x1 in marked[:MAX_STRIPS] if b - t >= 8]))
     return out
 
 

@@ -15,6 +15,9 @@ Three additions since the first near-duplicate release:
   where the reading gained words or frames. The
   first reading, which people see and the text vectors encode, is kept; a picture whose first
   reading came out differently (another OCR version) is left as it was.
+* the faint-text trigger (:mod:`..encoders.ocr_trigger`, ``ocr-faint-trigger-v1``): still images
+  in which nothing was read are shown to it (a few ms each), and those it marks are read with the
+  faint path; what that reads becomes their OCR text, as a new index would store it.
 
 What was done is recorded in ``upgrades.json`` beside the database, so it happens and is
 announced once.
@@ -27,7 +30,8 @@ from pathlib import Path
 from ..store import sql_str
 
 FAINT_REREAD = "ocr-faint-reread-v3"  # the faint path as it reads now (v1: the stroke views; v2: guesses)
-MARKS = ("neardup-regions-v1", "ocr-split-words-v1", FAINT_REREAD)
+TRIGGER = "ocr-faint-trigger-v1"  # still images without OCR text that the faint-text trigger marks
+MARKS = ("neardup-regions-v1", "ocr-split-words-v1", FAINT_REREAD, TRIGGER)
 
 
 def _marks_file(store) -> Path:
@@ -73,6 +77,13 @@ def upgrade(store, models, progress=None) -> list[str]:
             notes.append(f"index upgraded: {n[0]} picture(s) read again with the faint-text reading, {n[1]} of them "
                          f"gained words or boxes to spot words in (words at low opacity over busy photographs "
                          f"are now found; words guessed or spotted in faint letters count as guesses)")
+    if TRIGGER not in done:
+        n = _trigger_unread(store, models, progress)
+        if n is None:  # no OCR reader, trigger or text encoder in this run: on a later run that has them
+            marks.discard(TRIGGER)
+        elif n[1]:
+            notes.append(f"index upgraded: {n[0]} picture(s) without text shown to the faint-text trigger, {n[1]} "
+                         f"read again with the faint-text reading, {n[2]} of them gained text")
     if notes:
         store.optimize()
     _marks_file(store).write_text(json.dumps(sorted(done | marks)))
@@ -173,6 +184,54 @@ def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
     for row_id, values, _ in changed:
         tbl.update(where=f"id = {sql_str(row_id)}", values=values)
     return len(changed), sum(g for _, _, g in changed)
+
+
+def _trigger_unread(store, models, progress=None) -> tuple[int, int, int] | None:
+    """Show the indexed still images that have no OCR text to the faint-text trigger; read those it
+    marks with the faint path and store what they read as their OCR rows. Returns (pictures
+    shown, read again, gained text), or None when there are such pictures but this run has no
+    OCR reader with a trigger, or no text encoder."""
+    from ..encoders.ocr_spot import pack
+    from ..encoders.wordsplit import with_split_words, without_guesses
+    from ..errors import MediaError
+    from ..types import Piece
+    from .embed import piece_rows
+
+    images = next((t for t in (store.table("phash"), store.table("visual")) if t is not None), None)
+    if images is None:
+        return 0, 0, 0
+    text = store.table("text")
+    have = set() if text is None else {r["path"] for r in text.search().where("source = 'ocr'").select(["path"]).limit(None).to_list()}
+    rows = [r for r in images.search().where("source = 'image' AND kind = 'image'")
+            .select(["path", "sha256", "mtime", "kind", "batch"]).limit(None).to_list() if r["path"] not in have]
+    if not rows:
+        return 0, 0, 0
+    ocr = models.ocr()
+    enc = models.encoder("text")
+    if ocr is None or ocr.trigger is None or enc is None:
+        return None
+    shown, read, new = 0, 0, []
+    for i, r in enumerate(rows):
+        if progress:
+            progress(i, len(rows), f"faint-text trigger: {r['path']}")
+        try:
+            img = _load(r["path"])
+            shown += 1
+            if not ocr.triggered(img):
+                continue
+            read += 1
+            spots: list = []
+            got = ocr.read_text_or_faint(img, spots=spots).strip()
+        except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
+            continue
+        if got:
+            piece = Piece("ocr", 0.0, 0.0, "none", text=with_split_words(got), spots=pack(spots))
+            base = {k: r[k] for k in ("path", "sha256", "mtime", "kind", "batch")}
+            new += [{**row, "id": f"{row['id']}:t"} for row in piece_rows([piece], enc.encode_text([without_guesses(piece.text)]), base)]
+    if new:
+        store.ensure_space("text", models.spec("text"))
+        store.table("text").add(new)
+    return shown, read, len(new)
 
 
 def _words(text: str) -> set[str]:

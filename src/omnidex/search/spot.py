@@ -19,7 +19,7 @@ from ..store import SEGMENT_FIELDS
 from .calibrate import fts_probability, stems, term_weight
 from .moments import Candidate
 
-SLOPE, BIAS = 4.3, 3.4  # shows_word's fit on the development pictures (bench/ocr/spots.py)
+SLOPE, BIAS = 4.3, 3.0  # shows_word's fit on the development pictures (bench/ocr/spots.py; 4.35, 2.99 with the trigger's regions)
 MAX_WORDS = 8  # query words spotted at most (the rarest first: the ones a picture is found by)
 _CACHE: dict = {}  # (table uri, version, where) -> (rows, SpotIndex): a server answers many queries
 _LOCK = threading.Lock()
