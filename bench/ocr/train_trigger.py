@@ -381,8 +381,8 @@ def plot(tr: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train the faint-text trigger")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--pictures", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--pictures", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.9, help="score from which the faint path runs")
     ap.add_argument("--evaluate-only", action="store_true", help="evaluate the model already in --out again")
