@@ -1,10 +1,10 @@
 """Whether a picture may show faint text the first reading missed: a small network trained here
 on words drawn faintly over photographs, run on the picture's band views at 320 px.
 
-The first reading (the gate, then the detector) finds nothing in a picture where a caption at
-35 % opacity crosses a crowd, grass or gravel: the detector, trained on print, never marks it, and
-the faint path (:mod:`.ocr_faint`, about 1.3 CPU-s) cannot run on every picture of a library.
-This trigger costs a few ms: the picture is shrunk to :data:`SIDE` px, its light-ink and dark-ink
+The first reading (the gate, then the detector) often finds nothing in a picture where a caption
+at 35 % opacity crosses gravel, a brick wall or a cluttered garage: the detector, trained on print,
+never marks it, and the faint path (:mod:`.ocr_faint`, about 1.3 CPU-s) cannot run on every
+picture of a library. This trigger costs about 12 ms (bench/ocr README): the picture is shrunk to :data:`SIDE` px, its light-ink and dark-ink
 band views (:func:`.ocr_faint.band_views` with discs scaled to that size) and its grey go through a
 five-layer convolutional network (about 60 k weights) that marks, at 1/8 of that size, where
 faint word-like strokes are; the picture's score is the largest mark. Where the first reading
