@@ -477,16 +477,24 @@ class OCR:
         (:func:`wordsplit.garbled`: letters of a faint word lost over a busy ground), or, in
         ``"auto"`` mode, nothing was read and the faint-text trigger (:mod:`.ocr_trigger`) marks
         faint word-like strokes."""
+        first, again, _ = self._first_reading(bgr, gate)
+        return first, again
+
+    def _first_reading(self, bgr: np.ndarray, gate: bool) -> tuple[list[OcrLine], bool, np.ndarray | None]:
+        """:meth:`first_reading`, and the trigger's heat map where it was consulted (else None)."""
         from .wordsplit import garbled
 
         first, faint = self._read_bgr(bgr, gate)
         if faint or garbled(text_of(first)):
-            return first, True
+            return first, True, None
         # nothing read: the trained trigger (ocr_trigger, ~12 ms) looks for faint word-like strokes.
         # (Where text was read, it also marks the edges of the signs around it: the faint path, ~1.4 s,
         # ran for nothing on 2 of the 24 text pictures of bench/ocr's speed libraries.)
         trigger = self.trigger if self.faint == "auto" and not first else None
-        return first, bool(trigger is not None and trigger.fires(bgr))
+        if trigger is None:
+            return first, False, None
+        heat = trigger.heat(bgr)
+        return first, trigger.fires_on(heat), heat
 
     @property
     def trigger(self):
@@ -530,14 +538,14 @@ class OCR:
         from .wordsplit import GUESS, SEPARATOR, repairs
 
         bgr = _bgr(image)
-        first, look_again = self.first_reading(bgr, gate)
+        first, look_again, heat = self._first_reading(bgr, gate)
         text = text_of(first)
         if not (look_again or self.faint == "all"):
             return text
         weighed: list = []  # (line as read, its per-frame log-probabilities), for the lexicon
         frames: list | None = [] if spots is not None else None
         # the regions the trigger marks are read across for spotting (over clutter the detector may box nothing there)
-        marked = self.trigger.regions(bgr) if frames is not None and self.trigger is not None else None
+        marked = self.trigger.regions(bgr, heat=heat) if frames is not None and self.trigger is not None else None
         others = [faint_lines(self, bgr, faint_views(bgr), weighed, frames, marked)]
         if spots is not None:
             columns = self.prob_columns()

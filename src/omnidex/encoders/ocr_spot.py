@@ -15,13 +15,15 @@ or above (the forward pass sums over alignments); a word it does not, far below.
 A box of clutter, where no reading is likely, lets any word come near its best reading, so a word
 must also be likely in absolute terms (:data:`ABSOLUTE_PER_LETTER`). On the development pictures
 (``python -m bench.ocr.spots``, faint path forced) spots of words the readings did not name were
-right 24 times in 26 where the absolute score per letter was at least -0.5, 7 in 12 between -1 and
--0.5, 2 in 11 between -1.25 and -1, and 3 in 518 below (left out). A spotted word is weak
+right 27 times in 29 where the absolute score per letter was at least -0.5, 6 in 17 between -1 and
+-0.5, 2 in 17 between -1.25 and -1, and 3 in 564 below (left out). A spotted word is weak
 evidence: search treats it as a guess (``Hit.guessed``), never as a word read.
 
 Besides the boxes, the faint path keeps the frames of its band views read across their full width
 at the rows where it found boxes (:func:`.ocr_faint.line_strips`): a box that caught a fragment of
-a faint word over clutter, read across the line, often holds the whole word.
+a faint word over clutter, read across the line, often holds the whole word. It also keeps those
+of the regions the faint-text trigger marks (:meth:`.ocr_trigger.FaintTrigger.regions`), where
+the detector may have boxed nothing.
 """
 from __future__ import annotations
 

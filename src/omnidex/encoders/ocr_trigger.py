@@ -103,13 +103,14 @@ class FaintTrigger:
         """The picture's score: the largest mark of :meth:`heat`."""
         return float(self.heat(bgr).max())
 
-    def regions(self, bgr: np.ndarray, level: float = ROW_LEVEL, margin: int = MARGIN) -> list[tuple[int, int, int, int]]:
+    def regions(self, bgr: np.ndarray, level: float = ROW_LEVEL, margin: int = MARGIN,
+                heat: np.ndarray | None = None) -> list[tuple[int, int, int, int]]:
         """Where the faint path reads across for word spotting (:func:`.ocr_faint.faint_lines`),
         whether or not the detector boxed anything there: (top, bottom, left, right) in the
         picture's pixels, one per band of rows of :meth:`heat` that reach ``level`` somewhere,
         widened by half a cell up and down and spanning the columns that reach it, ``margin``
-        cells more on each side."""
-        heat = self.heat(bgr)
+        cells more on each side. ``heat``: the picture's :meth:`heat`, when already made."""
+        heat = self.heat(bgr) if heat is None else heat
         gh, gw = heat.shape
         sy, sx = bgr.shape[0] / gh, bgr.shape[1] / gw
         on = heat.max(axis=1) >= level
@@ -128,7 +129,11 @@ class FaintTrigger:
 
     def fires(self, bgr: np.ndarray) -> bool:
         """Whether the picture may show faint text (:meth:`score` >= threshold)."""
-        return self.score(bgr) >= self.threshold
+        return self.fires_on(self.heat(bgr))
+
+    def fires_on(self, heat: np.ndarray) -> bool:
+        """Whether a picture's :meth:`heat` marks faint text (its largest mark >= threshold)."""
+        return float(heat.max()) >= self.threshold
 
 
 @lru_cache(maxsize=1)

@@ -37,18 +37,24 @@ def extract_image_file(path: Path, cfg: IndexConfig, models: Models) -> Extracte
     img.thumbnail((1024, 1024))
     pieces = [Piece("image", 0.0, 0.0, "none", image=img)]
     ocr = models.ocr()
-    if ocr is not None:
-        from ..encoders.ocr_spot import pack
-        from ..encoders.wordsplit import with_split_words
-
-        spots: list = []  # the faint path's boxes, kept for query words to be spotted in
-        text = ocr.read_text_or_faint(img, spots=spots).strip()
-        if text:
-            pieces.append(Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text), spots=pack(spots)))
+    if ocr is not None and (piece := ocr_piece(ocr, img)) is not None:
+        pieces.append(piece)
     from ..gen.provenance import read_provenance
 
     prov = read_provenance(path)  # a picture omnidex generate (or synth --generator) made: keep where from
     return Extracted(pieces, info={"generated": prov} if prov else {})
+
+
+def ocr_piece(ocr, img) -> Piece | None:
+    """A still image's OCR piece as the index stores it: the text read (faint readings and split
+    words after it) and the packed frames of the faint path's boxes, kept for query words to be
+    spotted in; None when nothing was read."""
+    from ..encoders.ocr_spot import pack
+    from ..encoders.wordsplit import with_split_words
+
+    spots: list = []
+    text = ocr.read_text_or_faint(img, spots=spots).strip()
+    return Piece("ocr", 0.0, 0.0, "none", text=with_split_words(text), spots=pack(spots)) if text else None
 
 
 def transcribe_track(path: Path, models: Models) -> tuple[object, str, float]:

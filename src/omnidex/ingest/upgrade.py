@@ -152,9 +152,10 @@ def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
     (:mod:`~omnidex.encoders.ocr_spot`) where they differ. Returns (pictures changed, of those the
     ones that gained words, guesses counted without their mark, or boxes to spot words in), or None
     when there are such images but this run has no OCR reader."""
-    from ..encoders.ocr_spot import is_packed, pack
-    from ..encoders.wordsplit import original_text, with_split_words
+    from ..encoders.ocr_spot import is_packed
+    from ..encoders.wordsplit import original_text
     from ..errors import MediaError
+    from .extract import ocr_piece
 
     tbl = store.table("text")
     if tbl is None:
@@ -170,12 +171,11 @@ def _reread_faint(store, models, progress=None) -> tuple[int, int] | None:
         if progress:
             progress(i, len(rows), f"reading again: {r['path']}")
         old = r["text"] or ""
-        spots: list = []
         try:
-            new = with_split_words(ocr.read_text_or_faint(_load(r["path"]), spots=spots).strip())
+            piece = ocr_piece(ocr, _load(r["path"]))
         except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
             continue
-        packed = pack(spots)
+        new, packed = (piece.text, piece.spots) if piece is not None else ("", "")
         if original_text(new).strip() != original_text(old).strip():
             continue  # read otherwise now (another reader): the next full re-index decides
         if new != old or packed != (r["words"] if is_packed(r["words"]) else ""):
@@ -191,11 +191,10 @@ def _trigger_unread(store, models, progress=None) -> tuple[int, int, int] | None
     marks with the faint path and store what they read as their OCR rows. Returns (pictures
     shown, read again, gained text), or None when there are such pictures but this run has no
     OCR reader with a trigger, or no text encoder."""
-    from ..encoders.ocr_spot import pack
-    from ..encoders.wordsplit import with_split_words, without_guesses
     from ..errors import MediaError
-    from ..types import Piece
-    from .embed import piece_rows
+    from ..types import Extracted
+    from .embed import embed_pieces
+    from .extract import ocr_piece
 
     images = next((t for t in (store.table("phash"), store.table("visual")) if t is not None), None)
     if images is None:
@@ -207,8 +206,7 @@ def _trigger_unread(store, models, progress=None) -> tuple[int, int, int] | None
     if not rows:
         return 0, 0, 0
     ocr = models.ocr()
-    enc = models.encoder("text")
-    if ocr is None or ocr.trigger is None or enc is None:
+    if ocr is None or ocr.trigger is None or models.encoder("text") is None:
         return None
     shown, read, new = 0, 0, []
     for i, r in enumerate(rows):
@@ -220,14 +218,12 @@ def _trigger_unread(store, models, progress=None) -> tuple[int, int, int] | None
             if not ocr.triggered(img):
                 continue
             read += 1
-            spots: list = []
-            got = ocr.read_text_or_faint(img, spots=spots).strip()
+            piece = ocr_piece(ocr, img)
         except (MediaError, OSError, ValueError):  # moved, deleted or unreadable since: left as stored
             continue
-        if got:
-            piece = Piece("ocr", 0.0, 0.0, "none", text=with_split_words(got), spots=pack(spots))
+        if piece is not None:  # the text row a new index would store (embed_pieces: its vector without guesses)
             base = {k: r[k] for k in ("path", "sha256", "mtime", "kind", "batch")}
-            new += [{**row, "id": f"{row['id']}:t"} for row in piece_rows([piece], enc.encode_text([without_guesses(piece.text)]), base)]
+            new += [{**row, "id": f"{row['id']}:t"} for row in embed_pieces(Extracted([piece]), base, models)["text"]]
     if new:
         store.ensure_space("text", models.spec("text"))
         store.table("text").add(new)

@@ -71,8 +71,8 @@ def spot_candidates(store, text: str, where: str | None) -> list[Candidate]:
 def shows_word(absolute: float) -> float:
     """How often a picture in which a word is spotted (and not read) shows it, by the best
     absolute spot score per letter: a logistic fit (:data:`SLOPE`, :data:`BIAS`) on the
-    development pictures (bench/ocr README: 0.97 at 0, 0.77 at -0.5, 0.54 at -0.75, 0.29 at -1,
-    0.12 at -1.25, the floor)."""
+    development pictures (bench/ocr README: 0.95 at 0, 0.70 at -0.5, 0.44 at -0.75, 0.21 at -1,
+    0.09 at -1.25, the floor)."""
     return 1.0 / (1.0 + math.exp(-(SLOPE * absolute + BIAS)))
 
 
